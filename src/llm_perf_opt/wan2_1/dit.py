@@ -1,0 +1,534 @@
+"""The Wan2.1 diffusion transformer (``WanModel``), declared module by module.
+
+Module names and classes are those of the official implementation (``wan/modules/model.py``), so
+ids read ``diffusion.blocks.12.self_attn.q``. One call of the root is one forward of the
+transformer on a batch of ``B`` videos:
+
+- video tokens ``Lv = ((F − 1)//4 + 1)·(H/16)·(W/16)`` (:mod:`.geometry`),
+- text tokens ``L`` (the caller pads to 512, as the pipelines do),
+- image tokens ``Li`` = 257 per conditioning image (I2V 257, FLF2V 514), 0 for T2V.
+
+FLOPs follow ``FlopCounterMode``; they do not depend on the implementation profile. Bytes do: each
+op reads and writes at the dtypes the profile says (:mod:`.implementation`), including the casts
+the real code performs (autocast's per-call weight re-casts and fp32 → bf16 activation casts in the
+official code; ``.float()`` / ``.type_as`` round trips around norms and residuals in diffusers).
+Element-wise chains the real code runs as several kernels (RMS norm, rotary embedding in diffusers)
+are one primitive each here; docs/dit.md lists every such convention.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Final
+
+import sympy
+
+from llm_perf_opt.symbolic.dtypes import FP32, DType
+from llm_perf_opt.symbolic.module import Module, Repeated
+from llm_perf_opt.symbolic.primitives import (
+    OpCall,
+    add,
+    addmm,
+    convolution,
+    gelu,
+    gelu_tanh,
+    layer_norm,
+    mul,
+    rms_norm,
+    rope,
+    scaled_dot_product_attention,
+    silu,
+    to_copy,
+    with_parameters,
+)
+from llm_perf_opt.symbolic.symbols import B, L
+from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width, video_tokens
+from llm_perf_opt.wan2_1.implementation import Implementation, WeightRole
+from llm_perf_opt.wan2_1.variants import WanVariant
+
+__all__ = ["MODULATION_CHUNKS", "declare_dit"]
+
+STAGE: Final = "diffusion"
+MODULATION_CHUNKS: Final = 6
+"""A block's modulation: shift, scale, gate for self-attention, and the same for the FFN."""
+HEAD_MODULATION_CHUNKS: Final = 2
+"""The head's modulation: shift and scale."""
+
+
+def _wider(a: DType, b: DType) -> DType:
+    """The dtype of a binary op's result under type promotion (for the float types used here)."""
+    return a if a.size_bytes >= b.size_bytes else b
+
+
+def _module(name: str, class_name: str, ops: list[OpCall], **params: object) -> Module:
+    return Module(name=name, class_name=class_name, stage=STAGE, params=params, ops=tuple(ops))
+
+
+def _container(name: str, class_name: str, children: list[Module | Repeated], **params: object) -> Module:
+    return Module(name=name, class_name=class_name, stage=STAGE, params=params, children=tuple(children))
+
+
+def _cast(numel: sympy.Expr, source: DType, target: DType) -> list[OpCall]:
+    """A dtype cast when the two dtypes differ, else nothing."""
+    return [] if source == target else [to_copy(numel, in_dtype=source, out_dtype=target)]
+
+
+def _linear(
+    name: str,
+    impl: Implementation,
+    rows: sympy.Expr,
+    in_features: int,
+    out_features: int,
+    *,
+    x_dtype: DType,
+    role: WeightRole = WeightRole.MATMUL,
+    fp32_region: bool = False,
+) -> Module:
+    """``nn.Linear`` as the implementation runs it: input cast, weight re-cast, then ``addmm``.
+
+    Under autocast (official) an fp32 input is cast to the compute dtype on every call, and so are
+    the fp32 weight and bias (autocast caches casts only for tensors that require grad).
+    """
+    compute = impl.linear_dtype(role, fp32_region=fp32_region)
+    held = impl.weights(role)
+    count = in_features * out_features + out_features
+    # x:[rows, in] @ Wᵀ:[in, out] + b:[out] → y:[rows, out]
+    gemm = addmm(rows, in_features, out_features, dtype=compute)
+    ops = [
+        *_cast(rows * in_features, x_dtype, compute),
+        *_cast(sympy.Integer(count), held, compute),
+        with_parameters(gemm, count, dtype=held),
+    ]
+    return _module(name, "Linear", ops, in_features=in_features, out_features=out_features, bias=True)
+
+
+def _layer_norm(
+    name: str,
+    impl: Implementation,
+    rows: sympy.Expr,
+    dim: int,
+    *,
+    affine: bool,
+    in_dtype: DType,
+    out_dtype: DType,
+    eps: float,
+) -> Module:
+    """``WanLayerNorm``: computed in fp32 (``x.float()``), cast to ``out_dtype`` afterwards."""
+    held = impl.weights(WeightRole.NORM)
+    norm = layer_norm(rows, dim, dtype=FP32, affine=affine, weight_dtype=held)
+    if affine:
+        norm = with_parameters(norm, 2 * dim, dtype=held)
+    ops = [*_cast(rows * dim, in_dtype, FP32), norm, *_cast(rows * dim, FP32, out_dtype)]
+    return _module(name, "WanLayerNorm", ops, dim=dim, eps=eps, elementwise_affine=affine)
+
+
+def _rms_norm(name: str, impl: Implementation, rows: sympy.Expr, dim: int, *, eps: float) -> Module:
+    """``WanRMSNorm`` over the full ``dim``: normalise in fp32, cast back, multiply by the weight.
+
+    The output dtype is the promotion of the input (the matmul dtype) and the weight's dtype.
+    """
+    act, held = impl.matmul_dtype, impl.weights(WeightRole.QK_NORM)
+    numel = rows * dim
+    # x:[rows, dim] · w:[dim] → y:[rows, dim]
+    scale = mul(numel, dtype=act, other_numel=dim, other_dtype=held, out_dtype=_wider(act, held))
+    ops = [
+        *_cast(numel, act, FP32),
+        rms_norm(rows, dim, dtype=FP32, affine=False),
+        *_cast(numel, FP32, act),
+        with_parameters(scale, dim, dtype=held),
+    ]
+    return _module(name, "WanRMSNorm", ops, dim=dim, eps=eps)
+
+
+def _activation(name: str, class_name: str, op: OpCall, **params: object) -> Module:
+    return _module(name, class_name, [op], **params)
+
+
+def _qk_dtype(impl: Implementation) -> DType:
+    """dtype of q and k after their RMS norms (bf16 activation times the norm weight)."""
+    return _wider(impl.matmul_dtype, impl.weights(WeightRole.QK_NORM))
+
+
+def _attention_core(
+    impl: Implementation, q_rows: sympy.Expr, kv_len: sympy.Expr, heads: int, head_dim: int
+) -> list[OpCall]:
+    """``flash_attention``: q and k cast to the matmul dtype, fused attention, output cast back.
+
+    ``q_rows`` is B·Sq (queries over the batch); ``kv_len`` is Sk per sample. v comes straight
+    from its Linear at the matmul dtype.
+    """
+    act, qk = impl.matmul_dtype, _qk_dtype(impl)
+    dim = heads * head_dim
+    # q:[B, n, Sq, d] · k:[B, n, Sk, d] · v:[B, n, Sk, d] → out:[B, n, Sq, d]
+    core = scaled_dot_product_attention(B, heads, q_rows / B, kv_len, head_dim, dtype=act)
+    return [
+        *_cast(q_rows * dim, qk, act),
+        *_cast(B * kv_len * dim, qk, act),
+        core,
+        *_cast(q_rows * dim, act, qk),
+    ]
+
+
+def _rotary(impl: Implementation, rows: sympy.Expr, dim: int, head_dim: int) -> list[OpCall]:
+    """3-D rotary embedding of one of q, k: ``rows`` tokens of ``dim`` channels.
+
+    Official: per sample, the complex frequency table of the sample's tokens is rebuilt
+    (``rows·head_dim/2`` complex numbers), q is cast to float64, multiplied in complex128 and cast
+    back. Diffusers: q is rotated at its own dtype against fp32 cos/sin tables in one pass.
+    """
+    qk, wide = _qk_dtype(impl), impl.rope_dtype
+    numel = rows * dim
+    # cos, sin (or the real and imaginary parts of the complex table): [tokens, head_dim/2] each
+    table = rows * head_dim / 2
+    if not impl.rope_upcasts:
+        return [rope(numel, dtype=qk, table_numel=table, table_dtype=wide, out_dtype=qk)]
+    return [
+        # freqs_i = cat(freqs[0][:f], freqs[1][:h], freqs[2][:w]) expanded to [tokens, 1, d/2]
+        to_copy(2 * table, in_dtype=wide, out_dtype=wide),
+        *_cast(numel, qk, wide),
+        rope(numel, dtype=wide, table_numel=table, table_dtype=wide),
+        *_cast(numel, wide, qk),
+    ]
+
+
+def _self_attention(variant: WanVariant, impl: Implementation, rows: sympy.Expr, x_dtype: DType) -> Module:
+    dim, heads, head_dim = variant.dim, variant.num_heads, variant.head_dim
+    children = [
+        _linear("q", impl, rows, dim, dim, x_dtype=x_dtype),
+        _linear("k", impl, rows, dim, dim, x_dtype=x_dtype),
+        _linear("v", impl, rows, dim, dim, x_dtype=x_dtype),
+        # o reads the attention output, cast back to q's dtype
+        _linear("o", impl, rows, dim, dim, x_dtype=_qk_dtype(impl)),
+        _rms_norm("norm_q", impl, rows, dim, eps=variant.eps),
+        _rms_norm("norm_k", impl, rows, dim, eps=variant.eps),
+    ]
+    ops = [
+        *_rotary(impl, rows, dim, head_dim),  # q
+        *_rotary(impl, rows, dim, head_dim),  # k
+        *_attention_core(impl, rows, video_tokens(), heads, head_dim),
+    ]
+    return Module(
+        name="self_attn",
+        class_name="WanSelfAttention",
+        stage=STAGE,
+        params={"dim": dim, "num_heads": heads, "window_size": list(variant.window_size), "qk_norm": True},
+        children=tuple(children),
+        ops=tuple(ops),
+    )
+
+
+def _cross_attention(variant: WanVariant, impl: Implementation, rows: sympy.Expr, x_dtype: DType) -> Module:
+    dim, heads, head_dim = variant.dim, variant.num_heads, variant.head_dim
+    act, qk = impl.matmul_dtype, _qk_dtype(impl)
+    text_rows = B * L
+    children: list[Module | Repeated] = [
+        _linear("q", impl, rows, dim, dim, x_dtype=x_dtype),
+        _linear("k", impl, text_rows, dim, dim, x_dtype=act),
+        _linear("v", impl, text_rows, dim, dim, x_dtype=act),
+        _linear("o", impl, rows, dim, dim, x_dtype=qk),
+        _rms_norm("norm_q", impl, rows, dim, eps=variant.eps),
+        _rms_norm("norm_k", impl, text_rows, dim, eps=variant.eps),
+    ]
+    # q:[B, Lv, D] attends to the L text tokens
+    ops = _attention_core(impl, rows, L, heads, head_dim)
+    class_name = "WanT2VCrossAttention"
+    if variant.image_tokens:
+        class_name = "WanI2VCrossAttention"
+        image_rows = B * variant.image_tokens
+        children += [
+            _linear("k_img", impl, image_rows, dim, dim, x_dtype=act),
+            _linear("v_img", impl, image_rows, dim, dim, x_dtype=act),
+            _rms_norm("norm_k_img", impl, image_rows, dim, eps=variant.eps),
+        ]
+        # the same q attends to the Li image tokens; the two outputs are summed before o
+        ops += [
+            *_attention_core(impl, rows, sympy.Integer(variant.image_tokens), heads, head_dim),
+            add(rows * dim, dtype=qk),
+        ]
+    return Module(
+        name="cross_attn",
+        class_name=class_name,
+        stage=STAGE,
+        params={"dim": dim, "num_heads": heads, "window_size": list(variant.window_size), "qk_norm": True},
+        children=tuple(children),
+        ops=tuple(ops),
+    )
+
+
+def _modulate(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
+    """``norm(x)·(1 + scale) + shift`` in fp32, then cast to the stream dtype (diffusers' ``type_as``)."""
+    numel = rows * dim
+    per_sample = B * dim
+    return [
+        add(per_sample, dtype=FP32, other_numel=1),  # 1 + scale
+        mul(numel, dtype=FP32, other_numel=per_sample),
+        add(numel, dtype=FP32, other_numel=per_sample),
+        *_cast(numel, FP32, impl.stream_dtype),
+    ]
+
+
+def _gated_residual(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
+    """``x + y·gate`` in fp32 (y from a Linear at the matmul dtype, gate fp32), at the stream dtype."""
+    numel = rows * dim
+    stream = impl.stream_dtype
+    return [
+        *_cast(numel, stream, FP32),
+        mul(numel, dtype=impl.matmul_dtype, other_numel=B * dim, other_dtype=FP32, out_dtype=FP32),
+        add(numel, dtype=FP32),
+        *_cast(numel, FP32, stream),
+    ]
+
+
+def _block(variant: WanVariant, impl: Implementation) -> Module:
+    """``WanAttentionBlock``: modulated self-attention, cross-attention, modulated FFN."""
+    dim, ffn_dim = variant.dim, variant.ffn_dim
+    rows = B * video_tokens()
+    stream, act = impl.stream_dtype, impl.matmul_dtype
+    eps = variant.eps
+    modulation = with_parameters(
+        # modulation:[1, 6, D] + e0:[B, 6, D]
+        add(B * MODULATION_CHUNKS * dim, dtype=FP32, other_numel=MODULATION_CHUNKS * dim),
+        MODULATION_CHUNKS * dim,
+        dtype=impl.weights(WeightRole.MODULATION),
+    )
+    ffn = _container(
+        "ffn",
+        "Sequential",
+        [
+            _linear("0", impl, rows, dim, ffn_dim, x_dtype=stream),
+            _activation("1", "GELU", gelu_tanh(rows * ffn_dim, dtype=act), approximate="tanh"),
+            _linear("2", impl, rows, ffn_dim, dim, x_dtype=act),
+        ],
+    )
+    children: list[Module | Repeated] = [
+        _layer_norm("norm1", impl, rows, dim, affine=False, in_dtype=stream, out_dtype=FP32, eps=eps),
+        _self_attention(variant, impl, rows, stream),
+        _layer_norm("norm3", impl, rows, dim, affine=True, in_dtype=stream, out_dtype=stream, eps=eps),
+        _cross_attention(variant, impl, rows, stream),
+        _layer_norm("norm2", impl, rows, dim, affine=False, in_dtype=stream, out_dtype=FP32, eps=eps),
+        ffn,
+    ]
+    ops = [
+        modulation,
+        *_modulate(impl, rows, dim),  # norm1 → self_attn
+        *_gated_residual(impl, rows, dim),  # x + self_attn·gate
+        add(rows * dim, dtype=stream, other_dtype=act),  # x + cross_attn
+        *_modulate(impl, rows, dim),  # norm2 → ffn
+        *_gated_residual(impl, rows, dim),  # x + ffn·gate
+    ]
+    return Module(
+        name="blocks",
+        class_name="WanAttentionBlock",
+        stage=STAGE,
+        params={
+            "cross_attn_type": "t2v_cross_attn" if not variant.image_tokens else "i2v_cross_attn",
+            "dim": dim,
+            "ffn_dim": ffn_dim,
+            "num_heads": variant.num_heads,
+            "window_size": list(variant.window_size),
+            "qk_norm": variant.qk_norm,
+            "cross_attn_norm": variant.cross_attn_norm,
+            "eps": eps,
+        },
+        children=tuple(children),
+        ops=tuple(ops),
+    )
+
+
+def _head(variant: WanVariant, impl: Implementation) -> Module:
+    """``Head``: modulated LayerNorm, then Linear(D → out_dim·∏patch) in the fp32 region."""
+    dim = variant.dim
+    rows = B * video_tokens()
+    out_features = variant.out_dim * variant.patch_size[0] * variant.patch_size[1] * variant.patch_size[2]
+    modulation = with_parameters(
+        # modulation:[1, 2, D] + e:[B, 1, D]
+        add(B * HEAD_MODULATION_CHUNKS * dim, dtype=FP32, other_numel=HEAD_MODULATION_CHUNKS * dim),
+        HEAD_MODULATION_CHUNKS * dim,
+        dtype=impl.weights(WeightRole.MODULATION),
+    )
+    stream = impl.stream_dtype
+    norm = _layer_norm(
+        "norm", impl, rows, dim, affine=False, in_dtype=stream, out_dtype=FP32, eps=variant.eps
+    )
+    linear = _linear("head", impl, rows, dim, out_features, x_dtype=stream, fp32_region=True)
+    return Module(
+        name="head",
+        class_name="Head",
+        stage=STAGE,
+        params={
+            "dim": dim,
+            "out_dim": variant.out_dim,
+            "patch_size": list(variant.patch_size),
+            "eps": variant.eps,
+        },
+        children=(norm, linear),
+        ops=(modulation, *_modulate(impl, rows, dim)),
+    )
+
+
+def _image_embedding(variant: WanVariant, impl: Implementation) -> Module:
+    """``MLPProj``: LayerNorm, Linear, GELU, Linear, LayerNorm on the CLIP image tokens.
+
+    FLF2V views its two images' tokens as one sequence of 514 and adds a learned position embedding.
+    """
+    image_dim = variant.image_dim or 0
+    dim = variant.dim
+    rows = B * variant.image_tokens
+    act, stream = impl.matmul_dtype, impl.stream_dtype
+    proj = _container(
+        "proj",
+        "Sequential",
+        [
+            _layer_norm("0", impl, rows, image_dim, affine=True, in_dtype=act, out_dtype=stream, eps=1e-5),
+            _linear("1", impl, rows, image_dim, image_dim, x_dtype=stream),
+            _activation("2", "GELU", gelu(rows * image_dim, dtype=act), approximate="none"),
+            _linear("3", impl, rows, image_dim, dim, x_dtype=act),
+            _layer_norm("4", impl, rows, dim, affine=True, in_dtype=act, out_dtype=stream, eps=1e-5),
+        ],
+    )
+    ops: tuple[OpCall, ...] = ()
+    if variant.num_images > 1:
+        # clip tokens:[B, 514, 1280] + emb_pos:[1, 514, 1280]
+        position = add(rows * image_dim, dtype=act, other_numel=variant.image_tokens * image_dim)
+        ops = (
+            with_parameters(
+                position, variant.image_tokens * image_dim, dtype=impl.weights(WeightRole.POSITION)
+            ),
+        )
+    return Module(
+        name="img_emb",
+        class_name="MLPProj",
+        stage=STAGE,
+        params={"in_dim": image_dim, "out_dim": dim, "flf_pos_emb": variant.num_images > 1},
+        children=(proj,),
+        ops=ops,
+    )
+
+
+def _time_and_text_embeddings(variant: WanVariant, impl: Implementation) -> list[Module | Repeated]:
+    """``text_embedding``, ``time_embedding`` and ``time_projection`` (three ``nn.Sequential``)."""
+    dim, act = variant.dim, impl.matmul_dtype
+    text_rows = B * L
+    time = WeightRole.TIME_EMBEDDING
+    time_dtype = impl.linear_dtype(time, fp32_region=True)
+    projection_dtype = impl.linear_dtype(WeightRole.MATMUL, fp32_region=True)
+    return [
+        _container(
+            "text_embedding",
+            "Sequential",
+            [
+                _linear("0", impl, text_rows, variant.text_dim, dim, x_dtype=act),
+                _activation("1", "GELU", gelu_tanh(text_rows * dim, dtype=act), approximate="tanh"),
+                _linear("2", impl, text_rows, dim, dim, x_dtype=act),
+            ],
+        ),
+        _container(
+            "time_embedding",
+            "Sequential",
+            [
+                _linear("0", impl, B, variant.freq_dim, dim, x_dtype=time_dtype, role=time, fp32_region=True),
+                _activation("1", "SiLU", silu(B * dim, dtype=time_dtype)),
+                _linear("2", impl, B, dim, dim, x_dtype=time_dtype, role=time, fp32_region=True),
+            ],
+        ),
+        _container(
+            "time_projection",
+            "Sequential",
+            [
+                _activation("0", "SiLU", silu(B * dim, dtype=projection_dtype)),
+                _linear(
+                    "1", impl, B, dim, MODULATION_CHUNKS * dim, x_dtype=projection_dtype, fp32_region=True
+                ),
+            ],
+        ),
+    ]
+
+
+def _patch_embedding(variant: WanVariant, impl: Implementation) -> Module:
+    """``Conv3d(in_dim → D, kernel = stride = patch)`` on the latent video."""
+    pt, ph, pw = variant.patch_size
+    grid_in = (latent_frames(), latent_height(), latent_width())
+    grid_out = (grid_in[0] / pt, grid_in[1] / ph, grid_in[2] / pw)
+    compute = impl.linear_dtype(WeightRole.MATMUL)
+    held = impl.weights(WeightRole.MATMUL)
+    count = variant.in_dim * variant.dim * pt * ph * pw + variant.dim
+    # x:[B, in_dim, T, h, w] ⋆ W:[D, in_dim, 1, 2, 2] → [B, D, T, h/2, w/2]
+    conv = convolution(
+        B,
+        variant.in_dim,
+        variant.dim,
+        kernel=variant.patch_size,
+        out_spatial=grid_out,
+        in_spatial=grid_in,
+        bias=True,
+        dtype=compute,
+    )
+    latent_numel = B * variant.in_dim * grid_in[0] * grid_in[1] * grid_in[2]
+    ops = [
+        # the latent is fp32 in the official sampling loop, at the matmul dtype in diffusers
+        *_cast(latent_numel, impl.stream_dtype, compute),
+        *_cast(sympy.Integer(count), held, compute),
+        with_parameters(conv, count, dtype=held),
+    ]
+    return _module(
+        "patch_embedding",
+        "Conv3d",
+        ops,
+        in_channels=variant.in_dim,
+        out_channels=variant.dim,
+        kernel_size=list(variant.patch_size),
+        stride=list(variant.patch_size),
+    )
+
+
+@functools.cache
+def declare_dit(variant: WanVariant, impl: Implementation) -> Module:
+    """The whole ``WanModel`` of ``variant`` as ``impl`` runs it: one forward on ``B`` videos."""
+    dim = variant.dim
+    rows = B * video_tokens()
+    head_out = variant.out_dim * variant.patch_size[0] * variant.patch_size[1] * variant.patch_size[2]
+    head_dtype = impl.linear_dtype(WeightRole.MATMUL, fp32_region=True)
+    children: list[Module | Repeated] = [
+        _patch_embedding(variant, impl),
+        *_time_and_text_embeddings(variant, impl),
+        Repeated(template=_block(variant, impl), count=variant.num_layers, name="blocks"),
+        _head(variant, impl),
+    ]
+    ops = [
+        # sinusoidal timestep embedding:[B, freq_dim], one element-wise product per element
+        mul(B * variant.freq_dim, dtype=FP32, other_numel=variant.freq_dim // 2),
+        # unpatchify: einsum 'fhwpqrc->cfphqwr' copies the head output into the latent layout
+        to_copy(rows * head_out, in_dtype=head_dtype, out_dtype=head_dtype),
+    ]
+    if variant.image_tokens:
+        children.append(_image_embedding(variant, impl))
+        # context = cat([image tokens, text tokens]):[B, Li + L, D]
+        ops.append(
+            to_copy(
+                B * (variant.image_tokens + L) * dim, in_dtype=impl.matmul_dtype, out_dtype=impl.matmul_dtype
+            )
+        )
+    return Module(
+        name="diffusion",
+        class_name="WanModel",
+        stage=STAGE,
+        params={
+            "model_type": variant.model_type,
+            "patch_size": list(variant.patch_size),
+            "text_len": variant.text_len,
+            "in_dim": variant.in_dim,
+            "dim": dim,
+            "ffn_dim": variant.ffn_dim,
+            "freq_dim": variant.freq_dim,
+            "text_dim": variant.text_dim,
+            "out_dim": variant.out_dim,
+            "num_heads": variant.num_heads,
+            "num_layers": variant.num_layers,
+            "window_size": list(variant.window_size),
+            "qk_norm": variant.qk_norm,
+            "cross_attn_norm": variant.cross_attn_norm,
+            "eps": variant.eps,
+        },
+        children=tuple(children),
+        ops=tuple(ops),
+    )
