@@ -114,14 +114,14 @@ def _print_dit(evaluation: DitEvaluation) -> None:
         f"one transformer forward, batch {workload.batch}, {workload.frames} frames, "
         f"{workload.height}×{workload.width}, {workload.text_len} text tokens"
     )
-    header = f"{'module':<34} {'class':<22} {'FLOPs':>13} {'share':>7} {'vector FLOPs':>14} {'bytes r+w':>12} {'params':>10}"
+    header = f"{'module':<36} {'class':<22} {'FLOPs':>13} {'share':>7} {'vector FLOPs':>14} {'bytes r+w':>12} {'params':>10}"
     print(header)
     print("-" * len(header))
     for module_id, class_name, values, count in [("diffusion", "WanModel", total, 1), *_dit_rows(evaluation)]:
         share = values["flops"] / total["flops"] if total["flops"] else 0.0
         label = module_id if count == 1 else f"{module_id} (×{count})"
         print(
-            f"{label:<34} {class_name:<22} {_si(values['flops'], 'FLOP'):>13} {share:>7.1%} "
+            f"{label:<36} {class_name:<22} {_si(values['flops'], 'FLOP'):>13} {share:>7.1%} "
             f"{_si(values['vector_flops'], 'FLOP'):>14} {_si(values['bytes_read'] + values['bytes_written'], 'B'):>12} "
             f"{_si(values['params'], ''):>10}"
         )
