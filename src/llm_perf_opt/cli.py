@@ -114,20 +114,25 @@ def _print_dit(evaluation: DitEvaluation) -> None:
         f"one transformer forward, batch {workload.batch}, {workload.frames} frames, "
         f"{workload.height}×{workload.width}, {workload.text_len} text tokens"
     )
-    header = f"{'module':<36} {'class':<22} {'FLOPs':>13} {'share':>7} {'vector FLOPs':>14} {'bytes r+w':>12} {'params':>10}"
+    header = (
+        f"{'module':<36} {'class':<22} {'FLOPs':>13} {'share':>7} {'vector FLOPs':>14} "
+        f"{'bytes r+w':>12} {'params':>10}"
+    )
     print(header)
     print("-" * len(header))
-    for module_id, class_name, values, count in [("diffusion", "WanModel", total, 1), *_dit_rows(evaluation)]:
+    rows = [("diffusion", "WanModel", total, 1), *_dit_rows(evaluation)]
+    for module_id, class_name, values, count in rows:
         share = values["flops"] / total["flops"] if total["flops"] else 0.0
         label = module_id if count == 1 else f"{module_id} (×{count})"
+        moved = values["bytes_read"] + values["bytes_written"]
         print(
             f"{label:<36} {class_name:<22} {_si(values['flops'], 'FLOP'):>13} {share:>7.1%} "
-            f"{_si(values['vector_flops'], 'FLOP'):>14} {_si(values['bytes_read'] + values['bytes_written'], 'B'):>12} "
-            f"{_si(values['params'], ''):>10}"
+            f"{_si(values['vector_flops'], 'FLOP'):>14} {_si(moved, 'B'):>12} {_si(values['params'], ''):>10}"
         )
     print()
     print(
-        f"exact FLOPs: {total['flops']:,}   parameters: {total['params']:,}   weight bytes: {total['weight_bytes']:,}"
+        f"exact FLOPs: {total['flops']:,}   parameters: {total['params']:,}   "
+        f"weight bytes: {total['weight_bytes']:,}"
     )
     for note in evaluation.notes:
         print(f"note: {note}")
@@ -137,8 +142,8 @@ def _run(args: argparse.Namespace) -> None:
     if args.command == "variants":
         for variant in VARIANTS.values():
             print(
-                f"{variant.model_variant:<14} {variant.model_id:<22} {variant.model_type:<6} dim {variant.dim:>5} "
-                f"ffn {variant.ffn_dim:>6} heads {variant.num_heads:>3} layers {variant.num_layers:>3} "
+                f"{variant.model_variant:<14} {variant.model_id:<22} {variant.model_type:<6} "
+                f"dim {variant.dim:>5} ffn {variant.ffn_dim:>6} heads {variant.num_heads:>3} layers {variant.num_layers:>3} "
                 f"image tokens {variant.image_tokens:>3}  {variant.config_path}"
             )
         return

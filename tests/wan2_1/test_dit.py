@@ -29,7 +29,9 @@ GOLDEN_TOTALS = [
 
 
 @pytest.mark.parametrize(("name", "frames", "height", "width", "flops", "params"), GOLDEN_TOTALS)
-def test_golden_totals(name: str, frames: int, height: int, width: int, flops: int | None, params: int) -> None:
+def test_golden_totals(
+    name: str, frames: int, height: int, width: int, flops: int | None, params: int
+) -> None:
     """One forward's FLOPs and the parameter count equal the published derivations to the integer."""
     result = evaluate_dit(name, frames=frames, height=height, width=width)
     if flops is not None:
@@ -39,12 +41,14 @@ def test_golden_totals(name: str, frames: int, height: int, width: int, flops: i
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_block_flops_formula(name: str) -> None:
-    """A block's FLOPs are 12·L·D² + 4·Lt·D² + 4·L·D·Fd + 4·L²·D + 4·L·Lt·D (+ image terms), per sample."""
+    """A block's FLOPs: 12·L·D² + 4·Lt·D² + 4·L·D·Fd + 4·L²·D + 4·L·Lt·D (+ image terms) per sample."""
     variant = get_variant(name)
     d, fd, li = variant.dim, variant.ffn_dim, variant.image_tokens
     tokens = video_tokens()
     # q, k, v, o and the cross-attention q, o: 6 Linear(D→D) over the video tokens, 2·L·D² each
-    expected = 12 * tokens * d**2 + 4 * L * d**2 + 4 * tokens * d * fd + 4 * tokens**2 * d + 4 * tokens * L * d
+    expected = (
+        12 * tokens * d**2 + 4 * L * d**2 + 4 * tokens * d * fd + 4 * tokens**2 * d + 4 * tokens * L * d
+    )
     expected += 4 * li * d**2 + 4 * tokens * li * d
     tree = dit_tree(variant, OFFICIAL)
     assert sympy.expand(formula(tree, "diffusion.blocks.7", "flops") - B * expected) == 0
@@ -75,7 +79,7 @@ def test_module_formulas_read_like_the_hand_derivation() -> None:
 
 
 def test_linear_and_attention_bytes_follow_the_implementation() -> None:
-    """A bf16 Linear reads x + W + b and writes y (diffusers); the official one adds autocast's casts."""
+    """A bf16 Linear reads x + W + b, writes y (diffusers); the official one adds autocast's casts."""
     d, tokens = 5120, 32_760
     diffusers = evaluate_dit("t2v-14b", frames=81, height=480, width=832, implementation="diffusers").metrics
     q = diffusers["diffusion.blocks.0.self_attn.q"]
@@ -99,7 +103,7 @@ def test_weight_bytes_from_parameters_and_dtype(name: str) -> None:
     params = official["diffusion"]["params"]
     assert official["diffusion"]["weight_bytes"] == 4 * params
     d = variant.dim
-    # fp32 in diffusers: time embedder (freq→D, D→D), block and head modulation, affine norm3 (and img_emb norms)
+    # fp32 in diffusers: time embedder, block and head modulation, affine norm3 (and img_emb norms)
     fp32_params = (variant.freq_dim * d + d) + (d * d + d) + variant.num_layers * (6 * d + 2 * d) + 2 * d
     if variant.image_tokens:
         fp32_params += 2 * variant.image_dim + 2 * d  # type: ignore[operator]
@@ -130,6 +134,7 @@ def test_batch_scaling(name: str, frames: int, height: int, width: int, batch: i
 
 def test_self_attention_core_is_quadratic_in_tokens() -> None:
     """Doubling the latent frames doubles the projections and quadruples the attention core."""
+
     def core(frames: int) -> int:
         m = evaluate_dit("t2v-14b", frames=frames, height=480, width=832).metrics
         attn = m["diffusion.blocks.0.self_attn"]["flops"]
@@ -173,8 +178,14 @@ def test_grid_agrees_with_exact() -> None:
 
 
 BAD_WORKLOADS = [
-    ({"height": 500}, "height: must be a multiple of 16 (VAE stride 8 × patch 2), got 500; nearest valid: 496 or 512"),
-    ({"width": 8}, "width: must be a multiple of 16 (VAE stride 8 × patch 2), got 8; nearest valid: 16"),
+    (
+        {"height": 500},
+        "height: must be a multiple of 16 (VAE stride 8 × patch 2), got 500; nearest valid: 496 or 512",
+    ),
+    (
+        {"width": 8},
+        "width: must be a multiple of 16 (VAE stride 8 × patch 2), got 8; nearest valid: 16",
+    ),
     ({"frames": 0}, "num_frames: must be an integer ≥ 1, got 0"),
     ({"batch": 0}, "batch_size: must be an integer ≥ 1, got 0"),
     ({"text_len": 600}, "text_len: must be ≤ 512 (the tokenizer truncates there), got 600"),

@@ -93,7 +93,8 @@ def resolve_workload(
             )
         if text_len != PADDED_TEXT_LEN:
             notes.append(
-                f"text_len {text_len} is padded to {PADDED_TEXT_LEN} tokens, as both pipelines pad every prompt"
+                f"text_len {text_len} is padded to {PADDED_TEXT_LEN} tokens, "
+                "as both pipelines pad every prompt"
             )
         text_len = PADDED_TEXT_LEN
     else:

@@ -1,0 +1,578 @@
+"""One registry of primitive cost formulas, keyed by the aten op each one mirrors.
+
+Matrix products, convolutions and attention pair 1:1 with the formulas of
+``torch.utils.flop_counter`` (``mm_flop``, ``addmm_flop``, ``bmm_flop``, ``baddbmm_flop``,
+``conv_flop``, ``sdpa_flop``) and must equal them exactly for the same shapes. Element-wise
+primitives put their work in ``vector_flops``, counted with :data:`VECTOR_FLOPS_PER_ELEMENT`.
+
+Byte convention: each primitive is one kernel that reads every input tensor once at its dtype and
+writes every output tensor once at its dtype; views are free and nothing is fused across
+primitives. Every output a primitive writes is a new activation (``activation_bytes`` equals
+``bytes_written``) unless the op works in place. Weight-bearing composites (:func:`linear`,
+:func:`conv2d`, :func:`conv3d`, :func:`with_parameters`) add the parameters a module owns.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final, ParamSpec, TypeAlias
+
+import sympy
+from attrs import evolve, frozen
+
+from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.symbolic.cost import Cost
+from llm_perf_opt.symbolic.dtypes import FP32, INT64, DType
+
+__all__ = [
+    "PRIMITIVES",
+    "VECTOR_FLOPS_PER_ELEMENT",
+    "OpCall",
+    "Size",
+    "add",
+    "addmm",
+    "baddbmm",
+    "bmm",
+    "conv2d",
+    "conv3d",
+    "conv_output_size",
+    "convolution",
+    "embedding",
+    "gelu",
+    "gelu_tanh",
+    "layer_norm",
+    "linear",
+    "mm",
+    "mul",
+    "primitive",
+    "rms_norm",
+    "rope",
+    "scaled_dot_product_attention",
+    "silu",
+    "softmax",
+    "to_copy",
+    "with_parameters",
+]
+
+# A size: a Python int or a SymPy expression in the workload symbols.
+Size: TypeAlias = Any
+
+_P = ParamSpec("_P")
+
+
+@frozen
+class OpCall:
+    """One call of a primitive: the registry key it was computed by and what it costs.
+
+    Attributes:
+        primitive: the :data:`PRIMITIVES` key (the aten op name, e.g. ``"addmm"``).
+        cost: the cost of the call; composites may add the parameters a module owns.
+    """
+
+    primitive: str
+    cost: Cost
+
+
+PRIMITIVES: dict[str, Callable[..., OpCall]] = {}
+
+
+def primitive(*keys: str) -> Callable[[Callable[_P, Cost]], Callable[_P, OpCall]]:
+    """Register a cost formula under one or more keys; a key registered twice is an error.
+
+    The decorated formula returns a :class:`Cost`; the registered callable returns an
+    :class:`OpCall` carrying the key it was called by. Aliases (ops that share one formula, like the
+    scaled-dot-product attention variants) are extra keys of the same formula, never a second table.
+    The decorator returns the callable of the first key.
+    """
+    if not keys:
+        raise LlmPerfOptError("primitive: keys: expected at least one registry key, got none")
+
+    def register(formula: Callable[_P, Cost]) -> Callable[_P, OpCall]:
+        for key in keys:
+            if key in PRIMITIVES:
+                raise LlmPerfOptError(
+                    f"primitive: key {key!r} is already registered; expected a key not in "
+                    f"PRIMITIVES (one formula per op)"
+                )
+        keyed = [_keyed(key, formula) for key in keys]
+        for key, call in zip(keys, keyed, strict=True):
+            PRIMITIVES[key] = call
+        return keyed[0]
+
+    return register
+
+
+def _keyed(key: str, formula: Callable[_P, Cost]) -> Callable[_P, OpCall]:
+    @functools.wraps(formula)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> OpCall:
+        return OpCall(key, formula(*args, **kwargs))
+
+    return call
+
+
+def _nbytes(numel: Size, dtype: DType) -> sympy.Expr:
+    return sympy.sympify(numel) * dtype.size_bytes
+
+
+def _prod(sizes: Sequence[Size]) -> sympy.Expr:
+    return sympy.Mul(*(sympy.sympify(s) for s in sizes))
+
+
+def _written(nbytes: sympy.Expr, *, inplace: bool = False) -> dict[str, sympy.Expr]:
+    return {"bytes_written": nbytes, "activation_bytes": 0 if inplace else nbytes}
+
+
+# Element-wise FLOPs per element. Convention: every arithmetic operation on one element counts 1
+# (add, sub, mul, div, max, exp, tanh, erf, rsqrt alike); a reduction counts one operation per input
+# element; per-row scalar work (one rsqrt or one division per row) is not counted.
+VECTOR_FLOPS_PER_ELEMENT: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        "layer_norm": 5,  # mean: 1 add · centre: 1 sub · square: 1 mul · variance: 1 add · ·rstd: 1 mul
+        "rms_norm": 3,  # square: 1 mul · mean of squares: 1 add · ·rrms: 1 mul
+        "affine_scale": 1,  # ·weight (norm with elementwise affine)
+        "affine_shift": 1,  # +bias (layer norm with elementwise affine)
+        "gelu_tanh": 9,  # x³: 2 mul · ·0.044715: 1 · +x: 1 · ·√(2/π): 1 · tanh: 1 · +1: 1 · ·x: 1 · ·½: 1
+        "gelu": 5,  # x/√2: 1 · erf: 1 · +1: 1 · ·x: 1 · ·½: 1
+        "silu": 4,  # x/(1+exp(-x)): neg 1 · exp 1 · +1: 1 · div 1
+        "softmax": 5,  # max: 1 · sub: 1 · exp: 1 · sum: 1 · ·1/sum: 1
+        "attention_score": 6,  # per q·k score in fused attention: scale: 1 mul · softmax: 5
+        "rope": 3,  # x·cos + rotate_half(x)·sin: 2 mul · 1 add (a complex product, per real element)
+        "mul": 1,  # x·y
+        "add": 1,  # x+y
+    }
+)
+
+
+# ─── matrix products ────────────────────────────────────────────────────────────────────────────
+
+
+@primitive("mm")
+def mm(m: Size, k: Size, n: Size, *, dtype: DType, mat2_dtype: DType | None = None) -> Cost:
+    """``aten.mm``: ``[m, k] @ [k, n]``, 2·m·k·n FLOPs (``mm_flop``).
+
+    Reads both operands, writes the ``[m, n]`` product at ``dtype``; ``mat2_dtype`` (default
+    ``dtype``) is the second operand's type, e.g. a weight's.
+    """
+    mat2_dtype = mat2_dtype or dtype
+    # a:[m, k] @ b:[k, n] → out:[m, n]
+    return Cost(
+        flops=2 * sympy.sympify(m) * k * n,
+        bytes_read=_nbytes(m * k, dtype) + _nbytes(k * n, mat2_dtype),
+        **_written(_nbytes(m * n, dtype)),
+    )
+
+
+@primitive("addmm")
+def addmm(
+    m: Size,
+    k: Size,
+    n: Size,
+    *,
+    dtype: DType,
+    mat2_dtype: DType | None = None,
+    bias_dtype: DType | None = None,
+) -> Cost:
+    """``aten.addmm``: ``bias[n] + [m, k] @ [k, n]``, counted as its ``mm`` (``addmm_flop``).
+
+    NB: the bias addition is not counted in FLOPs, as in FlopCounterMode; the bias is read once
+    at ``bias_dtype`` (default ``mat2_dtype``).
+    """
+    mat2_dtype = mat2_dtype or dtype
+    bias_dtype = bias_dtype or mat2_dtype
+    return mm(m, k, n, dtype=dtype, mat2_dtype=mat2_dtype).cost + Cost(bytes_read=_nbytes(n, bias_dtype))
+
+
+@primitive("bmm")
+def bmm(b: Size, m: Size, k: Size, n: Size, *, dtype: DType) -> Cost:
+    """``aten.bmm``: ``b`` independent ``[m, k] @ [k, n]`` products, 2·b·m·k·n FLOPs (``bmm_flop``)."""
+    # a:[b, m, k] @ c:[b, k, n] → out:[b, m, n]
+    return Cost(
+        flops=2 * sympy.sympify(b) * m * k * n,
+        bytes_read=_nbytes(b * m * k, dtype) + _nbytes(b * k * n, dtype),
+        **_written(_nbytes(b * m * n, dtype)),
+    )
+
+
+@primitive("baddbmm")
+def baddbmm(b: Size, m: Size, k: Size, n: Size, *, dtype: DType, bias_numel: Size | None = None) -> Cost:
+    """``aten.baddbmm``: ``self + bmm``, counted as its ``bmm`` (``baddbmm_flop``; the add is not counted).
+
+    ``bias_numel`` is the number of elements of ``self`` as stored (default ``b·m·n``).
+    """
+    bias_numel = b * m * n if bias_numel is None else bias_numel
+    return bmm(b, m, k, n, dtype=dtype).cost + Cost(bytes_read=_nbytes(bias_numel, dtype))
+
+
+# ─── convolution ────────────────────────────────────────────────────────────────────────────────
+
+
+def conv_output_size(
+    size: Size, kernel: Size, *, stride: Size = 1, padding: Size = 0, dilation: Size = 1
+) -> Size:
+    """Output length of a convolution along one dimension, as ``torch.nn.Conv*d`` documents it.
+
+    ``⌊(size + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1``; exact for ints and symbols.
+    """
+    numerator = sympy.sympify(size) + 2 * padding - dilation * (sympy.sympify(kernel) - 1) - 1
+    return sympy.floor(numerator / stride) + 1
+
+
+@primitive("convolution")
+def convolution(
+    batch: Size,
+    c_in: Size,
+    c_out: Size,
+    *,
+    kernel: Sequence[Size],
+    out_spatial: Sequence[Size],
+    in_spatial: Sequence[Size],
+    groups: Size = 1,
+    bias: bool = False,
+    dtype: DType,
+    weight_dtype: DType | None = None,
+) -> Cost:
+    """``aten.convolution`` (not transposed), any spatial rank: ``conv_flop``'s count.
+
+    FLOPs: 2·batch·(c_in/groups)·c_out·∏kernel·∏out_spatial — every output position with the
+    full kernel, padding included. NB: bias not counted in FLOPs, as in FlopCounterMode.
+    Reads the input (``in_spatial`` as passed to the op, i.e. after any explicit padding), the weight
+    and the bias; writes the output.
+    """
+    if not len(kernel) == len(out_spatial) == len(in_spatial):
+        raise LlmPerfOptError(
+            f"convolution: kernel, out_spatial, in_spatial: expected the same rank, got "
+            f"{len(kernel)}, {len(out_spatial)}, {len(in_spatial)}"
+        )
+    weight_dtype = weight_dtype or dtype
+    # weight:[c_out, c_in/groups, *kernel]
+    weight_numel = sympy.sympify(c_out) * c_in / groups * _prod(kernel)
+    # x:[batch, c_in, *in_spatial] ⋆ weight → out:[batch, c_out, *out_spatial]
+    return Cost(
+        flops=2 * sympy.sympify(batch) * weight_numel * _prod(out_spatial),
+        bytes_read=_nbytes(batch * c_in * _prod(in_spatial), dtype)
+        + _nbytes(weight_numel, weight_dtype)
+        + (_nbytes(c_out, weight_dtype) if bias else 0),
+        **_written(_nbytes(batch * c_out * _prod(out_spatial), dtype)),
+    )
+
+
+# ─── attention ──────────────────────────────────────────────────────────────────────────────────
+
+
+@primitive(
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_flash_attention_for_cpu",
+)
+def scaled_dot_product_attention(
+    batch: Size,
+    heads: Size,
+    q_len: Size,
+    kv_len: Size,
+    head_dim: Size,
+    *,
+    dtype: DType,
+    kv_heads: Size | None = None,
+) -> Cost:
+    """Fused scaled-dot-product attention: ``sdpa_flop``'s 4·B·H·Sq·Sk·D, non-causal.
+
+    NB: masks and causality are not counted, as in FlopCounterMode. Bytes are a fused (flash-like)
+    kernel's: read q, k, v at ``dtype``; write the output at ``dtype`` and an fp32 logsumexp of
+    B·H·Sq elements; the Sq×Sk scores never reach memory. Their scale and softmax are
+    ``vector_flops``. ``kv_heads`` (default ``heads``) is the number of key/value heads.
+    """
+    kv_heads = heads if kv_heads is None else kv_heads
+    q_numel = sympy.sympify(batch) * heads * q_len * head_dim
+    kv_numel = sympy.sympify(batch) * kv_heads * kv_len * head_dim
+    # q:[b·h, s_q, d] @ kᵀ:[b·h, d, s_k] → scores:[b·h, s_q, s_k]
+    score_flops = bmm(sympy.sympify(batch) * heads, q_len, head_dim, kv_len, dtype=dtype).cost.flops
+    # scores:[b·h, s_q, s_k] @ v:[b·h, s_k, d] → out:[b·h, s_q, d]
+    value_flops = bmm(sympy.sympify(batch) * heads, q_len, kv_len, head_dim, dtype=dtype).cost.flops
+    # scores:[b, h, s_q, s_k] are scaled and soft-maxed on chip
+    score_count = sympy.sympify(batch) * heads * q_len * kv_len
+    # logsumexp:[b, h, s_q] in fp32
+    written = _nbytes(q_numel, dtype) + _nbytes(sympy.sympify(batch) * heads * q_len, FP32)
+    return Cost(
+        flops=score_flops + value_flops,
+        vector_flops=VECTOR_FLOPS_PER_ELEMENT["attention_score"] * score_count,
+        bytes_read=_nbytes(q_numel, dtype) + 2 * _nbytes(kv_numel, dtype),
+        **_written(written),
+    )
+
+
+# ─── element-wise ───────────────────────────────────────────────────────────────────────────────
+
+
+@primitive("native_layer_norm")
+def layer_norm(
+    rows: Size, dim: Size, *, dtype: DType, affine: bool = True, weight_dtype: DType | None = None
+) -> Cost:
+    """Layer norm of ``rows`` vectors of length ``dim`` (``aten.native_layer_norm``).
+
+    Reads x and, when ``affine``, the weight and bias (``weight_dtype``, default ``dtype``); writes y
+    and, as the aten op does, the fp32 mean and rstd per row.
+    """
+    weight_dtype = weight_dtype or dtype
+    numel = sympy.sympify(rows) * dim
+    per_element = VECTOR_FLOPS_PER_ELEMENT["layer_norm"]
+    if affine:
+        per_element += VECTOR_FLOPS_PER_ELEMENT["affine_scale"] + VECTOR_FLOPS_PER_ELEMENT["affine_shift"]
+    # x:[rows, dim] → y:[rows, dim], mean:[rows], rstd:[rows]
+    return Cost(
+        vector_flops=per_element * numel,
+        bytes_read=_nbytes(numel, dtype) + (_nbytes(2 * sympy.sympify(dim), weight_dtype) if affine else 0),
+        **_written(_nbytes(numel, dtype) + _nbytes(2 * sympy.sympify(rows), FP32)),
+    )
+
+
+@primitive("_fused_rms_norm")
+def rms_norm(
+    rows: Size, dim: Size, *, dtype: DType, affine: bool = True, weight_dtype: DType | None = None
+) -> Cost:
+    """RMS norm of ``rows`` vectors of length ``dim`` as one fused kernel (``aten._fused_rms_norm``).
+
+    Reads x and, when ``affine``, the weight; writes y and the fp32 rstd per row.
+    """
+    weight_dtype = weight_dtype or dtype
+    numel = sympy.sympify(rows) * dim
+    per_element = VECTOR_FLOPS_PER_ELEMENT["rms_norm"]
+    if affine:
+        per_element += VECTOR_FLOPS_PER_ELEMENT["affine_scale"]
+    # x:[rows, dim] → y:[rows, dim], rstd:[rows]
+    return Cost(
+        vector_flops=per_element * numel,
+        bytes_read=_nbytes(numel, dtype) + (_nbytes(dim, weight_dtype) if affine else 0),
+        **_written(_nbytes(numel, dtype) + _nbytes(rows, FP32)),
+    )
+
+
+def _unary(rule: str, numel: Size, dtype: DType, out_dtype: DType | None) -> Cost:
+    return Cost(
+        vector_flops=VECTOR_FLOPS_PER_ELEMENT[rule] * sympy.sympify(numel),
+        bytes_read=_nbytes(numel, dtype),
+        **_written(_nbytes(numel, out_dtype or dtype)),
+    )
+
+
+@primitive("gelu_tanh")
+def gelu_tanh(numel: Size, *, dtype: DType, out_dtype: DType | None = None) -> Cost:
+    """GELU, tanh approximation (``aten.gelu`` with ``approximate="tanh"``) over ``numel`` elements."""
+    return _unary("gelu_tanh", numel, dtype, out_dtype)
+
+
+@primitive("gelu")
+def gelu(numel: Size, *, dtype: DType, out_dtype: DType | None = None) -> Cost:
+    """GELU, exact erf form (``aten.gelu``) over ``numel`` elements."""
+    return _unary("gelu", numel, dtype, out_dtype)
+
+
+@primitive("silu")
+def silu(numel: Size, *, dtype: DType, out_dtype: DType | None = None) -> Cost:
+    """SiLU, ``x·sigmoid(x)`` (``aten.silu``) over ``numel`` elements."""
+    return _unary("silu", numel, dtype, out_dtype)
+
+
+@primitive("_softmax")
+def softmax(numel: Size, *, dtype: DType, out_dtype: DType | None = None) -> Cost:
+    """Softmax (``aten._softmax``) over ``numel`` elements, along any dimension."""
+    return _unary("softmax", numel, dtype, out_dtype)
+
+
+@primitive("rope")
+def rope(
+    numel: Size,
+    *,
+    dtype: DType,
+    table_numel: Size,
+    table_dtype: DType | None = None,
+    out_dtype: DType | None = None,
+) -> Cost:
+    """Rotary position embedding of ``numel`` elements as one kernel (no single aten op).
+
+    Reads x and the cos and sin tables (``table_numel`` elements each as stored, before broadcasting
+    over batch and heads, at ``table_dtype``, default ``dtype``); writes the rotated x.
+    """
+    table_dtype = table_dtype or dtype
+    # x:[b, tokens, heads, d] · cos,sin:[tokens, d] (broadcast)
+    return _unary("rope", numel, dtype, out_dtype) + Cost(bytes_read=2 * _nbytes(table_numel, table_dtype))
+
+
+def _binary(
+    rule: str,
+    numel: Size,
+    dtype: DType,
+    other_numel: Size | None,
+    other_dtype: DType | None,
+    out_dtype: DType | None,
+    inplace: bool,
+) -> Cost:
+    other_numel = numel if other_numel is None else other_numel
+    return Cost(
+        vector_flops=VECTOR_FLOPS_PER_ELEMENT[rule] * sympy.sympify(numel),
+        bytes_read=_nbytes(numel, dtype) + _nbytes(other_numel, other_dtype or dtype),
+        **_written(_nbytes(numel, out_dtype or dtype), inplace=inplace),
+    )
+
+
+@primitive("mul")
+def mul(
+    numel: Size,
+    *,
+    dtype: DType,
+    other_numel: Size | None = None,
+    other_dtype: DType | None = None,
+    out_dtype: DType | None = None,
+    inplace: bool = False,
+) -> Cost:
+    """Element-wise product (``aten.mul``; modulation scales, gates) with ``numel`` output elements.
+
+    The other operand has ``other_numel`` elements as stored (default ``numel``; fewer when it is
+    broadcast, e.g. a per-channel scale). In place, the output overwrites x and is no new activation.
+    """
+    return _binary("mul", numel, dtype, other_numel, other_dtype, out_dtype, inplace)
+
+
+@primitive("add")
+def add(
+    numel: Size,
+    *,
+    dtype: DType,
+    other_numel: Size | None = None,
+    other_dtype: DType | None = None,
+    out_dtype: DType | None = None,
+    inplace: bool = False,
+) -> Cost:
+    """Element-wise sum (``aten.add``; residuals, modulation shifts) with ``numel`` output elements.
+
+    Operands as for :func:`mul`.
+    """
+    return _binary("add", numel, dtype, other_numel, other_dtype, out_dtype, inplace)
+
+
+@primitive("_to_copy")
+def to_copy(numel: Size, *, in_dtype: DType, out_dtype: DType) -> Cost:
+    """A dtype cast (``aten._to_copy``): reads at ``in_dtype``, writes at ``out_dtype``, no FLOPs."""
+    return Cost(bytes_read=_nbytes(numel, in_dtype), **_written(_nbytes(numel, out_dtype)))
+
+
+@primitive("embedding")
+def embedding(rows: Size, dim: Size, *, dtype: DType, index_dtype: DType = INT64) -> Cost:
+    """A table lookup (``aten.embedding``): reads ``rows`` indices and the ``rows`` gathered vectors.
+
+    Only the gathered rows of the table are read, not the whole table; writes ``[rows, dim]``.
+    """
+    numel = sympy.sympify(rows) * dim
+    return Cost(
+        bytes_read=_nbytes(rows, index_dtype) + _nbytes(numel, dtype),
+        **_written(_nbytes(numel, dtype)),
+    )
+
+
+# ─── weight-bearing composites ──────────────────────────────────────────────────────────────────
+
+
+def with_parameters(call: OpCall, count: Size, *, dtype: DType) -> OpCall:
+    """``call`` with ``count`` parameters of ``dtype`` added: the weights a module owns, counted once."""
+    return evolve(call, cost=call.cost + Cost(params=count, weight_bytes=_nbytes(count, dtype)))
+
+
+def linear(
+    rows: Size,
+    in_features: Size,
+    out_features: Size,
+    *,
+    bias: bool,
+    act_dtype: DType,
+    weight_dtype: DType,
+) -> OpCall:
+    """``torch.nn.Linear`` on ``rows`` vectors: ``addmm`` (``mm`` without bias) plus its parameters.
+
+    Bytes: reads x (``act_dtype``), W and b (``weight_dtype``); writes y (``act_dtype``). Parameters:
+    ``in·out`` (+ ``out`` with bias).
+    """
+    # x:[rows, in] @ Wᵀ:[in, out] (+ b:[out]) → y:[rows, out]
+    if bias:
+        call = addmm(rows, in_features, out_features, dtype=act_dtype, mat2_dtype=weight_dtype)
+    else:
+        call = mm(rows, in_features, out_features, dtype=act_dtype, mat2_dtype=weight_dtype)
+    count = sympy.sympify(in_features) * out_features + (out_features if bias else 0)
+    return with_parameters(call, count, dtype=weight_dtype)
+
+
+def _conv_layer(
+    rank: int,
+    batch: Size,
+    c_in: Size,
+    c_out: Size,
+    kernel: Sequence[Size],
+    out_spatial: Sequence[Size],
+    in_spatial: Sequence[Size],
+    groups: Size,
+    bias: bool,
+    act_dtype: DType,
+    weight_dtype: DType,
+) -> OpCall:
+    if len(kernel) != rank:
+        raise LlmPerfOptError(f"conv{rank}d: kernel: expected {rank} sizes, got {len(kernel)} ({kernel!r})")
+    call = convolution(
+        batch,
+        c_in,
+        c_out,
+        kernel=kernel,
+        out_spatial=out_spatial,
+        in_spatial=in_spatial,
+        groups=groups,
+        bias=bias,
+        dtype=act_dtype,
+        weight_dtype=weight_dtype,
+    )
+    count = sympy.sympify(c_out) * c_in / groups * math.prod(sympy.sympify(k) for k in kernel)
+    return with_parameters(call, count + (c_out if bias else 0), dtype=weight_dtype)
+
+
+def conv2d(
+    batch: Size,
+    c_in: Size,
+    c_out: Size,
+    *,
+    kernel: Sequence[Size],
+    out_spatial: Sequence[Size],
+    in_spatial: Sequence[Size],
+    groups: Size = 1,
+    bias: bool = True,
+    act_dtype: DType,
+    weight_dtype: DType,
+) -> OpCall:
+    """``torch.nn.Conv2d``: the :func:`convolution` call plus its parameters.
+
+    Parameters: ``c_out·c_in/groups·kh·kw`` (+ ``c_out`` with bias).
+    """
+    return _conv_layer(
+        2, batch, c_in, c_out, kernel, out_spatial, in_spatial, groups, bias, act_dtype, weight_dtype
+    )
+
+
+def conv3d(
+    batch: Size,
+    c_in: Size,
+    c_out: Size,
+    *,
+    kernel: Sequence[Size],
+    out_spatial: Sequence[Size],
+    in_spatial: Sequence[Size],
+    groups: Size = 1,
+    bias: bool = True,
+    act_dtype: DType,
+    weight_dtype: DType,
+) -> OpCall:
+    """``torch.nn.Conv3d``: the :func:`convolution` call plus its parameters.
+
+    Parameters: ``c_out·c_in/groups·kt·kh·kw`` (+ ``c_out`` with bias).
+    """
+    return _conv_layer(
+        3, batch, c_in, c_out, kernel, out_spatial, in_spatial, groups, bias, act_dtype, weight_dtype
+    )
