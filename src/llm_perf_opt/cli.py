@@ -143,8 +143,9 @@ def _run(args: argparse.Namespace) -> None:
         for variant in VARIANTS.values():
             print(
                 f"{variant.model_variant:<14} {variant.model_id:<22} {variant.model_type:<6} "
-                f"dim {variant.dim:>5} ffn {variant.ffn_dim:>6} heads {variant.num_heads:>3} layers {variant.num_layers:>3} "
-                f"image tokens {variant.image_tokens:>3}  {variant.config_path}"
+                f"dim {variant.dim:>5} ffn {variant.ffn_dim:>6} heads {variant.num_heads:>3} "
+                f"layers {variant.num_layers:>3} image tokens {variant.image_tokens:>3} "
+                f"{variant.config_path}"
             )
         return
     variant = get_variant(args.variant)
