@@ -1,0 +1,183 @@
+"""Command line of the reference harness.
+
+``python -m llm_perf_opt.reference dit --variant t2v-1.3b --frames 81 --height 480 --width 832
+--text-len 512 [--batch 1] [--json out.json]`` measures one diffusers DiT forward and prints, per
+official module id, its FLOPs, parameters and bytes read / written (whole module, eager).
+
+``python -m llm_perf_opt.reference compare --variant t2v-14b --frames 81 --height 720 --width 1280
+[--record saved.json] [--depth 3]`` compares the analytic model with the measurement (or a saved
+record) id by id: FLOPs, parameters, and Linear / convolution / fused-attention bytes. It prints the
+side-by-side table and exits 1 on any mismatch.
+
+``python -m llm_perf_opt.reference golden [--out tests/golden/dit] [--variant V ...]`` regenerates the
+golden files of the standard workloads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.reference.dit import DitWorkload, measure_dit
+from llm_perf_opt.reference.golden import dit_record, dumps_record, write_golden_files
+from llm_perf_opt.wan2_1.check import Comparison, compare_with_record
+from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
+
+__all__ = ["main"]
+
+_DEFAULT_GOLDEN_DIR = Path("tests/golden/dit")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m llm_perf_opt.reference",
+        description="Count the real Wan2.1 DiT (diffusers, meta device) per official module id.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dit = commands.add_parser("dit", help="measure one DiT forward and print the per-module table")
+    _add_workload(dit)
+    dit.add_argument(
+        "--json", type=Path, help="also write the record, with every module's bytes, to this file"
+    )
+    dit.add_argument("--depth", type=int, help="print only ids with at most this many dotted parts")
+    dit.add_argument(
+        "--math-sdpa",
+        action="store_true",
+        help="run attention as the math decomposition instead of the fused op (same FLOPs, more bytes)",
+    )
+
+    compare = commands.add_parser(
+        "compare", help="compare the analytic model with the measurement; exit 1 on any mismatch"
+    )
+    _add_workload(compare)
+    compare.add_argument("--record", type=Path, help="compare this saved record instead of measuring")
+    compare.add_argument("--depth", type=int, help="print only ids with at most this many dotted parts")
+
+    golden = commands.add_parser("golden", help="regenerate the golden files")
+    golden.add_argument(
+        "--out", type=Path, default=_DEFAULT_GOLDEN_DIR, help=f"folder (default {_DEFAULT_GOLDEN_DIR})"
+    )
+    golden.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    return parser
+
+
+def _add_workload(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--variant", required=True, help=f"one of {', '.join(VARIANTS)} (or its model_id)")
+    parser.add_argument("--frames", type=int, required=True, help="video frames F")
+    parser.add_argument("--height", type=int, required=True, help="video height H in pixels (multiple of 16)")
+    parser.add_argument("--width", type=int, required=True, help="video width W in pixels (multiple of 16)")
+    parser.add_argument(
+        "--text-len", type=int, default=512, help="text tokens (default 512, as the pipelines pad)"
+    )
+    parser.add_argument("--batch", type=int, default=1, help="batch size B (default 1)")
+
+
+def _table(record: dict[str, Any], depth: int | None) -> str:
+    rows = [("module", "FLOPs", "params", "bytes read", "bytes written")]
+    for module_id, entry in record["modules"].items():
+        if depth is not None and module_id.count(".") + 1 > depth:
+            continue
+        read, written = entry["module_bytes"]
+        rows.append((module_id, f"{entry['flops']:,}", f"{entry['params']:,}", f"{read:,}", f"{written:,}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            row[0].ljust(widths[0]),
+            *(cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)),
+        ]
+        lines.append("  ".join(cells))
+    totals = record["totals"]
+    lines.append(
+        f"total: {totals['flops']:,} FLOPs, {totals['params']:,} parameters, "
+        f"{totals['bytes'][0]:,} bytes read, {totals['bytes'][1]:,} bytes written"
+    )
+    return "\n".join(lines)
+
+
+def _measured_record(args: argparse.Namespace, *, module_bytes: bool) -> dict[str, Any]:
+    variant = get_variant(args.variant)
+    workload = DitWorkload(
+        batch=args.batch, frames=args.frames, height=args.height, width=args.width, text_len=args.text_len
+    )
+    measurement = measure_dit(
+        variant,
+        batch=workload.batch,
+        frames=workload.frames,
+        height=workload.height,
+        width=workload.width,
+        text_len=workload.text_len,
+        fused_sdpa=not getattr(args, "math_sdpa", False),
+    )
+    return dit_record(variant, workload, measurement, module_bytes=module_bytes)
+
+
+def _run_dit(args: argparse.Namespace) -> None:
+    record = _measured_record(args, module_bytes=True)
+    print(_table(record, args.depth))
+    if args.json is not None:
+        args.json.write_text(dumps_record(record), encoding="utf-8")
+        print(f"wrote {args.json}")
+
+
+def _comparison_table(rows: list[Comparison], depth: int | None) -> str:
+    header = ("module", "metric", "analytic", "reference", "difference")
+    cells = [header]
+    for row in rows:
+        if depth is not None and row.module_id.count(".") + 1 > depth and row.matches:
+            continue
+        difference = row.analytic - row.reference
+        cells.append(
+            (row.module_id, row.metric, f"{row.analytic:,}", f"{row.reference:,}", f"{difference:+,}")
+        )
+    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
+            + [c.rjust(w) for c, w in zip(line[2:], widths[2:], strict=True)]
+        )
+        for line in cells
+    )
+
+
+def _run_compare(args: argparse.Namespace) -> bool:
+    """Print the side-by-side table; True when everything matches."""
+    if args.record is not None:
+        record = json.loads(args.record.read_text(encoding="utf-8"))
+    else:
+        record = _measured_record(args, module_bytes=False)
+    # diffusers runs the image cross-attention projections of a batch > 1 as an expanded bmm
+    image_batch = get_variant(record["variant"]).num_images > 0 and record["workload"]["batch"] > 1
+    rows = compare_with_record(record, bytes_checked=not image_batch)
+    print(_comparison_table(rows, args.depth))
+    mismatches = sum(not row.matches for row in rows)
+    print(f"{len(rows)} figures compared, {mismatches} mismatches")
+    return mismatches == 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; 0 on success, 1 on a comparison mismatch, 2 on invalid input."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "dit":
+            _run_dit(args)
+        elif args.command == "compare":
+            return 0 if _run_compare(args) else 1
+        else:
+            names = [get_variant(v).model_variant for v in args.variant] if args.variant else None
+            for path in write_golden_files(args.out, names):
+                print(f"wrote {path}")
+    except LlmPerfOptError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""diffusers' Wan2.1 module names re-keyed onto the official module ids, so costs compare id by id.
+
+The analytic model names every module ``diffusion.`` + its name in the official implementation
+(``wan/modules/model.py`` of Wan-Video/Wan2.1). :data:`DIFFUSERS_TO_OFFICIAL` is the one table from
+diffusers' ``WanTransformer3DModel`` names (modules, and the three parameters that live outside any
+module of their own) to those official names. Where the structures differ:
+
+- **Names.** ``attn1``/``attn2`` are ``self_attn``/``cross_attn``; ``to_q``/``to_k``/``to_v``/
+  ``to_out.0`` are ``q``/``k``/``v``/``o``; ``add_k_proj``/``add_v_proj``/``norm_added_k`` are
+  ``k_img``/``v_img``/``norm_k_img``; each block's ``scale_shift_table`` is ``modulation``.
+- **Norm order.** diffusers numbers a block's norms in call order: its ``norm2`` (affine, before the
+  cross-attention) is the official ``norm3``, its ``norm3`` (before the FFN) the official ``norm2``.
+- **Activations.** diffusers' ``FeedForward`` wraps the first Linear in the activation module
+  (``ffn.net.0`` = GELU holding ``ffn.net.0.proj``); officially they are siblings in an
+  ``nn.Sequential``: ``ffn.0`` (Linear), ``ffn.1`` (GELU), ``ffn.2`` (Linear). The wrapper's own op (the
+  GELU) is keyed ``ffn.1``, its Linear ``ffn.0``. Same for ``img_emb.proj.1``/``.2``.
+- **Embeddings.** diffusers groups the time, text and image embeddings under ``condition_embedder``,
+  which has no official counterpart; its children map to ``time_embedding.0/.1/.2``,
+  ``time_projection.0`` (its ``act_fn``) and ``.1`` (``time_proj``), ``text_embedding.0/.1/.2`` and
+  ``img_emb.proj.0..4`` (+ ``img_emb.emb_pos``). ``time_projection`` and ``img_emb.proj`` exist only as
+  the sums of their children. The sinusoidal timestep embedding (diffusers ``timesteps_proj``; official
+  ``sinusoidal_embedding_1d``, a function called by ``WanModel.forward``) counts on ``diffusion``.
+- **Head.** diffusers' ``norm_out``/``proj_out``/``scale_shift_table`` sit at the top level; officially
+  they are ``head.norm``/``head.head``/``head.modulation`` inside ``Head``. The head's modulation
+  arithmetic runs in diffusers' top-level forward, so its (element-wise) bytes land on ``diffusion``,
+  not on ``diffusion.head``.
+- **Rotary embedding.** diffusers builds the cos/sin tables once per forward in a top-level ``rope``
+  module (no official module: the official code keeps ``freqs`` as a plain tensor and rebuilds the
+  per-position table inside ``rope_apply`` in every self-attention); its bytes count on ``diffusion``.
+  Applying the rotation happens inside ``attn1`` = ``self_attn`` in both.
+- **Condition concat.** For i2v/flf2v the diffusers pipeline concatenates noise and condition channels
+  before calling the transformer (officially inside ``WanModel.forward``): not measured here.
+
+A diffusers name mapped to ``None`` has no official counterpart; its own ops count on its nearest
+mapped ancestor. ModuleList containers (``blocks``, ``to_out``, ``ffn.net``) never run and hold no ops.
+The harness fails on any diffusers name this table does not know, so a diffusers upgrade that changes
+the structure is caught instead of silently mis-keyed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Final
+
+from attrs import field, frozen
+
+from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.reference.counting import OpCost, exclusive_costs, read_only
+
+__all__ = ["DIFFUSERS_TO_OFFICIAL", "STAGE", "OfficialCosts", "official_id", "to_official"]
+
+STAGE: Final = "diffusion"
+"""Stage prefix of every DiT module id."""
+
+DIFFUSERS_TO_OFFICIAL: Final[tuple[tuple[str, str | None], ...]] = (
+    ("", ""),  # WanTransformer3DModel = WanModel
+    ("rope", None),  # cos/sin tables; official: freqs tensor + rope_apply per layer
+    ("patch_embedding", "patch_embedding"),  # Conv3d(in_dim, dim, (1,2,2))
+    ("condition_embedder", None),  # groups time/text/image embeddings
+    ("condition_embedder.timesteps_proj", None),  # official: sinusoidal_embedding_1d()
+    ("condition_embedder.time_embedder", "time_embedding"),
+    ("condition_embedder.time_embedder.linear_1", "time_embedding.0"),  # Linear(freq_dim, dim)
+    ("condition_embedder.time_embedder.act", "time_embedding.1"),  # SiLU
+    ("condition_embedder.time_embedder.linear_2", "time_embedding.2"),  # Linear(dim, dim)
+    ("condition_embedder.act_fn", "time_projection.0"),  # SiLU
+    ("condition_embedder.time_proj", "time_projection.1"),  # Linear(dim, 6·dim)
+    ("condition_embedder.text_embedder", "text_embedding"),
+    ("condition_embedder.text_embedder.linear_1", "text_embedding.0"),  # Linear(text_dim, dim)
+    ("condition_embedder.text_embedder.act_1", "text_embedding.1"),  # GELU(tanh)
+    ("condition_embedder.text_embedder.linear_2", "text_embedding.2"),  # Linear(dim, dim)
+    ("condition_embedder.image_embedder", "img_emb"),  # MLPProj
+    ("condition_embedder.image_embedder.pos_embed", "img_emb.emb_pos"),  # parameter [1, 514, 1280], flf2v
+    ("condition_embedder.image_embedder.norm1", "img_emb.proj.0"),  # LayerNorm(1280)
+    ("condition_embedder.image_embedder.ff", None),  # FeedForward holding proj.1..3
+    ("condition_embedder.image_embedder.ff.net", None),  # ModuleList
+    ("condition_embedder.image_embedder.ff.net.0", "img_emb.proj.2"),  # GELU (exact), wraps proj.1
+    ("condition_embedder.image_embedder.ff.net.0.proj", "img_emb.proj.1"),  # Linear(1280, 1280)
+    ("condition_embedder.image_embedder.ff.net.1", None),  # Dropout(0)
+    ("condition_embedder.image_embedder.ff.net.2", "img_emb.proj.3"),  # Linear(1280, dim)
+    ("condition_embedder.image_embedder.norm2", "img_emb.proj.4"),  # LayerNorm(dim)
+    ("blocks", "blocks"),  # ModuleList
+    ("blocks.{n}", "blocks.{n}"),  # WanTransformerBlock = WanAttentionBlock
+    ("blocks.{n}.scale_shift_table", "blocks.{n}.modulation"),  # parameter [1, 6, dim]
+    ("blocks.{n}.norm1", "blocks.{n}.norm1"),  # LayerNorm, no affine
+    ("blocks.{n}.attn1", "blocks.{n}.self_attn"),
+    ("blocks.{n}.attn1.to_q", "blocks.{n}.self_attn.q"),
+    ("blocks.{n}.attn1.to_k", "blocks.{n}.self_attn.k"),
+    ("blocks.{n}.attn1.to_v", "blocks.{n}.self_attn.v"),
+    ("blocks.{n}.attn1.to_out", None),  # ModuleList [Linear, Dropout]
+    ("blocks.{n}.attn1.to_out.0", "blocks.{n}.self_attn.o"),
+    ("blocks.{n}.attn1.to_out.1", None),  # Dropout(0)
+    ("blocks.{n}.attn1.norm_q", "blocks.{n}.self_attn.norm_q"),  # RMSNorm(dim)
+    ("blocks.{n}.attn1.norm_k", "blocks.{n}.self_attn.norm_k"),  # RMSNorm(dim)
+    ("blocks.{n}.norm2", "blocks.{n}.norm3"),  # affine LayerNorm before the cross-attention
+    ("blocks.{n}.attn2", "blocks.{n}.cross_attn"),
+    ("blocks.{n}.attn2.to_q", "blocks.{n}.cross_attn.q"),
+    ("blocks.{n}.attn2.to_k", "blocks.{n}.cross_attn.k"),
+    ("blocks.{n}.attn2.to_v", "blocks.{n}.cross_attn.v"),
+    ("blocks.{n}.attn2.to_out", None),  # ModuleList [Linear, Dropout]
+    ("blocks.{n}.attn2.to_out.0", "blocks.{n}.cross_attn.o"),
+    ("blocks.{n}.attn2.to_out.1", None),  # Dropout(0)
+    ("blocks.{n}.attn2.norm_q", "blocks.{n}.cross_attn.norm_q"),
+    ("blocks.{n}.attn2.norm_k", "blocks.{n}.cross_attn.norm_k"),
+    ("blocks.{n}.attn2.add_k_proj", "blocks.{n}.cross_attn.k_img"),  # i2v/flf2v
+    ("blocks.{n}.attn2.add_v_proj", "blocks.{n}.cross_attn.v_img"),  # i2v/flf2v
+    ("blocks.{n}.attn2.norm_added_k", "blocks.{n}.cross_attn.norm_k_img"),  # i2v/flf2v
+    ("blocks.{n}.norm3", "blocks.{n}.norm2"),  # LayerNorm, no affine, before the FFN
+    ("blocks.{n}.ffn", "blocks.{n}.ffn"),
+    ("blocks.{n}.ffn.net", None),  # ModuleList
+    ("blocks.{n}.ffn.net.0", "blocks.{n}.ffn.1"),  # GELU(tanh), wraps ffn.0
+    ("blocks.{n}.ffn.net.0.proj", "blocks.{n}.ffn.0"),  # Linear(dim, ffn_dim)
+    ("blocks.{n}.ffn.net.1", None),  # Dropout(0)
+    ("blocks.{n}.ffn.net.2", "blocks.{n}.ffn.2"),  # Linear(ffn_dim, dim)
+    ("norm_out", "head.norm"),  # LayerNorm, no affine
+    ("proj_out", "head.head"),  # Linear(dim, out_dim·1·2·2)
+    ("scale_shift_table", "head.modulation"),  # parameter [1, 2, dim]
+)
+"""diffusers name → official name (without the stage prefix); ``{n}`` is a block index."""
+
+
+def _compile(table: tuple[tuple[str, str | None], ...]) -> dict[str, str | None]:
+    """Index rows by a pattern whose block indices are replaced by ``{n}``; duplicates are an error."""
+    index: dict[str, str | None] = {}
+    for diffusers_name, official_name in table:
+        if diffusers_name in index:
+            raise LlmPerfOptError(f"DIFFUSERS_TO_OFFICIAL: duplicate row for {diffusers_name!r}")
+        index[diffusers_name] = official_name
+    return index
+
+
+_RULES: Final = _compile(DIFFUSERS_TO_OFFICIAL)
+_BLOCK_INDEX: Final = re.compile(r"(?<=^blocks\.)\d+(?=\.|$)")
+
+
+def official_id(diffusers_name: str) -> str | None:
+    """``diffusion.<official name>`` of a diffusers module or parameter name; ``None`` if it has none.
+
+    Raises :class:`LlmPerfOptError` for a name the table does not know.
+    """
+    match = _BLOCK_INDEX.search(diffusers_name)
+    pattern = _BLOCK_INDEX.sub("{n}", diffusers_name, count=1)
+    if pattern not in _RULES:
+        raise LlmPerfOptError(
+            f"module: diffusers name {diffusers_name!r} is not in DIFFUSERS_TO_OFFICIAL; "
+            "the installed diffusers may differ from the pinned version"
+        )
+    official = _RULES[pattern]
+    if official is None:
+        return None
+    if match is not None:
+        official = official.replace("{n}", match.group(0))
+    return f"{STAGE}.{official}" if official else STAGE
+
+
+def _nearest_official_id(diffusers_name: str) -> str:
+    """The official id of a name, or of its nearest ancestor that has one (the root always has)."""
+    name = diffusers_name
+    while True:
+        official = official_id(name)
+        if official is not None:
+            return official
+        name = name.rpartition(".")[0]
+
+
+def _official_ancestors(official: str) -> list[str]:
+    """``diffusion.blocks.0.ffn.0`` → itself and every dotted prefix down to ``diffusion``."""
+    parts = official.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+@frozen(kw_only=True)
+class OfficialCosts:
+    """Measured costs keyed by official module id, each id including all ids below it.
+
+    Built from a diffusers measurement by :func:`to_official`: every diffusers module's *own* ops go to
+    its official id (or its nearest mapped ancestor's) and are then summed up the official tree.
+    """
+
+    by_id: Mapping[str, Mapping[str, OpCost]] = field(converter=read_only)
+    """Inclusive cost per official id, per aten op."""
+    parameters: Mapping[str, int] = field(converter=read_only)
+    """Inclusive parameter count per official id (``diffusion`` holds them all)."""
+    classes: Mapping[str, str] = field(converter=read_only)
+    """Class of the diffusers module behind each official id that has one (``torch.nn.Linear``...)."""
+
+    def cost(self, official: str) -> OpCost:
+        """Inclusive cost of one id summed over its ops (zero for an id with no ops)."""
+        total = OpCost()
+        for cost in self.by_id.get(official, {}).values():
+            total = total + cost
+        return total
+
+    @property
+    def flops(self) -> dict[str, int]:
+        """Inclusive FLOPs per official id."""
+        return {official: self.cost(official).flops for official in self.by_id}
+
+    def op_cost(self, official: str, *ops: str) -> OpCost:
+        """Inclusive cost of one id restricted to some aten ops (``aten.addmm``...)."""
+        costs = self.by_id.get(official, {})
+        total = OpCost()
+        for op in ops:
+            total = total + costs.get(op, OpCost())
+        return total
+
+
+def to_official(
+    by_module: Mapping[str, Mapping[str, OpCost]],
+    parameters: Mapping[str, int],
+    module_classes: Mapping[str, str],
+) -> OfficialCosts:
+    """Re-key a diffusers measurement onto official ids.
+
+    ``by_module`` is the inclusive cost per diffusers module and op, ``parameters`` the size of each
+    diffusers parameter, ``module_classes`` the class of every diffusers module (each must be in the
+    table, ran or not).
+    """
+    classes: dict[str, str] = {}
+    for name, cls in module_classes.items():
+        official = official_id(name)
+        if official is not None:
+            classes[official] = cls
+    by_id: dict[str, dict[str, OpCost]] = defaultdict(dict)
+    for diffusers_name, ops in exclusive_costs(by_module).items():
+        official = _nearest_official_id(diffusers_name)
+        for ancestor in _official_ancestors(official):
+            target = by_id[ancestor]
+            for op, cost in ops.items():
+                target[op] = target.get(op, OpCost()) + cost
+    counts: dict[str, int] = defaultdict(int)
+    for name, numel in parameters.items():
+        owner = name if _BLOCK_INDEX.sub("{n}", name, count=1) in _RULES else name.rpartition(".")[0]
+        for ancestor in _official_ancestors(_nearest_official_id(owner)):
+            counts[ancestor] += numel
+    return OfficialCosts(
+        by_id={official: read_only(ops) for official, ops in by_id.items()},
+        parameters=dict(counts),
+        classes=classes,
+    )

@@ -1,0 +1,138 @@
+"""Compare the analytic diffusion transformer with a reference record, module id by module id.
+
+A reference record is what :mod:`llm_perf_opt.reference` measures on the real implementation
+(diffusers' ``WanTransformer3DModel`` under ``FlopCounterMode`` and a byte counter), re-keyed onto
+the official ids; the golden files under ``tests/golden/dit`` hold such records, so this comparison
+runs without torch as well. It is plain data in, rows out, so it lives with the declarations.
+
+Compared, exactly, as integers:
+
+- FLOPs of every module id the two share; every analytic id must be in the record, and a record id
+  the analytic tree lacks must be a parameter-only id (the official ``modulation`` and ``emb_pos``
+  parameters, which the analytic tree counts on their owning module);
+- parameters of every shared id;
+- bytes read and written of every Linear and convolution, and of the fused attention op(s) of every
+  attention module, under the ``diffusers`` implementation profile (the one the record measures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import sympy
+from attrs import frozen
+
+from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.symbolic.cost import Cost, sum_costs
+from llm_perf_opt.symbolic.module import Module, Repeated
+from llm_perf_opt.wan2_1.dit import declare_dit
+from llm_perf_opt.wan2_1.evaluate import DitEvaluation, evaluate_dit
+from llm_perf_opt.wan2_1.implementation import DIFFUSERS
+from llm_perf_opt.wan2_1.variants import get_variant
+
+__all__ = ["Comparison", "attention_op_costs", "compare_with_record"]
+
+_FUSED_ATTENTION_KEYS = frozenset(
+    {
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+        "_scaled_dot_product_flash_attention_for_cpu",
+    }
+)
+_BYTE_CLASSES = frozenset({"Linear", "Conv3d"})
+
+
+@frozen
+class Comparison:
+    """One compared figure: module id, metric, analytic value, reference value."""
+
+    module_id: str
+    metric: str
+    analytic: int
+    reference: int
+
+    @property
+    def matches(self) -> bool:
+        """Whether the two are equal."""
+        return self.analytic == self.reference
+
+
+def _walk(module: Module | Repeated, module_id: str) -> Iterator[tuple[str, Module]]:
+    """Every declared module with its id, repeated blocks expanded."""
+    if isinstance(module, Repeated):
+        for index in range(module.count):
+            yield from _walk(module.template, f"{module_id}.{index}")
+        return
+    yield module_id, module
+    for child in module.children:
+        yield from _walk(child, f"{module_id}.{child.name}")
+
+
+def attention_op_costs(module: Module) -> Cost:
+    """The summed cost of a module's own fused-attention ops (the attention core)."""
+    return sum_costs(op.cost for op in module.ops if op.primitive in _FUSED_ATTENTION_KEYS)
+
+
+def _integer(expr: sympy.Expr, values: Mapping[sympy.Symbol, object], where: str) -> int:
+    value = sympy.sympify(expr).subs(values)
+    if not value.is_Integer:
+        raise LlmPerfOptError(f"{where}: expected an integer, got {value}")
+    return int(value)
+
+
+def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True) -> list[Comparison]:
+    """Every comparison of the analytic model with one reference record (see the module docstring).
+
+    ``bytes_checked=False`` compares FLOPs and parameters only (for batches where diffusers runs the
+    image cross-attention projections as an expanded ``bmm``, whose bytes differ from ``addmm``).
+    """
+    variant = get_variant(record["variant"])
+    load = record["workload"]
+    evaluation: DitEvaluation = evaluate_dit(
+        variant,
+        batch=load["batch"],
+        frames=load["frames"],
+        height=load["height"],
+        width=load["width"],
+        text_len=load["text_len"],
+        pad_text=False,
+        implementation=DIFFUSERS,
+    )
+    analytic = evaluation.metrics
+    reference: Mapping[str, Mapping[str, Any]] = record["modules"]
+    rows: list[Comparison] = []
+    for module_id, metrics in analytic.items():
+        entry = reference.get(module_id)
+        if entry is None:
+            raise LlmPerfOptError(f"{module_id}: analytic module missing from the reference record")
+        rows.append(Comparison(module_id, "flops", metrics["flops"], entry["flops"]))
+        rows.append(Comparison(module_id, "params", metrics["params"], entry["params"]))
+    for module_id, entry in reference.items():
+        if module_id not in analytic and entry["flops"] != 0:
+            raise LlmPerfOptError(
+                f"{module_id}: the reference counts {entry['flops']} FLOPs on an id the analytic model lacks"
+            )
+    if not bytes_checked:
+        return rows
+    values = evaluation.workload.subs()
+    for module_id, module in _walk(declare_dit(variant, DIFFUSERS), "diffusion"):
+        entry = reference[module_id]
+        if module.class_name in _BYTE_CLASSES:
+            read, written = entry["bytes"]
+            rows.append(Comparison(module_id, "bytes_read", analytic[module_id]["bytes_read"], read))
+            rows.append(Comparison(module_id, "bytes_written", analytic[module_id]["bytes_written"], written))
+        core = attention_op_costs(module)
+        if core != Cost():
+            read, written = entry["sdpa_bytes"]
+            where = f"{module_id}.attention"
+            rows.append(
+                Comparison(module_id, "sdpa_bytes_read", _integer(core.bytes_read, values, where), read)
+            )
+            rows.append(
+                Comparison(
+                    module_id, "sdpa_bytes_written", _integer(core.bytes_written, values, where), written
+                )
+            )
+    return rows

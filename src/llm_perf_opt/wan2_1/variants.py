@@ -1,0 +1,275 @@
+"""The public Wan2.1 diffusion-transformer variants, as data.
+
+Each variant is one JSON file shipped in ``llm_perf_opt/wan2_1/configs/<model_variant>.json``; that file
+is the single source of truth for every config value, and its ``source`` field says which official
+config (and which diffusers conversion entry) each value comes from. :class:`WanVariant` is the frozen
+record read from it; nothing here re-types a config value.
+
+VACE-1.3B / VACE-14B are not listed: their extra control branch (VACE blocks, ``vace_patch_embedding``,
+``before_proj`` / ``after_proj`` hints) is not declared anywhere in this library yet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+from attrs import Attribute, field, fields, frozen
+
+from llm_perf_opt.errors import LlmPerfOptError
+
+__all__ = ["MODEL_TYPES", "VARIANTS", "WanVariant", "get_variant"]
+
+MODEL_TYPES: Final = ("t2v", "i2v", "flf2v")
+"""Official ``WanModel.model_type`` values; i2v and flf2v use the image cross-attention."""
+
+_IMAGES_PER_MODEL_TYPE: Final = {"t2v": 0, "i2v": 1, "flf2v": 2}
+"""Conditioning images per model type: none, the first frame, the first and the last frame."""
+
+_VARIANT_ORDER: Final = ("t2v-1.3b", "t2v-14b", "i2v-14b-480p", "i2v-14b-720p", "flf2v-14b")
+"""Config file stems, in the order :data:`VARIANTS` lists them."""
+
+_Validator = Callable[[Any, "Attribute[Any]", Any], None]
+
+
+def _integer(minimum: int) -> _Validator:
+    def check(_: object, attribute: Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise LlmPerfOptError(f"{attribute.name}: must be an integer ≥ {minimum}, got {value!r}")
+
+    return check
+
+
+def _optional_integer(minimum: int) -> _Validator:
+    inner = _integer(minimum)
+
+    def check(instance: object, attribute: Attribute[Any], value: object) -> None:
+        if value is not None:
+            inner(instance, attribute, value)
+
+    return check
+
+
+def _number_in(low: float, high: float) -> _Validator:
+    def check(_: object, attribute: Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < high:
+            raise LlmPerfOptError(f"{attribute.name}: must be a number in ({low}, {high}), got {value!r}")
+
+    return check
+
+
+def _boolean(_: object, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise LlmPerfOptError(f"{attribute.name}: must be true or false, got {value!r}")
+
+
+def _text(_: object, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise LlmPerfOptError(f"{attribute.name}: must be a non-empty string, got {value!r}")
+
+
+def _one_of(*accepted: str) -> _Validator:
+    def check(_: object, attribute: Attribute[Any], value: object) -> None:
+        if value not in accepted:
+            raise LlmPerfOptError(f"{attribute.name}: must be one of {', '.join(accepted)}, got {value!r}")
+
+    return check
+
+
+def _int_tuple(length: int, minimum: int) -> _Validator:
+    def check(_: object, attribute: Attribute[Any], value: object) -> None:
+        if not (
+            isinstance(value, tuple)
+            and len(value) == length
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)
+        ):
+            raise LlmPerfOptError(
+                f"{attribute.name}: must be a list of {length} integers ≥ {minimum}, got {value!r}"
+            )
+
+    return check
+
+
+def _sizes(_: object, attribute: Attribute[Any], value: object) -> None:
+    if not (
+        isinstance(value, tuple)
+        and value
+        and all(isinstance(v, str) and re.fullmatch(r"[1-9]\d*\*[1-9]\d*", v) for v in value)
+    ):
+        raise LlmPerfOptError(
+            f"{attribute.name}: must be a non-empty list of 'width*height' strings, got {value!r}"
+        )
+
+
+def _absolute_existing_file(_: object, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not Path(value).is_absolute() or not Path(value).is_file():
+        raise LlmPerfOptError(
+            f"{attribute.name}: must be the absolute path of an existing file, got {value!r}"
+        )
+
+
+def _as_tuple(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@frozen(kw_only=True)
+class WanVariant:
+    """One Wan2.1 diffusion-transformer variant, read from its shipped JSON config file.
+
+    Field names follow the official ``WanModel`` constructor (``wan/modules/model.py``) where one
+    exists. Sizes are in elements (channels, tokens), never bytes.
+    """
+
+    model_variant: str = field(validator=_text)
+    """Short id, e.g. ``t2v-14b``."""
+    model_id: str = field(validator=_text)
+    """Full id, e.g. ``wan2.1-t2v-14b``."""
+    official_task: str = field(validator=_text)
+    """Key of the official ``WAN_CONFIGS`` table (``wan/configs/__init__.py``), e.g. ``i2v-14B``."""
+    checkpoint: str = field(validator=_text)
+    """Hugging Face repository of the official checkpoint."""
+    model_type: str = field(validator=_one_of(*MODEL_TYPES))
+    """``t2v``, ``i2v`` or ``flf2v``: selects the cross-attention class and the image embedding."""
+    dim: int = field(validator=_integer(1))
+    """Hidden size D of the transformer."""
+    ffn_dim: int = field(validator=_integer(1))
+    """Inner size of each block's feed-forward network."""
+    freq_dim: int = field(validator=_integer(2))
+    """Size of the sinusoidal timestep embedding."""
+    num_heads: int = field(validator=_integer(1))
+    """Attention heads; ``dim`` must be a multiple of it."""
+    num_layers: int = field(validator=_integer(1))
+    """Transformer blocks."""
+    in_dim: int = field(validator=_integer(1))
+    """Latent channels into ``patch_embedding`` (16, or 36 with the I2V condition channels)."""
+    out_dim: int = field(validator=_integer(1))
+    """Latent channels out of the head."""
+    text_dim: int = field(validator=_integer(1))
+    """Width of the umT5 text embeddings."""
+    text_len: int = field(validator=_integer(1))
+    """Text tokens every prompt is padded to."""
+    patch_size: tuple[int, int, int] = field(converter=_as_tuple, validator=_int_tuple(3, 1))
+    """3-D patch (t, h, w) of ``patch_embedding``."""
+    window_size: tuple[int, int] = field(converter=_as_tuple, validator=_int_tuple(2, -1))
+    """Local-attention window; ``(-1, -1)`` is global attention."""
+    eps: float = field(validator=_number_in(0.0, 1.0))
+    """Epsilon of the block norms."""
+    qk_norm: bool = field(validator=_boolean)
+    """RMS norm over the full ``dim`` on queries and keys."""
+    cross_attn_norm: bool = field(validator=_boolean)
+    """Affine LayerNorm (``norm3``) before the cross-attention."""
+    num_images: int = field(validator=_integer(0))
+    """Conditioning images encoded by CLIP: 0 (t2v), 1 (i2v) or 2 (flf2v: first and last frame)."""
+    image_tokens_per_image: int | None = field(validator=_optional_integer(1))
+    """CLIP tokens per conditioning image (257 = 1 + 16·16); ``None`` without image conditioning."""
+    image_dim: int | None = field(validator=_optional_integer(1))
+    """Width of the CLIP image tokens (1280); ``None`` without image conditioning."""
+    vae_stride: tuple[int, int, int] = field(converter=_as_tuple, validator=_int_tuple(3, 1))
+    """VAE compression (t, h, w) from pixels to latents."""
+    z_dim: int = field(validator=_integer(1))
+    """VAE latent channels."""
+    supported_sizes: tuple[str, ...] = field(converter=_as_tuple, validator=_sizes)
+    """Video sizes the official pipeline accepts for this task, as ``'width*height'`` (``'832*480'``)."""
+    source: str = field(validator=_text)
+    """Where each value comes from."""
+    config_path: str = field(validator=_absolute_existing_file)
+    """Absolute path of the JSON file this record was read from."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.dim % self.num_heads:
+            raise LlmPerfOptError(
+                f"{self.model_variant}: dim: must be a multiple of num_heads ({self.num_heads}), "
+                f"got {self.dim}"
+            )
+        expected_images = _IMAGES_PER_MODEL_TYPE[self.model_type]
+        if self.num_images != expected_images:
+            raise LlmPerfOptError(
+                f"{self.model_variant}: num_images: must be {expected_images} for model_type "
+                f"{self.model_type!r}, got {self.num_images}"
+            )
+        has_images = self.num_images > 0
+        image_fields = {"image_tokens_per_image": self.image_tokens_per_image, "image_dim": self.image_dim}
+        for name, value in image_fields.items():
+            if (value is not None) != has_images:
+                accepted = "an integer" if has_images else "null"
+                raise LlmPerfOptError(
+                    f"{self.model_variant}: {name}: must be {accepted} for model_type "
+                    f"{self.model_type!r}, got {value!r}"
+                )
+
+    @property
+    def head_dim(self) -> int:
+        """Channels per attention head, ``dim // num_heads``."""
+        return self.dim // self.num_heads
+
+    @property
+    def frame_sizes(self) -> tuple[tuple[int, int], ...]:
+        """:attr:`supported_sizes` as (width, height) pairs."""
+        pairs = (size.split("*") for size in self.supported_sizes)
+        return tuple((int(width), int(height)) for width, height in pairs)
+
+    @property
+    def image_tokens(self) -> int:
+        """Image context tokens in front of the text context: 0, 257 (i2v) or 514 (flf2v)."""
+        return self.num_images * (self.image_tokens_per_image or 0)
+
+
+_JSON_FIELDS: Final = tuple(a.name for a in fields(WanVariant) if a.name != "config_path")
+
+
+def _config_file(stem: str) -> Path:
+    """Absolute path of a shipped config file (package data of ``llm_perf_opt.wan2_1``)."""
+    entry = resources.files("llm_perf_opt.wan2_1").joinpath("configs", f"{stem}.json")
+    if not isinstance(entry, Path):
+        raise LlmPerfOptError(
+            f"config_path: the package data {stem}.json must be a file on disk, got {entry!r}"
+        )
+    return entry.resolve()
+
+
+def _load(stem: str) -> WanVariant:
+    """Read one config file into a record; every problem names the file and the field."""
+    path = _config_file(stem)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise LlmPerfOptError(f"config_path: cannot read {path} as JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise LlmPerfOptError(f"{path}: must hold a JSON object, got {type(data).__name__}")
+    missing = [name for name in _JSON_FIELDS if name not in data]
+    extra = sorted(set(data) - set(_JSON_FIELDS))
+    if missing or extra:
+        raise LlmPerfOptError(
+            f"{path}: fields must be exactly {', '.join(_JSON_FIELDS)}; missing {missing}, unknown {extra}"
+        )
+    try:
+        variant = WanVariant(config_path=str(path), **data)
+    except LlmPerfOptError as error:
+        raise LlmPerfOptError(f"{path}: {error}") from error
+    if variant.model_variant != stem:
+        raise LlmPerfOptError(
+            f"{path}: model_variant: must equal the file name {stem!r}, got {variant.model_variant!r}"
+        )
+    return variant
+
+
+VARIANTS: Final[Mapping[str, WanVariant]] = MappingProxyType({stem: _load(stem) for stem in _VARIANT_ORDER})
+"""Every known variant, keyed by ``model_variant``, smallest first."""
+
+
+def get_variant(name: str) -> WanVariant:
+    """The variant named by its ``model_variant`` (``t2v-14b``) or ``model_id`` (``wan2.1-t2v-14b``).
+
+    Case is ignored. An unknown name is an :class:`LlmPerfOptError` that lists the known ones.
+    """
+    key = name.strip().lower() if isinstance(name, str) else name
+    for variant in VARIANTS.values():
+        if key in (variant.model_variant, variant.model_id):
+            return variant
+    known = ", ".join(f"{v.model_variant} ({v.model_id})" for v in VARIANTS.values())
+    raise LlmPerfOptError(f"model_variant: unknown variant {name!r}; known variants: {known}")
