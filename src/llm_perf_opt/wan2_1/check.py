@@ -31,7 +31,7 @@ from llm_perf_opt.wan2_1.evaluate import DitEvaluation, evaluate_dit
 from llm_perf_opt.wan2_1.implementation import DIFFUSERS
 from llm_perf_opt.wan2_1.variants import get_variant
 
-__all__ = ["Comparison", "attention_op_costs", "compare_with_record"]
+__all__ = ["Comparison", "attention_op_costs", "compare_modules", "compare_with_record"]
 
 _FUSED_ATTENTION_KEYS = frozenset(
     {
@@ -82,26 +82,23 @@ def _integer(expr: sympy.Expr, values: Mapping[sympy.Symbol, object], where: str
     return int(value)
 
 
-def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True) -> list[Comparison]:
-    """Every comparison of the analytic model with one reference record (see the module docstring).
+def compare_modules(
+    root: Module,
+    root_id: str,
+    analytic: Mapping[str, Mapping[str, int]],
+    values: Mapping[sympy.Symbol, object],
+    reference: Mapping[str, Mapping[str, Any]],
+    *,
+    bytes_checked: bool = True,
+    byte_classes: frozenset[str] = _BYTE_CLASSES,
+) -> list[Comparison]:
+    """Compare one component's evaluated metrics with a reference record's ``modules``, id by id.
 
-    ``bytes_checked=False`` compares FLOPs and parameters only (for batches where diffusers runs the
-    image cross-attention projections as an expanded ``bmm``, whose bytes differ from ``addmm``).
+    ``root`` is the component's declaration (for the attention ops and the byte-compared classes),
+    ``analytic`` its exact evaluation at the workload ``values``. Reference entries hold ``flops``,
+    ``params``, ``bytes`` ([read, written]) for ``byte_classes`` modules and ``sdpa_bytes`` for
+    modules with a fused attention op.
     """
-    variant = get_variant(record["variant"])
-    load = record["workload"]
-    evaluation: DitEvaluation = evaluate_dit(
-        variant,
-        batch=load["batch"],
-        frames=load["frames"],
-        height=load["height"],
-        width=load["width"],
-        text_len=load["text_len"],
-        pad_text=False,
-        implementation=DIFFUSERS,
-    )
-    analytic = evaluation.metrics
-    reference: Mapping[str, Mapping[str, Any]] = record["modules"]
     rows: list[Comparison] = []
     for module_id, metrics in analytic.items():
         entry = reference.get(module_id)
@@ -116,10 +113,9 @@ def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True
             )
     if not bytes_checked:
         return rows
-    values = evaluation.workload.subs()
-    for module_id, module in _walk(declare_dit(variant, DIFFUSERS), "diffusion"):
+    for module_id, module in _walk(root, root_id):
         entry = reference[module_id]
-        if module.class_name in _BYTE_CLASSES:
+        if module.class_name in byte_classes:
             read, written = entry["bytes"]
             rows.append(Comparison(module_id, "bytes_read", analytic[module_id]["bytes_read"], read))
             rows.append(Comparison(module_id, "bytes_written", analytic[module_id]["bytes_written"], written))
@@ -136,3 +132,31 @@ def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True
                 )
             )
     return rows
+
+
+def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True) -> list[Comparison]:
+    """Every comparison of the analytic transformer with one DiT reference record.
+
+    ``bytes_checked=False`` compares FLOPs and parameters only (for batches where diffusers runs the
+    image cross-attention projections as an expanded ``bmm``, whose bytes differ from ``addmm``).
+    """
+    variant = get_variant(record["variant"])
+    load = record["workload"]
+    evaluation: DitEvaluation = evaluate_dit(
+        variant,
+        batch=load["batch"],
+        frames=load["frames"],
+        height=load["height"],
+        width=load["width"],
+        text_len=load["text_len"],
+        pad_text=False,
+        implementation=DIFFUSERS,
+    )
+    return compare_modules(
+        declare_dit(variant, DIFFUSERS),
+        "diffusion",
+        evaluation.metrics,
+        evaluation.workload.subs(),
+        record["modules"],
+        bytes_checked=bytes_checked,
+    )
