@@ -126,3 +126,27 @@ def test_declaration_errors(build: object, message: str) -> None:
     """Bad declarations raise LlmPerfOptError naming the field and the bad value."""
     with pytest.raises(LlmPerfOptError, match=message):
         build()  # type: ignore[operator]
+
+
+def test_breakdown_adds_up_to_the_aggregate() -> None:
+    """Every node's cost split by (primitive, dtype) sums back to its aggregate, metric by metric."""
+    tree = toy_tree()
+    for node in tree:
+        assert node.breakdown, node.id
+        summed = sum_costs(node.breakdown.values())
+        for metric in METRICS:
+            difference = sympy.expand(getattr(summed, metric) - getattr(node.aggregate, metric))
+            assert difference == 0, (node.id, metric)
+
+
+def test_breakdown_keys_name_the_primitive_and_its_dtype() -> None:
+    """An attention module's breakdown holds its fused attention at bf16 and its Linears' addmm/mm."""
+    tree = toy_tree()
+    attention = next(node for node in tree if node.class_name == "Attention")
+    kinds = set(attention.breakdown)
+    assert ("_scaled_dot_product_flash_attention", "bf16") in kinds
+    assert ("addmm", "bf16") in kinds
+    assert ("mm", "bf16") in kinds
+    # the fused attention's FLOPs are the attention module's own FLOPs
+    core = attention.breakdown["_scaled_dot_product_flash_attention", "bf16"]
+    assert sympy.expand(core.flops - attention.own.flops * attention.calls) == 0

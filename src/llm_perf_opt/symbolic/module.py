@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import sympy
 from attrs import field, frozen
@@ -18,7 +18,12 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import Cost, sum_costs
 from llm_perf_opt.symbolic.primitives import OpCall
 
-__all__ = ["STAGES", "Module", "ModuleNode", "ModuleTree", "Repeated", "build_tree"]
+__all__ = ["STAGES", "Breakdown", "Module", "ModuleNode", "ModuleTree", "OpKind", "Repeated", "build_tree"]
+
+OpKind: TypeAlias = tuple[str, str]
+"""(primitive registry key, compute dtype name): the unit a module's cost is broken down by."""
+Breakdown: TypeAlias = Mapping[OpKind, Cost]
+"""A module's cost split by :data:`OpKind`, in order of first appearance."""
 
 STAGES: tuple[str, ...] = ("diffusion", "text_encoder", "vae", "other")
 
@@ -119,6 +124,8 @@ class ModuleNode:
         calls: calls of this module per call of the root (the product of ``calls`` down the path).
         aggregate: ``total`` over all its calls in one call of the root (``total.scaled(calls)``), the
             way FlopCounterMode adds repeated calls under one key; what the evaluator evaluates.
+        breakdown: ``aggregate`` split by the kind of op (primitive and dtype) in the whole subtree;
+            its costs add up to ``aggregate``.
     """
 
     id: str
@@ -134,6 +141,7 @@ class ModuleNode:
     total: Cost
     calls: sympy.Expr
     aggregate: Cost
+    breakdown: Breakdown
 
 
 @frozen(eq=False)
@@ -179,6 +187,10 @@ class _Builder:
         self._derived: dict[int, tuple[Module | Repeated, Cost, Cost]] = {}
         # (id(total), calls) → aggregate
         self._aggregates: dict[tuple[int, sympy.Expr], Cost] = {}
+        # id(declaration) → its total split by op kind, per call of it
+        self._breakdowns: dict[int, dict[OpKind, Cost]] = {}
+        # (id(declaration), calls) → aggregate breakdown
+        self._aggregate_breakdowns: dict[tuple[int, sympy.Expr], Breakdown] = {}
 
     def derive(self, item: Module | Repeated, node_id: str) -> tuple[Cost, Cost]:
         """(own, total) of a declaration, per call of it."""
@@ -204,6 +216,34 @@ class _Builder:
             total = sum_costs([own, *child_totals])
         self._derived[id(item)] = (item, own, total)
         return own, total
+
+    def breakdown(self, item: Module | Repeated) -> dict[OpKind, Cost]:
+        """The total of a declaration split by op kind, per call of it (after :meth:`derive`)."""
+        found = self._breakdowns.get(id(item))
+        if found is not None:
+            return found
+        parts: dict[OpKind, list[Cost]] = {}
+        if isinstance(item, Repeated):
+            block = item.template
+            for kind, cost in self.breakdown(block).items():
+                parts.setdefault(kind, []).append(cost.scaled(block.calls).replicated(item.count))
+        else:
+            for op in item.ops:
+                parts.setdefault((op.primitive, op.dtype), []).append(op.cost)
+            for child in item.children:
+                calls = child.calls if isinstance(child, Module) else _ONE
+                for kind, cost in self.breakdown(child).items():
+                    parts.setdefault(kind, []).append(cost.scaled(calls))
+        found = self._breakdowns[id(item)] = {kind: sum_costs(costs) for kind, costs in parts.items()}
+        return found
+
+    def aggregate_breakdown(self, item: Module | Repeated, calls: sympy.Expr) -> Breakdown:
+        key = (id(item), calls)
+        found = self._aggregate_breakdowns.get(key)
+        if found is None:
+            scaled = {kind: cost.scaled(calls) for kind, cost in self.breakdown(item).items()}
+            found = self._aggregate_breakdowns[key] = MappingProxyType(scaled)
+        return found
 
     def aggregate(self, total: Cost, calls: sympy.Expr) -> Cost:
         key = (id(total), calls)
@@ -240,6 +280,7 @@ class _Builder:
                 total=total,
                 calls=calls,
                 aggregate=self.aggregate(total, calls),
+                breakdown=self.aggregate_breakdown(item, calls),
             )
             block_calls = calls * template.calls
             for i, child_id in enumerate(child_ids):
@@ -259,6 +300,7 @@ class _Builder:
             total=total,
             calls=calls,
             aggregate=self.aggregate(total, calls),
+            breakdown=self.aggregate_breakdown(item, calls),
         )
         for child in item.children:
             child_calls = calls * child.calls if isinstance(child, Module) else calls

@@ -70,10 +70,13 @@ class OpCall:
     Attributes:
         primitive: the :data:`PRIMITIVES` key (the aten op name, e.g. ``"addmm"``).
         cost: the cost of the call; composites may add the parameters a module owns.
+        dtype: name of the dtype the op computes at (its ``dtype`` argument, or ``in_dtype`` for a
+            cast), ``""`` when it has none; a time model picks the peak rate by it.
     """
 
     primitive: str
     cost: Cost
+    dtype: str = ""
 
 
 PRIMITIVES: dict[str, Callable[..., OpCall]] = {}
@@ -108,7 +111,8 @@ def primitive(*keys: str) -> Callable[[Callable[_P, Cost]], Callable[_P, OpCall]
 def _keyed(key: str, formula: Callable[_P, Cost]) -> Callable[_P, OpCall]:
     @functools.wraps(formula)
     def call(*args: _P.args, **kwargs: _P.kwargs) -> OpCall:
-        return OpCall(key, formula(*args, **kwargs))
+        dtype = kwargs.get("dtype", kwargs.get("in_dtype"))
+        return OpCall(key, formula(*args, **kwargs), dtype.name if isinstance(dtype, DType) else "")
 
     return call
 
