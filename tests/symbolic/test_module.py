@@ -150,3 +150,15 @@ def test_breakdown_keys_name_the_primitive_and_its_dtype() -> None:
     # the fused attention's FLOPs are the attention module's own FLOPs
     core = attention.breakdown["_scaled_dot_product_flash_attention", "bf16"]
     assert sympy.expand(core.flops - attention.own.flops * attention.calls) == 0
+
+
+def test_own_breakdown_adds_up_to_own() -> None:
+    """A node's own ops grouped by kind sum to its own cost; a container has none."""
+    tree = toy_tree()
+    for node in tree:
+        summed = sum_costs(node.own_breakdown.values()) if node.own_breakdown else None
+        if node.repetition == "for":
+            assert not node.own_breakdown
+        elif summed is not None:
+            for metric in METRICS:
+                assert sympy.expand(getattr(summed, metric) - getattr(node.own, metric)) == 0

@@ -126,6 +126,7 @@ class ModuleNode:
             way FlopCounterMode adds repeated calls under one key; what the evaluator evaluates.
         breakdown: ``aggregate`` split by the kind of op (primitive and dtype) in the whole subtree;
             its costs add up to ``aggregate``.
+        own_breakdown: ``own`` split by the kind of op, per call of the module (empty for a container).
     """
 
     id: str
@@ -142,6 +143,7 @@ class ModuleNode:
     calls: sympy.Expr
     aggregate: Cost
     breakdown: Breakdown
+    own_breakdown: Breakdown
 
 
 @frozen(eq=False)
@@ -189,6 +191,8 @@ class _Builder:
         self._aggregates: dict[tuple[int, sympy.Expr], Cost] = {}
         # id(declaration) → its total split by op kind, per call of it
         self._breakdowns: dict[int, dict[OpKind, Cost]] = {}
+        # id(declaration) → its own ops grouped by op kind
+        self._own_breakdowns: dict[int, Breakdown] = {}
         # (id(declaration), calls) → aggregate breakdown
         self._aggregate_breakdowns: dict[tuple[int, sympy.Expr], Breakdown] = {}
 
@@ -237,6 +241,17 @@ class _Builder:
         found = self._breakdowns[id(item)] = {kind: sum_costs(costs) for kind, costs in parts.items()}
         return found
 
+    def own_breakdown(self, item: Module | Repeated) -> Breakdown:
+        """A declaration's own ops grouped by op kind, per call of it."""
+        found = self._own_breakdowns.get(id(item))
+        if found is None:
+            parts: dict[OpKind, list[Cost]] = {}
+            for op in item.ops if isinstance(item, Module) else ():
+                parts.setdefault((op.primitive, op.dtype), []).append(op.cost)
+            grouped = {kind: sum_costs(costs) for kind, costs in parts.items()}
+            found = self._own_breakdowns[id(item)] = MappingProxyType(grouped)
+        return found
+
     def aggregate_breakdown(self, item: Module | Repeated, calls: sympy.Expr) -> Breakdown:
         key = (id(item), calls)
         found = self._aggregate_breakdowns.get(key)
@@ -281,6 +296,7 @@ class _Builder:
                 calls=calls,
                 aggregate=self.aggregate(total, calls),
                 breakdown=self.aggregate_breakdown(item, calls),
+                own_breakdown=self.own_breakdown(item),
             )
             block_calls = calls * template.calls
             for i, child_id in enumerate(child_ids):
@@ -301,6 +317,7 @@ class _Builder:
             calls=calls,
             aggregate=self.aggregate(total, calls),
             breakdown=self.aggregate_breakdown(item, calls),
+            own_breakdown=self.own_breakdown(item),
         )
         for child in item.children:
             child_calls = calls * child.calls if isinstance(child, Module) else calls
