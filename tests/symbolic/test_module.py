@@ -162,3 +162,17 @@ def test_own_breakdown_adds_up_to_own() -> None:
         elif summed is not None:
             for metric in METRICS:
                 assert sympy.expand(getattr(summed, metric) - getattr(node.own, metric)) == 0
+
+
+def test_bare_children_are_ids_of_their_own() -> None:
+    """A pipeline root with bare children names them without its own prefix, deeper ids follow."""
+    leaf = Module(name="proj", class_name="Linear", stage="diffusion", ops=(mm(4, 4, 4, dtype=BF16),))
+    component = Module(
+        name="diffusion", class_name="WanModel", stage="diffusion", children=(leaf,), calls=2 * S
+    )
+    root = Module(name="pipeline", class_name="WanT2V", stage="other", children=(component,))
+    tree = build_tree(root, "pipeline", bare_children=True)
+    assert list(tree.nodes) == ["pipeline", "diffusion", "diffusion.proj"]
+    assert tree["pipeline"].children == ("diffusion",)
+    assert tree["diffusion.proj"].parent_id == "diffusion"
+    assert tree["diffusion.proj"].calls == 2 * S

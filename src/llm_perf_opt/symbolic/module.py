@@ -274,7 +274,10 @@ class _Builder:
         name: str,
         parent_id: str | None,
         calls: sympy.Expr,
+        child_base: str | None = None,
     ) -> None:
+        """Add ``item`` and its subtree; children's ids are ``child_base.name`` (default ``node_id``)."""
+        base = node_id if child_base is None else child_base
         if node_id in self.nodes:
             raise LlmPerfOptError(f"{node_id}: module id declared twice; expected unique child names")
         own, total = self.derive(item, node_id)
@@ -308,7 +311,7 @@ class _Builder:
             class_name=item.class_name,
             stage=item.stage,
             parent_id=parent_id,
-            children=tuple(f"{node_id}.{child.name}" for child in item.children),
+            children=tuple(_join(base, child.name) for child in item.children),
             repetition="none",
             repetition_count=None,
             params=item.params,
@@ -321,19 +324,24 @@ class _Builder:
         )
         for child in item.children:
             child_calls = calls * child.calls if isinstance(child, Module) else calls
-            self.add(child, f"{node_id}.{child.name}", child.name, node_id, child_calls)
+            self.add(child, _join(base, child.name), child.name, node_id, child_calls)
 
 
-def build_tree(root: Module, prefix: str) -> ModuleTree:
+def _join(base: str, name: str) -> str:
+    return f"{base}.{name}" if base else name
+
+
+def build_tree(root: Module, prefix: str, *, bare_children: bool = False) -> ModuleTree:
     """Expand ``root`` into a :class:`ModuleTree` whose root id is ``prefix``.
 
-    Children get ids ``prefix.name``, blocks of a :class:`Repeated` ``prefix.name.i``. A node's
-    ``calls`` counts calls per call of the root (the root's own ``calls`` is ignored: 1). Every
-    expanded block shares the template's Cost objects. Raises for a leaf that declares no ops and
-    for a duplicate id.
+    Children get ids ``prefix.name``, blocks of a :class:`Repeated` ``prefix.name.i``. With
+    ``bare_children`` the root's children are ids of their own (``name``, ``name.child``…): a
+    pipeline root grouping components that each carry their stage prefix. A node's ``calls`` counts
+    calls per call of the root (the root's own ``calls`` is ignored: 1). Every expanded block shares
+    the template's Cost objects. Raises for a leaf that declares no ops and for a duplicate id.
     """
     if not prefix:
         raise LlmPerfOptError(f"prefix: expected a non-empty root id, got {prefix!r}")
     builder = _Builder()
-    builder.add(root, prefix, root.name, None, _ONE)
+    builder.add(root, prefix, root.name, None, _ONE, child_base="" if bare_children else None)
     return ModuleTree(prefix, MappingProxyType(builder.nodes))
