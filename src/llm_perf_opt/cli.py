@@ -1,10 +1,14 @@
 """The ``llm-perf-opt`` command line.
 
 Commands:
-    variants   list the Wan2.1 variants and their configs
+    report     what a workload costs, stage by stage and module by module: report.json, summary.md
+    compare    what moved between two reports
+    grid       any module's figures over a grid of workloads, as CSV
     dit        what one diffusion-transformer forward costs, module by module
     formula    one module's cost formula, as text or LaTeX
     latex      every module's formulas as one LaTeX document
+    variants   list the Wan2.1 variants
+    profiles   list the workload profiles
 
 Bad input is one line on stderr naming the field, the value and what is accepted, exit status 2.
 """
@@ -12,15 +16,29 @@ Bad input is one line on stderr naming the field, the value and what is accepted
 from __future__ import annotations
 
 import argparse
+import csv
+import itertools
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
+
+from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, structure
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.report.analysis import RunOptions, pipeline_tree
+from llm_perf_opt.report.compare import compare_reports, comparison_markdown
+from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
+from llm_perf_opt.report.summary import format_si
+from llm_perf_opt.symbolic.compiler import compile_tree
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, latex_document, pretty, to_latex
-from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit
+from llm_perf_opt.symbolic.symbols import Workload
+from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit, resolve_workload
+from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
+from llm_perf_opt.wan2_1.workloads import PROFILES, default_steps
 
 __all__ = ["main"]
 
@@ -49,13 +67,72 @@ def _add_variant(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--implementation",
+        default="official",
+        choices=sorted(IMPLEMENTATIONS),
+        help="implementation profile the bytes follow (default: official)",
+    )
+    parser.add_argument("--no-guidance", action="store_true", help="one transformer forward per step")
+    parser.add_argument(
+        "--no-pad-text",
+        action="store_true",
+        help="do not pad the prompt to 512 tokens (trimming implementations)",
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="llm-perf-opt", description="What Wan2.1 video generation costs, without running it."
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    report = commands.add_parser("report", help="report of one variant under one workload profile")
+    report.add_argument("--variant", required=True, help="model_variant or model_id, e.g. t2v-14b")
+    report.add_argument("--profile", required=True, help="workload profile id, e.g. wan2-1-720p")
+    report.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a workload field: batch_size, num_frames, height, width, "
+        "num_inference_steps or text_len",
+    )
+    report.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default ./reports)")
+    report.add_argument(
+        "--force-rebuild", action="store_true", help="rebuild even if an identical report exists"
+    )
+    report.add_argument("--profile-run-id", help="id of a measured profiling run, recorded in the report")
+    _add_run_options(report)
+
+    compare = commands.add_parser("compare", help="what moved between two reports")
+    compare.add_argument("before", type=Path, help="report folder (or its report.json)")
+    compare.add_argument("after", type=Path, help="report folder (or its report.json)")
+
+    grid = commands.add_parser("grid", help="figures over a grid of workloads, as CSV")
+    grid.add_argument("--variant", required=True, help="model_variant or model_id, e.g. t2v-14b")
+    for name, default in (
+        ("batch", "1"),
+        ("frames", "81"),
+        ("height", "480"),
+        ("width", "832"),
+        ("steps", None),
+        ("text-len", "512"),
+    ):
+        grid.add_argument(
+            f"--{name}",
+            default=default,
+            help="comma-separated values"
+            + (f" (default {default})" if default else " (default: task default)"),
+        )
+    grid.add_argument("--module", action="append", help="module id (repeatable; default the whole pipeline)")
+    grid.add_argument("--metric", action="append", choices=METRICS, help="metric (repeatable; default flops)")
+    grid.add_argument("--out", type=Path, help="CSV file (default: standard output)")
+    _add_run_options(grid)
+
     commands.add_parser("variants", help="list the Wan2.1 variants")
+    commands.add_parser("profiles", help="list the workload profiles")
 
     dit = commands.add_parser("dit", help="cost of one diffusion-transformer forward, module by module")
     _add_variant(dit)
@@ -80,13 +157,6 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_variant(latex)
     latex.add_argument("--metric", action="append", choices=METRICS, help="metrics to include (default all)")
     return parser
-
-
-def _si(value: float, unit: str) -> str:
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:,.2f} {prefix}{unit}"
-    return f"{value:,.0f} {unit}"
 
 
 def _dit_rows(evaluation: DitEvaluation) -> list[tuple[str, str, dict[str, int], int]]:
@@ -126,8 +196,9 @@ def _print_dit(evaluation: DitEvaluation) -> None:
         label = module_id if count == 1 else f"{module_id} (×{count})"
         moved = values["bytes_read"] + values["bytes_written"]
         print(
-            f"{label:<36} {class_name:<22} {_si(values['flops'], 'FLOP'):>13} {share:>7.1%} "
-            f"{_si(values['vector_flops'], 'FLOP'):>14} {_si(moved, 'B'):>12} {_si(values['params'], ''):>10}"
+            f"{label:<36} {class_name:<22} {format_si(values['flops'], 'FLOP'):>13} {share:>7.1%} "
+            f"{format_si(values['vector_flops'], 'FLOP'):>14} {format_si(moved, 'B'):>12} "
+            f"{format_si(values['params'], ''):>10}"
         )
     print()
     print(
@@ -138,7 +209,152 @@ def _print_dit(evaluation: DitEvaluation) -> None:
         print(f"note: {note}")
 
 
+def _options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        implementation=args.implementation, guidance=not args.no_guidance, pad_text=not args.no_pad_text
+    )
+
+
+def _overrides(assignments: list[str]) -> dict[str, object] | None:
+    overrides: dict[str, object] = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep:
+            raise LlmPerfOptError(f"--set: expected FIELD=VALUE, got {assignment!r}")
+        try:
+            overrides[key.strip()] = int(text, 10)
+        except ValueError:
+            overrides[key.strip()] = text
+    return overrides or None
+
+
+def _print_report(result: RunResult) -> None:
+    summary = result.summary
+    model = result.model
+    work = model.workload
+    state = "reused" if result.reused else "written"
+    print(
+        f"{model.model.model_id}, profile {work.profile_id}: {work.batch_size} × {work.num_frames} frames at "
+        f"{work.height}×{work.width}, {work.num_inference_steps} steps, {work.text_len} text tokens"
+    )
+    root = model.module_metrics[0]
+    print(
+        f"total: {format_si(root.total_flops_tflops * 1e12, 'FLOP')}, "
+        f"{format_si(root.total_io_tb * 1e12, 'B')} moved, "
+        f"weights {format_si(root.memory_weights_gb * 1e9, 'B')}"
+    )
+    print()
+    print(f"{'top modules by FLOPs':<44} {'stage':<13} {'FLOPs':>13} {'share':>7}")
+    for row in summary.top_modules:
+        flops = format_si((row.total_flops_tflops or 0.0) * 1e12, "FLOP")
+        print(f"{row.module_id:<44} {row.stage:<13} {flops:>13} {row.share_of_model_flops:>7.1%}")
+    print()
+    print(f"{'operator categories':<44} {'FLOPs':>13} {'bytes':>12}")
+    for category in sorted(root.operator_breakdown, key=lambda c: (-c.flops_tflops, -c.io_tb))[:5]:
+        print(
+            f"{category.category_id:<44} {format_si(category.flops_tflops * 1e12, 'FLOP'):>13} "
+            f"{format_si(category.io_tb * 1e12, 'B'):>12}"
+        )
+    print()
+    print(f"report {model.report_id} {state}: {result.folder}")
+
+
+def _read_model(path: Path) -> Wan2_1AnalyticModel:
+    folder = path.parent if path.name == REPORT_FILE else path
+    return read_report(folder)[0]
+
+
+def _values(field: str, text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    values = []
+    for item in text.split(","):
+        try:
+            values.append(int(item, 10))
+        except ValueError:
+            raise LlmPerfOptError(f"{field}: must be comma-separated integers, got {item!r}") from None
+    return values
+
+
+def _grid(args: argparse.Namespace) -> None:
+    variant = get_variant(args.variant)
+    options = _options(args)
+    fields: dict[str, list[int]] = {
+        "batch": _values("batch", args.batch) or [1],
+        "frames": _values("frames", args.frames) or [81],
+        "height": _values("height", args.height) or [480],
+        "width": _values("width", args.width) or [832],
+        "steps": _values("steps", args.steps) or [default_steps(variant)],
+        "text_len": _values("text_len", args.text_len) or [PADDED_TEXT_LEN],
+    }
+    points = list(itertools.product(*fields.values()))
+    for batch, frames, height, width, steps, text_len in points:
+        resolve_workload(
+            variant,
+            batch=batch,
+            frames=frames,
+            height=height,
+            width=width,
+            steps=steps,
+            text_len=text_len,
+            pad_text=options.pad_text,
+        )
+    columns = np.array(points, dtype=np.int64).T
+    text_len = columns[5] if not options.pad_text else np.full_like(columns[5], PADDED_TEXT_LEN)
+    workload = Workload(
+        batch=columns[0],
+        frames=columns[1],
+        height=columns[2],
+        width=columns[3],
+        steps=columns[4],
+        text_len=text_len,
+    )
+    tree = pipeline_tree(variant, get_implementation(options.implementation), options.guidance)
+    result = compile_tree(tree).evaluate(workload)
+    modules = args.module or [tree.root_id]
+    metrics = args.metric or ["flops"]
+    stream = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
+    try:
+        writer = csv.writer(stream)
+        writer.writerow([*fields, *(f"{module}:{metric}" for module in modules for metric in metrics)])
+        arrays = [result[module, metric] for module in modules for metric in metrics]
+        for index, point in enumerate(points):
+            writer.writerow([*point, *(f"{array[index]:.17g}" for array in arrays)])
+    finally:
+        if args.out:
+            stream.close()
+
+
 def _run(args: argparse.Namespace) -> None:
+    if args.command == "report":
+        request = structure(
+            {
+                "model_id": get_variant(args.variant).model_id,
+                "model_variant": get_variant(args.variant).model_variant,
+                "workload_profile_id": args.profile,
+                "overrides": _overrides(args.set),
+                "profile_run_id": args.profile_run_id,
+                "force_rebuild": args.force_rebuild,
+            },
+            Wan2_1AnalyticRequest,
+        )
+        _print_report(run(request, args.out, _options(args)))
+        return
+    if args.command == "compare":
+        print(comparison_markdown(compare_reports(_read_model(args.before), _read_model(args.after))), end="")
+        return
+    if args.command == "grid":
+        _grid(args)
+        return
+    if args.command == "profiles":
+        for profile in PROFILES.values():
+            steps = profile.num_inference_steps or "task default"
+            print(
+                f"{profile.profile_id:<22} batch {profile.batch_size}, {profile.num_frames:>3} frames, "
+                f"{profile.height}×{profile.width}, steps {steps}, text {profile.text_len}: "
+                f"{profile.description}"
+            )
+        return
     if args.command == "variants":
         for variant in VARIANTS.values():
             print(
@@ -163,10 +379,11 @@ def _run(args: argparse.Namespace) -> None:
         )
         _print_dit(evaluation)
     elif args.command == "formula":
-        expr = formula(dit_tree(variant, implementation), args.module, args.metric)
+        tree = pipeline_tree(variant, implementation, True)
+        expr = formula(tree, args.module, args.metric)
         print(to_latex(expr) if args.latex else pretty(expr))
     elif args.command == "latex":
-        print(latex_document(dit_tree(variant, implementation), args.metric or METRICS), end="")
+        print(latex_document(pipeline_tree(variant, implementation, True), args.metric or METRICS), end="")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

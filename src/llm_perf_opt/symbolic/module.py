@@ -7,6 +7,7 @@ derives every node's cost from its own calls and its children's: nothing is type
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Literal, TypeAlias
@@ -127,6 +128,7 @@ class ModuleNode:
         breakdown: ``aggregate`` split by the kind of op (primitive and dtype) in the whole subtree;
             its costs add up to ``aggregate``.
         own_breakdown: ``own`` split by the kind of op, per call of the module (empty for a container).
+        own_op_counts: how many ops of each kind the module performs itself, per call of it.
     """
 
     id: str
@@ -144,6 +146,7 @@ class ModuleNode:
     aggregate: Cost
     breakdown: Breakdown
     own_breakdown: Breakdown
+    own_op_counts: Mapping[OpKind, int]
 
 
 @frozen(eq=False)
@@ -300,6 +303,7 @@ class _Builder:
                 aggregate=self.aggregate(total, calls),
                 breakdown=self.aggregate_breakdown(item, calls),
                 own_breakdown=self.own_breakdown(item),
+                own_op_counts=MappingProxyType({}),
             )
             block_calls = calls * template.calls
             for i, child_id in enumerate(child_ids):
@@ -321,6 +325,7 @@ class _Builder:
             aggregate=self.aggregate(total, calls),
             breakdown=self.aggregate_breakdown(item, calls),
             own_breakdown=self.own_breakdown(item),
+            own_op_counts=MappingProxyType(Counter((op.primitive, op.dtype) for op in item.ops)),
         )
         for child in item.children:
             child_calls = calls * child.calls if isinstance(child, Module) else calls

@@ -1,0 +1,1 @@
+"""Reports: the analytic run, summaries, files on disk and comparisons."""

@@ -1,0 +1,450 @@
+"""The analytic run behind ``Wan2_1AnalyticRequest``: evaluate the pipeline and assemble the report.
+
+Every figure is an exact integer from the compiled formulas before it is scaled to the contract's
+units. The contract asks that a parent's totals equal the sum of its children's: a module that both
+has children and performs ops itself (an attention module's attention core, a block's modulation
+and residual adds) therefore gets one more child, ``<id>.ops``, that holds exactly those own ops
+(``qualified_class_name`` ``<class>.forward``: the ops its forward runs directly).
+
+Per-module figures, all over the whole run (every call):
+
+- ``calls``: calls of the module in one run (a transformer block runs ``2·steps`` times with
+  guidance);
+- ``total_flops_tflops``: FLOPs in FlopCounterMode's convention (matrix products, convolutions,
+  attention), / 1e12; element-wise work is not in it (it is in the formulas' ``vector_flops``);
+- ``total_io_tb``: bytes read + written, / 1e12, under the implementation profile's convention;
+- ``memory_weights_gb``: bytes of the parameters the module owns, at the dtype they are held;
+- ``memory_activations_gb``: bytes of the activations written by one call of each module beneath
+  (its own ops once, plus each child's figure) — an upper bound of the working set of one pass,
+  not a resident peak;
+- ``memory_kvcache_gb``: 0 — no Wan2.1 stage keeps an attention key/value cache;
+- ``total_time_ms``, ``share_of_model_time``: 0 until a device is given to the time model.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+import attrs
+import sympy
+from attrs import frozen
+
+from llm_perf_opt import __version__
+from llm_perf_opt.contracts.models import (
+    AnalyticModuleNode,
+    ModuleMetricsSnapshot,
+    OperatorCategory,
+    OperatorMetrics,
+    Wan2_1AnalyticModel,
+    Wan2_1AnalyticRequest,
+    Wan2_1ModelSpec,
+)
+from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.report.categories import CATEGORIES, categorize
+from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
+from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, build_tree
+from llm_perf_opt.symbolic.symbols import Workload
+from llm_perf_opt.wan2_1.evaluate import resolve_workload
+from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
+from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
+from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, declare_pipeline
+from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
+from llm_perf_opt.wan2_1.workloads import resolve_profile
+
+__all__ = [
+    "OWN_OPS_NAME",
+    "Analysis",
+    "ModuleFigures",
+    "RunOptions",
+    "analyze",
+    "pipeline_tree",
+    "report_id_for",
+]
+
+OWN_OPS_NAME: Final = "ops"
+"""Name of the extra child that holds a module's own ops when it also has children."""
+
+TERA: Final = 10**12
+GIGA: Final = 10**9
+
+_TORCH_CLASSES: Final = frozenset(
+    {
+        "Linear",
+        "Conv1d",
+        "Conv2d",
+        "Conv3d",
+        "Sequential",
+        "ModuleList",
+        "GELU",
+        "SiLU",
+        "LayerNorm",
+        "Embedding",
+    }
+)
+_COMPONENT_MODULES: Final[Mapping[str, str]] = {
+    "diffusion": "wan.modules.model",
+    "text_encoder": "wan.modules.t5",
+    "image_encoder": "wan.modules.clip",
+    "vae": "wan.modules.vae",
+    "scheduler": "wan.utils.fm_solvers_unipc",
+}
+_PIPELINE_MODULES: Final[Mapping[str, str]] = {
+    "WanT2V": "wan.text2video",
+    "WanI2V": "wan.image2video",
+    "WanFLF2V": "wan.first_last_frame2video",
+}
+
+
+@frozen(kw_only=True)
+class RunOptions:
+    """How the run is evaluated, beyond the request: recorded in the report's notes and id.
+
+    Attributes:
+        implementation: implementation profile the bytes follow (``official`` or ``diffusers``).
+        guidance: classifier-free guidance on (two transformer forwards per step).
+        pad_text: pad the prompt to 512 tokens, as both pipelines do.
+    """
+
+    implementation: str = "official"
+    guidance: bool = True
+    pad_text: bool = True
+
+
+@functools.cache
+def pipeline_tree(variant: WanVariant, implementation: Implementation, guidance: bool) -> ModuleTree:
+    """The module tree of the whole pipeline, built once per process."""
+    return build_tree(
+        declare_pipeline(variant, implementation, guidance=guidance), PIPELINE_ID, bare_children=True
+    )
+
+
+@frozen
+class _OwnBreakdowns:
+    """The compiled own-op breakdowns of a tree: each unique (per-call) cost once."""
+
+    evaluator: Evaluator
+    slots: Mapping[int, str]  # id(Cost) → slot key
+
+
+@functools.cache
+def _own_breakdowns(tree: ModuleTree) -> _OwnBreakdowns:
+    expressions: list[sympy.Expr] = []
+    index_of: dict[sympy.Expr, int] = {}
+    slots: dict[str, tuple[int, ...]] = {}
+    keys: dict[int, str] = {}
+    for node in tree:
+        for cost in node.own_breakdown.values():
+            if id(cost) in keys:
+                continue
+            indices = []
+            for _, expr in cost:
+                index = index_of.get(expr)
+                if index is None:
+                    index = index_of[expr] = len(expressions)
+                    expressions.append(expr)
+                indices.append(index)
+            key = keys[id(cost)] = str(len(keys))
+            slots[key] = tuple(indices)
+    return _OwnBreakdowns(Evaluator(tuple(expressions), slots), keys)
+
+
+@frozen(kw_only=True)
+class ModuleFigures:
+    """Exact figures of one module over the run (the report's snapshot, before unit scaling).
+
+    Attributes:
+        calls: calls of the module in the run.
+        metrics: every metric of the :class:`Cost` record over all calls (``activation_bytes``
+            replaced by the per-pass working-set figure described in the module docstring).
+        categories: category id → (op calls, FLOPs, bytes read + written) over the run.
+    """
+
+    calls: int
+    metrics: Mapping[str, int]
+    categories: Mapping[str, tuple[int, int, int]]
+
+
+@frozen(kw_only=True)
+class Analysis:
+    """Everything one run produced: the contract's model and the exact figures behind it.
+
+    Attributes:
+        model: the ``Wan2_1AnalyticModel`` of the contract.
+        figures: exact figures per module id (synthetic ``.ops`` children included).
+        variant, implementation, options: what was evaluated.
+        notes: what was decided, approximated or left out.
+    """
+
+    model: Wan2_1AnalyticModel
+    figures: Mapping[str, ModuleFigures]
+    variant: WanVariant
+    implementation: Implementation
+    options: RunOptions
+    notes: tuple[str, ...]
+
+
+def report_id_for(request: Wan2_1AnalyticRequest, options: RunOptions) -> str:
+    """A report id that is the same for the same inputs and safe as a folder name.
+
+    ``<variant>__<profile>__<12 hex digits of a hash of the request, options and library version>``;
+    ``force_rebuild`` is not part of it (it only says whether to reuse).
+    """
+    fingerprint = {
+        "request": attrs.asdict(request, filter=lambda a, _: a.name != "force_rebuild"),
+        "options": attrs.asdict(options),
+        "version": __version__,
+    }
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
+    safe = "".join(
+        c if c.isalnum() or c in "-._" else "-"
+        for c in f"{request.model_variant}__{request.workload_profile_id}"
+    )
+    return f"{safe}__{digest}"
+
+
+def _qualified_class_name(node: ModuleNode) -> str:
+    if node.parent_id is None:
+        return f"{_PIPELINE_MODULES.get(node.class_name, 'wan')}.{node.class_name}"
+    if node.class_name in _TORCH_CLASSES:
+        return f"torch.nn.{node.class_name}"
+    component = node.id.split(".", 1)[0]
+    return f"{_COMPONENT_MODULES.get(component, 'wan')}.{node.class_name}"
+
+
+def _json_params(params: Mapping[str, object]) -> dict[str, Any]:
+    return json.loads(json.dumps(dict(params), default=str))  # type: ignore[no-any-return]
+
+
+def _post_order(tree: ModuleTree) -> Iterator[ModuleNode]:
+    return reversed(list(tree))
+
+
+def _exact_figures(
+    tree: ModuleTree, workload: Workload
+) -> tuple[dict[str, ModuleFigures], dict[str, ModuleFigures]]:
+    """(figures per tree node, figures of the synthetic own-ops children keyed by their id)."""
+    aggregates = compile_tree(tree).evaluate_exact(workload)
+    own = _own_breakdowns(tree)
+    own_values = own.evaluator.evaluate_exact(workload)
+    values = workload.subs()
+    calls_of: dict[sympy.Expr, int] = {}
+
+    def calls(node: ModuleNode) -> int:
+        found = calls_of.get(node.calls)
+        if found is None:
+            found = calls_of[node.calls] = int(sympy.sympify(node.calls).subs(values))
+        return found
+
+    figures: dict[str, ModuleFigures] = {}
+    synthetic: dict[str, ModuleFigures] = {}
+    for node in _post_order(tree):
+        count = calls(node)
+        own_categories: dict[str, list[int]] = {}
+        own_activation = 0
+        for kind, cost in node.own_breakdown.items():
+            per_call = own_values[own.slots[id(cost)]]
+            own_activation += per_call["activation_bytes"]
+            entry = own_categories.setdefault(categorize(kind, node, tree), [0, 0, 0])
+            entry[0] += node.own_op_counts.get(kind, 0) * count
+            entry[1] += per_call["flops"] * count
+            entry[2] += (per_call["bytes_read"] + per_call["bytes_written"]) * count
+        categories = {key: list(value) for key, value in own_categories.items()}
+        activation = own_activation
+        for child_id in node.children:
+            child = figures[child_id]
+            activation += child.metrics["activation_bytes"]
+            for key, (n, flops, io) in child.categories.items():
+                entry = categories.setdefault(key, [0, 0, 0])
+                entry[0] += n
+                entry[1] += flops
+                entry[2] += io
+        metrics = dict(aggregates[node.id])
+        metrics["activation_bytes"] = activation
+        figures[node.id] = ModuleFigures(
+            calls=count, metrics=metrics, categories={k: (v[0], v[1], v[2]) for k, v in categories.items()}
+        )
+        if node.children and node.own_breakdown:
+            own_metrics = dict(metrics)
+            for child_id in node.children:
+                for metric, value in figures[child_id].metrics.items():
+                    own_metrics[metric] -= value
+            synthetic[f"{node.id}.{OWN_OPS_NAME}"] = ModuleFigures(
+                calls=count,
+                metrics=own_metrics,
+                categories={k: (v[0], v[1], v[2]) for k, v in own_categories.items()},
+            )
+    return figures, synthetic
+
+
+def _operator_breakdown(figures: ModuleFigures) -> list[OperatorMetrics]:
+    flops = figures.metrics["flops"]
+    rows = []
+    for category_id in CATEGORIES:
+        found = figures.categories.get(category_id)
+        if found is None:
+            continue
+        n, category_flops, io = found
+        rows.append(
+            OperatorMetrics(
+                category_id=category_id,
+                calls=n,
+                flops_tflops=category_flops / TERA,
+                io_tb=io / TERA,
+                share_of_module_flops=category_flops / flops if flops else 0.0,
+            )
+        )
+    return rows
+
+
+def _snapshot(module_id: str, profile_id: str, figures: ModuleFigures) -> ModuleMetricsSnapshot:
+    m = figures.metrics
+    return ModuleMetricsSnapshot(
+        module_id=module_id,
+        profile_id=profile_id,
+        calls=figures.calls,
+        total_time_ms=0.0,
+        total_flops_tflops=m["flops"] / TERA,
+        total_io_tb=(m["bytes_read"] + m["bytes_written"]) / TERA,
+        memory_weights_gb=m["weight_bytes"] / GIGA,
+        memory_activations_gb=m["activation_bytes"] / GIGA,
+        memory_kvcache_gb=0.0,
+        share_of_model_time=0.0,
+        operator_breakdown=_operator_breakdown(figures),
+    )
+
+
+def _model_spec(variant: WanVariant, notes: str) -> Wan2_1ModelSpec:
+    return Wan2_1ModelSpec(
+        model_id=variant.model_id,
+        model_variant=variant.model_variant,
+        config_path=variant.config_path,
+        hidden_size=variant.dim,
+        num_layers=variant.num_layers,
+        num_attention_heads=variant.num_heads,
+        head_dim=variant.head_dim,
+        mlp_intermediate_size=variant.ffn_dim,
+        vae_downsample_factor=VAE_SPATIAL_STRIDE,
+        patch_size=variant.patch_size[1],
+        latent_channels=variant.z_dim,
+        notes=notes,
+    )
+
+
+def _categories(tree: ModuleTree) -> list[OperatorCategory]:
+    classes: dict[str, set[str]] = {key: set() for key in CATEGORIES}
+    for node in tree:
+        for kind in node.own_breakdown:
+            classes[categorize(kind, node, tree)].add(node.class_name)
+    return [
+        OperatorCategory(
+            category_id=category.category_id,
+            display_name=category.display_name,
+            description=category.description,
+            match_classes=sorted(classes[category.category_id]),
+        )
+        for category in CATEGORIES.values()
+        if classes[category.category_id]
+    ]
+
+
+MODEL_NOTES: Final = (
+    "Modelled: the stages listed in the module tree, with the calls the official loop makes. "
+    "FLOPs follow FlopCounterMode (2 per multiply-add, bias not counted, attention 4·B·H·Sq·Sk·D); "
+    "element-wise work is counted separately and is not in total_flops_tflops. "
+    "Parameters equal the reference implementation's."
+)
+
+
+def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -> Analysis:
+    """Evaluate one request and assemble its ``Wan2_1AnalyticModel`` with exact figures behind it."""
+    options = options or RunOptions()
+    variant = get_variant(request.model_variant)
+    if request.model_id.strip().lower() != variant.model_id:
+        raise LlmPerfOptError(
+            f"model_id: {request.model_id!r} does not match model_variant {variant.model_variant!r} "
+            f"(its model_id is {variant.model_id!r})"
+        )
+    implementation = get_implementation(options.implementation)
+    profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
+    workload, workload_notes = resolve_workload(
+        variant,
+        batch=profile.batch_size,
+        frames=profile.num_frames,
+        height=profile.height,
+        width=profile.width,
+        steps=profile.num_inference_steps,
+        text_len=profile.text_len,
+        pad_text=options.pad_text,
+    )
+    tree = pipeline_tree(variant, implementation, options.guidance)
+    figures, synthetic = _exact_figures(tree, workload)
+    notes = (
+        f"implementation profile: {implementation.name} ({implementation.description})",
+        "classifier-free guidance on: two transformer forwards per step"
+        if options.guidance
+        else "classifier-free guidance off: one transformer forward per step",
+        *profile_notes,
+        *workload_notes,
+        MODEL_NOTES,
+    )
+    report_id = report_id_for(request, options)
+    modules: list[AnalyticModuleNode] = []
+    snapshots: list[ModuleMetricsSnapshot] = []
+    all_figures: dict[str, ModuleFigures] = {}
+    for node in tree:
+        children = list(node.children)
+        own_id = f"{node.id}.{OWN_OPS_NAME}"
+        if own_id in synthetic:
+            children.append(own_id)
+        modules.append(
+            AnalyticModuleNode(
+                module_id=node.id,
+                name=node.name,
+                qualified_class_name=_qualified_class_name(node),
+                stage=node.stage,  # type: ignore[arg-type]
+                parent_id=node.parent_id,
+                children=children,
+                repetition=node.repetition,
+                repetition_count=node.repetition_count,
+                constructor_params=_json_params(node.params),
+            )
+        )
+        snapshots.append(_snapshot(node.id, profile.profile_id, figures[node.id]))
+        all_figures[node.id] = figures[node.id]
+        if own_id in synthetic:
+            modules.append(
+                AnalyticModuleNode(
+                    module_id=own_id,
+                    name=OWN_OPS_NAME,
+                    qualified_class_name=f"{_qualified_class_name(node)}.forward",
+                    stage=node.stage,  # type: ignore[arg-type]
+                    parent_id=node.id,
+                    children=[],
+                    repetition="none",
+                    repetition_count=None,
+                    constructor_params={"primitives": sorted({kind[0] for kind in node.own_breakdown})},
+                )
+            )
+            snapshots.append(_snapshot(own_id, profile.profile_id, synthetic[own_id]))
+            all_figures[own_id] = synthetic[own_id]
+    model = Wan2_1AnalyticModel(
+        report_id=report_id,
+        model=_model_spec(variant, " ".join(notes)),
+        workload=profile,
+        modules=modules,
+        operator_categories=_categories(tree),
+        module_metrics=snapshots,
+        profile_run_id=request.profile_run_id,
+    )
+    return Analysis(
+        model=model,
+        figures=all_figures,
+        variant=variant,
+        implementation=implementation,
+        options=options,
+        notes=notes,
+    )

@@ -1,0 +1,94 @@
+"""The whole generation of one video batch: every stage, with the calls the real loop makes.
+
+Per task, as the official ``generate()`` runs it (architecture facts §4) and diffusers alike:
+
+- the text encoder runs twice (prompt and negative prompt, each padded to 512 tokens);
+- the image encoder runs once for I2V (one image) and FLF2V (two images);
+- the VAE encodes the conditioning video once for I2V and FLF2V;
+- the diffusion transformer runs ``2·S`` times with classifier-free guidance (two separate
+  forwards per step, conditional and unconditional), ``S`` times without;
+- the guidance combination and the scheduler step run once per step on the latent;
+- the VAE decodes once.
+
+The root's children are the stages, each keeping its own id prefix (``diffusion.…``), so a
+pipeline tree's ids equal the component trees' ids.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Final
+
+import attrs
+import sympy
+
+from llm_perf_opt.symbolic.dtypes import FP32
+from llm_perf_opt.symbolic.module import Module, Repeated
+from llm_perf_opt.symbolic.primitives import OpCall, add, mul
+from llm_perf_opt.symbolic.symbols import B, S
+from llm_perf_opt.wan2_1.dit import declare_dit
+from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width
+from llm_perf_opt.wan2_1.implementation import Implementation
+from llm_perf_opt.wan2_1.variants import WanVariant
+
+__all__ = ["PIPELINE_ID", "SCHEDULER_UPDATES", "TASK_CLASSES", "declare_pipeline", "dit_calls"]
+
+PIPELINE_ID: Final = "pipeline"
+TASK_CLASSES: Final = {"t2v": "WanT2V", "i2v": "WanI2V", "flf2v": "WanFLF2V"}
+"""The official pipeline class of each model type (``wan/text2video.py`` …)."""
+
+SCHEDULER_UPDATES: Final = 4
+"""Element-wise multiply-adds one UniPC step makes on the latent (model-output conversion,
+corrector and predictor of order 2). An approximation: the exact count depends on the step's order."""
+
+
+def dit_calls(*, guidance: bool) -> sympy.Expr:
+    """Forwards of the diffusion transformer per video: two per step with guidance, one without."""
+    return 2 * S if guidance else S
+
+
+def _latent_numel(variant: WanVariant) -> sympy.Expr:
+    return B * variant.z_dim * latent_frames() * latent_height() * latent_width()
+
+
+def _scheduler(variant: WanVariant) -> Module:
+    """``FlowUniPCMultistepScheduler.step`` once per step, in fp32 on the latent."""
+    numel = _latent_numel(variant)
+    ops: list[OpCall] = []
+    for _ in range(SCHEDULER_UPDATES):
+        ops += [mul(numel, dtype=FP32, other_numel=1), add(numel, dtype=FP32)]
+    return Module(
+        name="scheduler",
+        class_name="FlowUniPCMultistepScheduler",
+        stage="other",
+        params={"solver_order": 2, "prediction_type": "flow_prediction"},
+        ops=tuple(ops),
+        calls=S,
+    )
+
+
+def _guidance(variant: WanVariant) -> tuple[OpCall, ...]:
+    """``uncond + g·(cond − uncond)`` on the latent, once per step (fp32)."""
+    numel = _latent_numel(variant)
+    return (
+        add(S * numel, dtype=FP32),  # cond − uncond
+        mul(S * numel, dtype=FP32, other_numel=1),  # ·g
+        add(S * numel, dtype=FP32),  # + uncond
+    )
+
+
+@functools.cache
+def declare_pipeline(variant: WanVariant, implementation: Implementation, *, guidance: bool = True) -> Module:
+    """Every stage of generating ``B`` videos with ``variant``, as ``implementation`` runs them."""
+    children: list[Module | Repeated] = [
+        attrs.evolve(declare_dit(variant, implementation), calls=dit_calls(guidance=guidance)),
+        _scheduler(variant),
+    ]
+    return Module(
+        name=PIPELINE_ID,
+        class_name=TASK_CLASSES[variant.model_type],
+        stage="other",
+        params={"task": variant.official_task, "guidance": guidance},
+        children=tuple(children),
+        ops=_guidance(variant) if guidance else (),
+    )
