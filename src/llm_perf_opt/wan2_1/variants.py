@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -22,6 +22,7 @@ from typing import Any, Final
 from attrs import Attribute, field, fields, frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.validation import Validator, flag, integer, one_of, optional_integer
 
 __all__ = ["MODEL_TYPES", "VARIANTS", "WanVariant", "get_variant"]
 
@@ -34,28 +35,8 @@ _IMAGES_PER_MODEL_TYPE: Final = {"t2v": 0, "i2v": 1, "flf2v": 2}
 _VARIANT_ORDER: Final = ("t2v-1.3b", "t2v-14b", "i2v-14b-480p", "i2v-14b-720p", "flf2v-14b")
 """Config file stems, in the order :data:`VARIANTS` lists them."""
 
-_Validator = Callable[[Any, "Attribute[Any]", Any], None]
 
-
-def _integer(minimum: int) -> _Validator:
-    def check(_: object, attribute: Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise LlmPerfOptError(f"{attribute.name}: must be an integer ≥ {minimum}, got {value!r}")
-
-    return check
-
-
-def _optional_integer(minimum: int) -> _Validator:
-    inner = _integer(minimum)
-
-    def check(instance: object, attribute: Attribute[Any], value: object) -> None:
-        if value is not None:
-            inner(instance, attribute, value)
-
-    return check
-
-
-def _number_in(low: float, high: float) -> _Validator:
+def _number_in(low: float, high: float) -> Validator:
     def check(_: object, attribute: Attribute[Any], value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < high:
             raise LlmPerfOptError(f"{attribute.name}: must be a number in ({low}, {high}), got {value!r}")
@@ -63,25 +44,12 @@ def _number_in(low: float, high: float) -> _Validator:
     return check
 
 
-def _boolean(_: object, attribute: Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise LlmPerfOptError(f"{attribute.name}: must be true or false, got {value!r}")
-
-
 def _text(_: object, attribute: Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value:
         raise LlmPerfOptError(f"{attribute.name}: must be a non-empty string, got {value!r}")
 
 
-def _one_of(*accepted: str) -> _Validator:
-    def check(_: object, attribute: Attribute[Any], value: object) -> None:
-        if value not in accepted:
-            raise LlmPerfOptError(f"{attribute.name}: must be one of {', '.join(accepted)}, got {value!r}")
-
-    return check
-
-
-def _int_tuple(length: int, minimum: int) -> _Validator:
+def _int_tuple(length: int, minimum: int) -> Validator:
     def check(_: object, attribute: Attribute[Any], value: object) -> None:
         if not (
             isinstance(value, tuple)
@@ -133,25 +101,25 @@ class WanVariant:
     """Key of the official ``WAN_CONFIGS`` table (``wan/configs/__init__.py``), e.g. ``i2v-14B``."""
     checkpoint: str = field(validator=_text)
     """Hugging Face repository of the official checkpoint."""
-    model_type: str = field(validator=_one_of(*MODEL_TYPES))
+    model_type: str = field(validator=one_of(MODEL_TYPES))
     """``t2v``, ``i2v`` or ``flf2v``: selects the cross-attention class and the image embedding."""
-    dim: int = field(validator=_integer(1))
+    dim: int = field(validator=integer(1))
     """Hidden size D of the transformer."""
-    ffn_dim: int = field(validator=_integer(1))
+    ffn_dim: int = field(validator=integer(1))
     """Inner size of each block's feed-forward network."""
-    freq_dim: int = field(validator=_integer(2))
+    freq_dim: int = field(validator=integer(2))
     """Size of the sinusoidal timestep embedding."""
-    num_heads: int = field(validator=_integer(1))
+    num_heads: int = field(validator=integer(1))
     """Attention heads; ``dim`` must be a multiple of it."""
-    num_layers: int = field(validator=_integer(1))
+    num_layers: int = field(validator=integer(1))
     """Transformer blocks."""
-    in_dim: int = field(validator=_integer(1))
+    in_dim: int = field(validator=integer(1))
     """Latent channels into ``patch_embedding`` (16, or 36 with the I2V condition channels)."""
-    out_dim: int = field(validator=_integer(1))
+    out_dim: int = field(validator=integer(1))
     """Latent channels out of the head."""
-    text_dim: int = field(validator=_integer(1))
+    text_dim: int = field(validator=integer(1))
     """Width of the umT5 text embeddings."""
-    text_len: int = field(validator=_integer(1))
+    text_len: int = field(validator=integer(1))
     """Text tokens every prompt is padded to."""
     patch_size: tuple[int, int, int] = field(converter=_as_tuple, validator=_int_tuple(3, 1))
     """3-D patch (t, h, w) of ``patch_embedding``."""
@@ -159,19 +127,19 @@ class WanVariant:
     """Local-attention window; ``(-1, -1)`` is global attention."""
     eps: float = field(validator=_number_in(0.0, 1.0))
     """Epsilon of the block norms."""
-    qk_norm: bool = field(validator=_boolean)
+    qk_norm: bool = field(validator=flag())
     """RMS norm over the full ``dim`` on queries and keys."""
-    cross_attn_norm: bool = field(validator=_boolean)
+    cross_attn_norm: bool = field(validator=flag())
     """Affine LayerNorm (``norm3``) before the cross-attention."""
-    num_images: int = field(validator=_integer(0))
+    num_images: int = field(validator=integer(0))
     """Conditioning images encoded by CLIP: 0 (t2v), 1 (i2v) or 2 (flf2v: first and last frame)."""
-    image_tokens_per_image: int | None = field(validator=_optional_integer(1))
+    image_tokens_per_image: int | None = field(validator=optional_integer(1))
     """CLIP tokens per conditioning image (257 = 1 + 16·16); ``None`` without image conditioning."""
-    image_dim: int | None = field(validator=_optional_integer(1))
+    image_dim: int | None = field(validator=optional_integer(1))
     """Width of the CLIP image tokens (1280); ``None`` without image conditioning."""
     vae_stride: tuple[int, int, int] = field(converter=_as_tuple, validator=_int_tuple(3, 1))
     """VAE compression (t, h, w) from pixels to latents."""
-    z_dim: int = field(validator=_integer(1))
+    z_dim: int = field(validator=integer(1))
     """VAE latent channels."""
     supported_sizes: tuple[str, ...] = field(converter=_as_tuple, validator=_sizes)
     """Video sizes the official pipeline accepts for this task, as ``'width*height'`` (``'832*480'``)."""
