@@ -11,6 +11,17 @@ side-by-side table and exits 1 on any mismatch.
 
 ``python -m llm_perf_opt.reference golden [--out tests/golden/dit] [--variant V ...]`` regenerates the
 golden files of the standard workloads.
+
+``python -m llm_perf_opt.reference vae --use decode --frames 81 --height 480 --width 832 [--json out.json]``
+measures one diffusers ``AutoencoderKLWan`` encode or decode; ``vae-compare`` (same arguments, or
+``--record saved.json``) compares it with the analytic VAE; ``vae-golden [--out tests/golden/vae]``
+regenerates the VAE golden files.
+
+``python -m llm_perf_opt.reference text-encoder [--batch 1] [--text-len 512] [--json out.json]`` measures
+one forward of transformers' ``UMT5EncoderModel``; ``image-encoder [--batch 1] [--images 1]`` one of its
+``CLIPVisionModel`` (all 32 blocks). ``text-encoder-compare`` / ``image-encoder-compare`` (same
+arguments, or ``--record saved.json``) compare them with the analytic encoders (profile ``diffusers``);
+``text-encoder-golden`` / ``image-encoder-golden [--out DIR]`` regenerate their golden files.
 """
 
 from __future__ import annotations
@@ -24,8 +35,30 @@ from typing import Any
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.reference.dit import DitWorkload, measure_dit
-from llm_perf_opt.reference.golden import dit_record, dumps_record, write_golden_files
-from llm_perf_opt.wan2_1.check import Comparison, compare_with_record
+from llm_perf_opt.reference.encoders import (
+    ImageEncoderWorkload,
+    TextEncoderWorkload,
+    measure_image_encoder,
+    measure_text_encoder,
+)
+from llm_perf_opt.reference.golden import (
+    dit_record,
+    dumps_record,
+    image_encoder_record,
+    text_encoder_record,
+    vae_record,
+    write_encoder_golden_files,
+    write_golden_files,
+    write_vae_golden_files,
+)
+from llm_perf_opt.reference.vae import VAE_USES, VaeWorkload, measure_vae
+from llm_perf_opt.wan2_1.check import (
+    Comparison,
+    compare_image_encoder_with_record,
+    compare_text_encoder_with_record,
+    compare_vae_with_record,
+    compare_with_record,
+)
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
 
 __all__ = ["main"]
@@ -64,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=_DEFAULT_GOLDEN_DIR, help=f"folder (default {_DEFAULT_GOLDEN_DIR})"
     )
     golden.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    _add_vae_commands(commands)
+    _add_encoder_commands(commands)
     return parser
 
 
@@ -161,10 +196,166 @@ def _run_compare(args: argparse.Namespace) -> bool:
     return mismatches == 0
 
 
+# ─── Wan-VAE ────────────────────────────────────────────────────────────────────────────────────
+
+_DEFAULT_VAE_GOLDEN_DIR = Path("tests/golden/vae")
+
+
+def _add_vae_commands(commands: Any) -> None:
+    """``vae`` (measure and print), ``vae-compare`` (analytic vs reference), ``vae-golden``."""
+    for name, help_text in (
+        ("vae", "measure one VAE encode or decode and print the per-module table"),
+        ("vae-compare", "compare the analytic VAE with the measurement; exit 1 on any mismatch"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument(
+            "--use", required=True, choices=VAE_USES, help="encode a video or decode a latent"
+        )
+        command.add_argument("--frames", type=int, required=True, help="video frames F")
+        command.add_argument("--height", type=int, required=True, help="video height H (multiple of 16)")
+        command.add_argument("--width", type=int, required=True, help="video width W (multiple of 16)")
+        command.add_argument("--batch", type=int, default=1, help="batch size B (default 1)")
+        command.add_argument("--depth", type=int, help="print only ids with at most this many dotted parts")
+        if name == "vae":
+            command.add_argument("--json", type=Path, help="also write the record, with every module's bytes")
+        else:
+            command.add_argument("--record", type=Path, help="compare this saved record instead of measuring")
+    golden = commands.add_parser("vae-golden", help="regenerate the VAE golden files")
+    golden.add_argument(
+        "--out",
+        type=Path,
+        default=_DEFAULT_VAE_GOLDEN_DIR,
+        help=f"folder (default {_DEFAULT_VAE_GOLDEN_DIR})",
+    )
+
+
+def _measured_vae_record(args: argparse.Namespace, *, module_bytes: bool) -> dict[str, Any]:
+    workload = VaeWorkload(
+        use=args.use, batch=args.batch, frames=args.frames, height=args.height, width=args.width
+    )
+    measurement = measure_vae(
+        workload.use,
+        batch=workload.batch,
+        frames=workload.frames,
+        height=workload.height,
+        width=workload.width,
+    )
+    return vae_record(workload, measurement, module_bytes=module_bytes)
+
+
+def _run_vae(args: argparse.Namespace) -> int:
+    """One of the VAE commands; 0 on success, 1 on a comparison mismatch."""
+    if args.command == "vae-golden":
+        for path in write_vae_golden_files(args.out):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "vae":
+        record = _measured_vae_record(args, module_bytes=True)
+        print(_table(record, args.depth))
+        if args.json is not None:
+            args.json.write_text(dumps_record(record), encoding="utf-8")
+            print(f"wrote {args.json}")
+        return 0
+    if args.record is not None:
+        record = json.loads(args.record.read_text(encoding="utf-8"))
+    else:
+        record = _measured_vae_record(args, module_bytes=False)
+    rows = compare_vae_with_record(record)
+    print(_comparison_table(rows, args.depth))
+    mismatches = sum(not row.matches for row in rows)
+    print(f"{len(rows)} figures compared, {mismatches} mismatches")
+    return 0 if mismatches == 0 else 1
+
+
+# ─── text and image encoders ────────────────────────────────────────────────────────────────────
+
+_ENCODER_COMMANDS = ("text-encoder", "image-encoder")
+_ENCODER_COMPONENTS = {"text-encoder": "text_encoder", "image-encoder": "image_encoder"}
+
+
+def _add_encoder_commands(commands: Any) -> None:
+    """``<encoder>`` (measure and print), ``<encoder>-compare``, ``<encoder>-golden`` per encoder."""
+    for encoder in _ENCODER_COMMANDS:
+        component = _ENCODER_COMPONENTS[encoder]
+        for name, help_text in (
+            (encoder, f"measure one {component} forward and print the per-module table"),
+            (
+                f"{encoder}-compare",
+                f"compare the analytic {component} with the measurement; exit 1 on any mismatch",
+            ),
+        ):
+            command = commands.add_parser(name, help=help_text)
+            command.add_argument("--batch", type=int, default=1, help="batch size B (default 1)")
+            if encoder == "text-encoder":
+                command.add_argument(
+                    "--text-len", type=int, default=512, help="tokens per prompt (default 512, as padded)"
+                )
+            else:
+                command.add_argument(
+                    "--images", type=int, default=1, help="images per sample (I2V 1, FLF2V 2; default 1)"
+                )
+            command.add_argument(
+                "--depth", type=int, help="print only ids with at most this many dotted parts"
+            )
+            if name == encoder:
+                command.add_argument(
+                    "--json", type=Path, help="also write the record, with every module's bytes"
+                )
+            else:
+                command.add_argument(
+                    "--record", type=Path, help="compare this saved record instead of measuring"
+                )
+        default = Path("tests/golden") / component
+        golden = commands.add_parser(f"{encoder}-golden", help=f"regenerate the {component} golden files")
+        golden.add_argument("--out", type=Path, default=default, help=f"folder (default {default})")
+
+
+def _measured_encoder_record(args: argparse.Namespace, *, module_bytes: bool) -> dict[str, Any]:
+    if args.command.startswith("text-encoder"):
+        text = TextEncoderWorkload(batch=args.batch, text_len=args.text_len)
+        measurement = measure_text_encoder(batch=text.batch, text_len=text.text_len)
+        return text_encoder_record(text, measurement, module_bytes=module_bytes)
+    image = ImageEncoderWorkload(batch=args.batch, num_images=args.images)
+    measurement = measure_image_encoder(batch=image.batch, num_images=image.num_images)
+    return image_encoder_record(image, measurement, module_bytes=module_bytes)
+
+
+def _run_encoder(args: argparse.Namespace) -> int:
+    """One of the encoder commands; 0 on success, 1 on a comparison mismatch."""
+    encoder = next(e for e in _ENCODER_COMMANDS if args.command.startswith(e))
+    if args.command.endswith("-golden"):
+        for path in write_encoder_golden_files(args.out, _ENCODER_COMPONENTS[encoder]):
+            print(f"wrote {path}")
+        return 0
+    if not args.command.endswith("-compare"):
+        record = _measured_encoder_record(args, module_bytes=True)
+        print(_table(record, args.depth))
+        if args.json is not None:
+            args.json.write_text(dumps_record(record), encoding="utf-8")
+            print(f"wrote {args.json}")
+        return 0
+    if args.record is not None:
+        record = json.loads(args.record.read_text(encoding="utf-8"))
+    else:
+        record = _measured_encoder_record(args, module_bytes=False)
+    if encoder == "text-encoder":
+        rows = compare_text_encoder_with_record(record)
+    else:
+        rows = compare_image_encoder_with_record(record)
+    print(_comparison_table(rows, args.depth))
+    mismatches = sum(not row.matches for row in rows)
+    print(f"{len(rows)} figures compared, {mismatches} mismatches")
+    return 0 if mismatches == 0 else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; 0 on success, 1 on a comparison mismatch, 2 on invalid input."""
     args = _parser().parse_args(argv)
     try:
+        if args.command.startswith("vae"):
+            return _run_vae(args)
+        if args.command.startswith(_ENCODER_COMMANDS):
+            return _run_encoder(args)
         if args.command == "dit":
             _run_dit(args)
         elif args.command == "compare":

@@ -20,18 +20,45 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.reference.counting import CPU_FLASH_SDPA, Measurement
 from llm_perf_opt.reference.dit import DitWorkload, measure_dit
-from llm_perf_opt.reference.official_ids import OfficialCosts, to_official
+from llm_perf_opt.reference.encoders import (
+    ImageEncoderWorkload,
+    TextEncoderWorkload,
+    measure_image_encoder,
+    measure_text_encoder,
+)
+from llm_perf_opt.reference.official_ids import (
+    IMAGE_ENCODER_NAMES,
+    IMAGE_ENCODER_STAGE,
+    TEXT_ENCODER_NAMES,
+    TEXT_ENCODER_STAGE,
+    OfficialCosts,
+    to_official,
+)
+from llm_perf_opt.reference.vae import VAE_USES, VaeWorkload, measure_vae, official_vae_costs
 from llm_perf_opt.wan2_1.variants import VARIANTS, WanVariant
 
 __all__ = [
     "GOLDEN_WORKLOADS",
+    "IMAGE_ENCODER_GOLDEN_WORKLOADS",
+    "TEXT_ENCODER_GOLDEN_WORKLOADS",
+    "VAE_GOLDEN_SIZES",
     "dit_record",
     "dumps_record",
     "golden_cases",
     "golden_file_name",
+    "image_encoder_golden_file_name",
+    "image_encoder_record",
+    "text_encoder_golden_file_name",
+    "text_encoder_record",
+    "vae_golden_cases",
+    "vae_golden_file_name",
+    "vae_record",
+    "write_encoder_golden_files",
     "write_golden_files",
+    "write_vae_golden_files",
 ]
 
 _SMALL_TEXT_LEN: Final = 64
@@ -188,4 +215,258 @@ def write_golden_files(
         path = directory / golden_file_name(variant, workload)
         path.write_text(dumps_record(dit_record(variant, workload, measurement)), encoding="utf-8")
         written.append(path)
+    return written
+
+
+# ─── Wan-VAE ────────────────────────────────────────────────────────────────────────────────────
+
+VAE_GOLDEN_SIZES: Final = ((81, 480, 832), (81, 720, 1280), (17, 256, 256))
+"""(frames, height, width) of the VAE golden records: 832×480 and 1280×720 at 81 frames, and a small
+17-frame 256×256 video; each is encoded and decoded."""
+
+_VAE_CONV_CLASSES: Final = frozenset(
+    {"diffusers.models.autoencoders.autoencoder_kl_wan.WanCausalConv3d", "torch.nn.Conv2d"}
+)
+_VAE_ATTENTION_CLASS: Final = "diffusers.models.autoencoders.autoencoder_kl_wan.WanAttentionBlock"
+_CONVOLUTION_OP: Final = "aten.convolution"
+
+
+def vae_golden_cases() -> list[VaeWorkload]:
+    """Every VAE workload that has a golden file: each golden size, encoded and decoded, batch 1."""
+    return [
+        VaeWorkload(use=use, batch=1, frames=frames, height=height, width=width)
+        for frames, height, width in VAE_GOLDEN_SIZES
+        for use in VAE_USES
+    ]
+
+
+def vae_golden_file_name(workload: VaeWorkload) -> str:
+    """``<use>__b{B}_f{F}_{H}x{W}.json``."""
+    w = workload
+    return f"{w.use}__b{w.batch}_f{w.frames}_{w.height}x{w.width}.json"
+
+
+def vae_record(
+    workload: VaeWorkload, measurement: Measurement, *, module_bytes: bool = False
+) -> dict[str, Any]:
+    """The JSON-ready record of one measured VAE encode or decode, per official module id.
+
+    Every id holds ``flops`` and ``params`` (its sub-ids included; ids of the part that did not run
+    hold their parameters and no FLOPs). Convolution ids (``CausalConv3d``, ``Conv2d``) also hold
+    ``conv_bytes``: the convolution ops alone, every chunk, [read, written]; the attention block
+    ``sdpa_bytes``: its fused attention op. With ``module_bytes`` every id also carries its whole eager
+    traffic [read, written].
+    """
+    official = official_vae_costs(measurement)
+    ids = sorted(set(official.by_id) | set(official.parameters), key=_natural_key)
+    modules: dict[str, dict[str, Any]] = {}
+    for module_id in ids:
+        cost = official.cost(module_id)
+        entry: dict[str, Any] = {"flops": cost.flops, "params": official.parameters.get(module_id, 0)}
+        cls = official.classes.get(module_id)
+        if cls in _VAE_CONV_CLASSES:
+            conv = official.op_cost(module_id, _CONVOLUTION_OP)
+            entry["conv_bytes"] = [conv.bytes_read, conv.bytes_written]
+        elif cls == _VAE_ATTENTION_CLASS:
+            sdpa = official.op_cost(module_id, str(CPU_FLASH_SDPA))
+            entry["sdpa_bytes"] = [sdpa.bytes_read, sdpa.bytes_written]
+        if module_bytes:
+            entry["module_bytes"] = [cost.bytes_read, cost.bytes_written]
+        modules[module_id] = entry
+    total = measurement.total
+    return {
+        "component": "vae",
+        "use": workload.use,
+        "workload": {
+            "batch": workload.batch,
+            "frames": workload.frames,
+            "height": workload.height,
+            "width": workload.width,
+        },
+        "reference": {
+            "implementation": f"diffusers AutoencoderKLWan.{workload.use} on the meta device",
+            **_versions(),
+            "dtype": "float32",
+            "attention": "fused CPU SDPA op" if measurement.fused_sdpa else "math SDPA decomposition",
+        },
+        "inputs": {name: [dtype, list(shape)] for name, (dtype, shape) in measurement.inputs.items()},
+        "totals": {
+            "flops": total.flops,
+            "params": official.parameters.get("vae", 0),
+            "bytes": [total.bytes_read, total.bytes_written],
+        },
+        "ops": {
+            op: [cost.flops, cost.bytes_read, cost.bytes_written]
+            for op, cost in sorted(measurement.totals.items())
+        },
+        "modules": modules,
+    }
+
+
+def write_vae_golden_files(directory: Path) -> list[Path]:
+    """Measure every VAE golden case and write its file; returns the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for workload in vae_golden_cases():
+        measurement = measure_vae(
+            workload.use,
+            batch=workload.batch,
+            frames=workload.frames,
+            height=workload.height,
+            width=workload.width,
+        )
+        path = directory / vae_golden_file_name(workload)
+        path.write_text(dumps_record(vae_record(workload, measurement)), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# ─── text and image encoders ────────────────────────────────────────────────────────────────────
+
+TEXT_ENCODER_GOLDEN_WORKLOADS: Final = (
+    TextEncoderWorkload(batch=1, text_len=512),
+    TextEncoderWorkload(batch=1, text_len=77),
+    TextEncoderWorkload(batch=2, text_len=33),
+)
+"""umT5-XXL golden workloads: the padded 512 tokens the pipelines run, a CLIP-length prompt unpadded,
+and a batch of two short prompts."""
+
+IMAGE_ENCODER_GOLDEN_WORKLOADS: Final = (
+    ImageEncoderWorkload(batch=1, num_images=1),
+    ImageEncoderWorkload(batch=1, num_images=2),
+    ImageEncoderWorkload(batch=3, num_images=1),
+)
+"""CLIP golden workloads: one image (I2V), two (FLF2V), and a batch of three single-image samples."""
+
+_ENCODER_BYTE_CLASSES: Final = frozenset({"torch.nn.Linear", "torch.nn.Conv2d"})
+_ENCODER_ATTENTION_CLASS: Final = "transformers.models.clip.modeling_clip.CLIPAttention"
+"""The only encoder attention with a fused op (umT5 passes its position bias as a mask: math path)."""
+
+
+def text_encoder_golden_file_name(workload: TextEncoderWorkload) -> str:
+    """``umt5-xxl__b{B}_l{L}.json``."""
+    return f"umt5-xxl__b{workload.batch}_l{workload.text_len}.json"
+
+
+def image_encoder_golden_file_name(workload: ImageEncoderWorkload) -> str:
+    """``clip-vit-h-14__b{B}_i{num_images}.json``."""
+    return f"clip-vit-h-14__b{workload.batch}_i{workload.num_images}.json"
+
+
+def _encoder_record(
+    component: str,
+    workload: dict[str, int],
+    measurement: Measurement,
+    official: OfficialCosts,
+    reference: dict[str, str],
+    module_bytes: bool,
+) -> dict[str, Any]:
+    ids = sorted(set(official.by_id) | set(official.parameters), key=_natural_key)
+    modules: dict[str, dict[str, Any]] = {}
+    for module_id in ids:
+        cost = official.cost(module_id)
+        entry: dict[str, Any] = {"flops": cost.flops, "params": official.parameters.get(module_id, 0)}
+        cls = official.classes.get(module_id)
+        if cls in _ENCODER_BYTE_CLASSES:
+            entry["bytes"] = [cost.bytes_read, cost.bytes_written]
+        elif cls == _ENCODER_ATTENTION_CLASS:
+            sdpa = official.op_cost(module_id, str(CPU_FLASH_SDPA))
+            entry["sdpa_bytes"] = [sdpa.bytes_read, sdpa.bytes_written]
+        if module_bytes:
+            entry["module_bytes"] = [cost.bytes_read, cost.bytes_written]
+        modules[module_id] = entry
+    total = measurement.total
+    return {
+        "component": component,
+        "workload": workload,
+        "reference": {
+            **reference,
+            **{name: metadata.version(name) for name in ("torch", "transformers")},
+            "attention": "fused CPU SDPA op" if measurement.fused_sdpa else "math SDPA decomposition",
+        },
+        "inputs": {name: [dtype, list(shape)] for name, (dtype, shape) in measurement.inputs.items()},
+        "totals": {
+            "flops": total.flops,
+            "params": official.parameters.get(component, 0),
+            "bytes": [total.bytes_read, total.bytes_written],
+        },
+        "ops": {
+            op: [cost.flops, cost.bytes_read, cost.bytes_written]
+            for op, cost in sorted(measurement.totals.items())
+        },
+        "modules": modules,
+    }
+
+
+def text_encoder_record(
+    workload: TextEncoderWorkload, measurement: Measurement, *, module_bytes: bool = False
+) -> dict[str, Any]:
+    """The JSON-ready record of one measured umT5 forward, per official id (``text_encoder.…``).
+
+    Linear ids hold ``bytes`` [read, written]; with ``module_bytes`` every id also carries its whole
+    eager traffic.
+    """
+    official = TEXT_ENCODER_NAMES.to_official(
+        measurement.by_module, measurement.parameters, measurement.module_classes
+    )
+    return _encoder_record(
+        TEXT_ENCODER_STAGE,
+        {"batch": workload.batch, "text_len": workload.text_len},
+        measurement,
+        official,
+        {
+            "implementation": "transformers UMT5EncoderModel on the meta device, attention_mask None",
+            "dtype": "bfloat16",
+        },
+        module_bytes,
+    )
+
+
+def image_encoder_record(
+    workload: ImageEncoderWorkload, measurement: Measurement, *, module_bytes: bool = False
+) -> dict[str, Any]:
+    """The JSON-ready record of one measured CLIP vision forward, per official id (``image_encoder.…``).
+
+    Linear and convolution ids hold ``bytes`` (``to_qkv``: q_proj, k_proj and v_proj together), every
+    ``attn`` its fused attention op's ``sdpa_bytes``; with ``module_bytes`` every id also carries its
+    whole eager traffic.
+    """
+    official = IMAGE_ENCODER_NAMES.to_official(
+        measurement.by_module, measurement.parameters, measurement.module_classes
+    )
+    return _encoder_record(
+        IMAGE_ENCODER_STAGE,
+        {"batch": workload.batch, "num_images": workload.num_images},
+        measurement,
+        official,
+        {
+            "implementation": "transformers CLIPVisionModel (all blocks) on the meta device",
+            "dtype": "float32",
+        },
+        module_bytes,
+    )
+
+
+def write_encoder_golden_files(directory: Path, component: str) -> list[Path]:
+    """Measure every golden case of ``component`` (``text_encoder`` or ``image_encoder``) and write its
+    file into ``directory``; returns the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    if component == TEXT_ENCODER_STAGE:
+        for text in TEXT_ENCODER_GOLDEN_WORKLOADS:
+            record = text_encoder_record(text, measure_text_encoder(batch=text.batch, text_len=text.text_len))
+            written.append(directory / text_encoder_golden_file_name(text))
+            written[-1].write_text(dumps_record(record), encoding="utf-8")
+    elif component == IMAGE_ENCODER_STAGE:
+        for image in IMAGE_ENCODER_GOLDEN_WORKLOADS:
+            record = image_encoder_record(
+                image, measure_image_encoder(batch=image.batch, num_images=image.num_images)
+            )
+            written.append(directory / image_encoder_golden_file_name(image))
+            written[-1].write_text(dumps_record(record), encoding="utf-8")
+    else:
+        raise LlmPerfOptError(
+            f"component: unknown component {component!r}; "
+            f"accepted: {TEXT_ENCODER_STAGE}, {IMAGE_ENCODER_STAGE}"
+        )
     return written

@@ -27,11 +27,31 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import Cost, sum_costs
 from llm_perf_opt.symbolic.module import Module, Repeated
 from llm_perf_opt.wan2_1.dit import declare_dit
-from llm_perf_opt.wan2_1.evaluate import DitEvaluation, evaluate_dit
+from llm_perf_opt.wan2_1.evaluate import (
+    IMAGE_ENCODER_PREFIX,
+    TEXT_ENCODER_PREFIX,
+    VAE_PREFIX,
+    DitEvaluation,
+    evaluate_dit,
+    evaluate_image_encoder,
+    evaluate_text_encoder,
+    evaluate_vae,
+)
+from llm_perf_opt.wan2_1.image_encoder import declare_image_encoder
 from llm_perf_opt.wan2_1.implementation import DIFFUSERS
+from llm_perf_opt.wan2_1.text_encoder import declare_text_encoder
+from llm_perf_opt.wan2_1.vae import declare_vae
 from llm_perf_opt.wan2_1.variants import get_variant
 
-__all__ = ["Comparison", "attention_op_costs", "compare_modules", "compare_with_record"]
+__all__ = [
+    "Comparison",
+    "attention_op_costs",
+    "compare_image_encoder_with_record",
+    "compare_modules",
+    "compare_text_encoder_with_record",
+    "compare_vae_with_record",
+    "compare_with_record",
+]
 
 _FUSED_ATTENTION_KEYS = frozenset(
     {
@@ -160,3 +180,129 @@ def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True
         record["modules"],
         bytes_checked=bytes_checked,
     )
+
+
+_TEXT_ENCODER_BYTE_CLASSES = frozenset({"Linear"})
+_IMAGE_ENCODER_BYTE_CLASSES = frozenset({"Linear", "Conv2d"})
+
+
+def compare_text_encoder_with_record(
+    record: Mapping[str, Any], *, bytes_checked: bool = True
+) -> list[Comparison]:
+    """Every comparison of the analytic umT5-XXL with one text-encoder reference record.
+
+    The record measures transformers' ``UMT5EncoderModel`` in bf16, the ``diffusers`` profile; its
+    prompts are unpadded (``text_len`` is what ran). Bytes are compared on the Linear layers only: the
+    attention core runs as different ops in the official code and in transformers (docs/encoders.md).
+    """
+    load = record["workload"]
+    evaluation = evaluate_text_encoder(
+        batch=load["batch"], text_len=load["text_len"], pad_text=False, implementation=DIFFUSERS
+    )
+    return compare_modules(
+        declare_text_encoder(DIFFUSERS),
+        TEXT_ENCODER_PREFIX,
+        evaluation.metrics,
+        evaluation.workload.subs(),
+        record["modules"],
+        bytes_checked=bytes_checked,
+        byte_classes=_TEXT_ENCODER_BYTE_CLASSES,
+    )
+
+
+def compare_image_encoder_with_record(
+    record: Mapping[str, Any], *, bytes_checked: bool = True
+) -> list[Comparison]:
+    """Every comparison of the analytic CLIP image encoder with one image-encoder reference record.
+
+    The record measures transformers' ``CLIPVisionModel`` (all 32 blocks) in fp32, the ``diffusers``
+    profile. Bytes are compared on the Linear layers (``to_qkv`` as the sum of q_proj, k_proj and
+    v_proj), the patch convolution and the fused attention op of every block.
+    """
+    load = record["workload"]
+    evaluation = evaluate_image_encoder(load["num_images"], batch=load["batch"], implementation=DIFFUSERS)
+    return compare_modules(
+        declare_image_encoder(evaluation.num_images, DIFFUSERS),
+        IMAGE_ENCODER_PREFIX,
+        evaluation.metrics,
+        evaluation.workload.subs(),
+        record["modules"],
+        bytes_checked=bytes_checked,
+        byte_classes=_IMAGE_ENCODER_BYTE_CLASSES,
+    )
+
+
+_VAE_CONV_CLASSES = frozenset({"CausalConv3d", "Conv2d"})
+_CONVOLUTION_KEYS = frozenset({"convolution"})
+
+
+def _walk_calls(
+    module: Module, module_id: str, calls: sympy.Expr
+) -> Iterator[tuple[str, Module, sympy.Expr]]:
+    """Every declared module (no repeated blocks) with its id and its calls per call of the root."""
+    yield module_id, module, calls
+    for child in module.children:
+        if isinstance(child, Module):
+            yield from _walk_calls(child, f"{module_id}.{child.name}", calls * child.calls)
+
+
+def _op_bytes(
+    module: Module, keys: frozenset[str], calls: sympy.Expr, values: Mapping[sympy.Symbol, object], where: str
+) -> tuple[int, int]:
+    """[read, written] of a module's own ops of the given primitives, over all its calls."""
+    cost = sum_costs(op.cost for op in module.ops if op.primitive in keys).scaled(calls)
+    return _integer(cost.bytes_read, values, where), _integer(cost.bytes_written, values, where)
+
+
+def compare_vae_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True) -> list[Comparison]:
+    """Every comparison of the analytic VAE with one VAE reference record (an encode or a decode).
+
+    The record measures diffusers' ``AutoencoderKLWan`` in fp32 (the ``diffusers`` profile: the batch
+    in one pass). FLOPs and parameters of every id the record keys; the record cannot key the two
+    SiLU applications of a residual block (diffusers applies one shared activation module for both,
+    whose work counts on the block) nor the parameter-free modules of the part that did not run.
+    Bytes: the convolution ops of every ``CausalConv3d`` and ``Conv2d`` (all chunks) and the fused
+    attention op of every ``AttentionBlock``.
+    """
+    encodes, decodes = (1, 0) if record["use"] == "encode" else (0, 1)
+    load = record["workload"]
+    evaluation = evaluate_vae(
+        frames=load["frames"],
+        height=load["height"],
+        width=load["width"],
+        batch=load["batch"],
+        encodes=encodes,
+        decodes=decodes,
+        implementation=DIFFUSERS,
+    )
+    root = declare_vae(DIFFUSERS, encodes=encodes, decodes=decodes)
+    reference = record["modules"]
+    values = evaluation.workload.subs()
+    declared = {
+        module_id: (module, calls)
+        for module_id, module, calls in _walk_calls(root, VAE_PREFIX, sympy.Integer(1))
+    }
+    analytic: dict[str, Mapping[str, int]] = {}
+    for module_id, metrics in evaluation.metrics.items():
+        module, calls = declared[module_id]
+        if module_id not in reference:
+            shared_activation = module.class_name == "SiLU" and module_id.split(".")[-2] == "residual"
+            idle = calls == 0 and metrics["params"] == 0
+            if shared_activation or idle:
+                continue
+        analytic[module_id] = metrics
+    rows = compare_modules(root, VAE_PREFIX, analytic, values, reference, bytes_checked=False)
+    if not bytes_checked:
+        return rows
+    for module_id, (module, calls) in declared.items():
+        checks = []
+        if module.class_name in _VAE_CONV_CLASSES:
+            checks.append(("conv_bytes", _CONVOLUTION_KEYS))
+        if attention_op_costs(module) != Cost():
+            checks.append(("sdpa_bytes", _FUSED_ATTENTION_KEYS))
+        for key, primitives in checks:
+            read, written = _op_bytes(module, primitives, calls, values, f"{module_id}.{key}")
+            reference_read, reference_written = reference[module_id][key]
+            rows.append(Comparison(module_id, f"{key}_read", read, reference_read))
+            rows.append(Comparison(module_id, f"{key}_written", written, reference_written))
+    return rows

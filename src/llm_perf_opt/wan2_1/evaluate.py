@@ -27,16 +27,39 @@ from llm_perf_opt.wan2_1.geometry import (
     latent_frames,
     video_tokens,
 )
+from llm_perf_opt.wan2_1.image_encoder import CLIP_VIT_H_14, VisionTransformerConfig, declare_image_encoder
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
+from llm_perf_opt.wan2_1.text_encoder import UMT5_XXL, T5EncoderConfig, declare_text_encoder
+from llm_perf_opt.wan2_1.vae import WAN_VAE, WanVAEConfig, declare_vae
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 
 __all__ = [
     "DitEvaluation",
+    "ImageEncoderEvaluation",
+    "TextEncoderEvaluation",
+    "VaeEvaluation",
     "dit_evaluator",
     "dit_tree",
     "evaluate_dit",
     "evaluate_dit_grid",
+    "evaluate_image_encoder",
+    "evaluate_image_encoder_grid",
+    "evaluate_text_encoder",
+    "evaluate_text_encoder_grid",
+    "evaluate_vae",
+    "evaluate_vae_decode",
+    "evaluate_vae_encode",
+    "evaluate_vae_grid",
+    "image_encoder_evaluator",
+    "image_encoder_tree",
+    "resolve_num_images",
+    "resolve_text_workload",
+    "resolve_vae_workload",
     "resolve_workload",
+    "text_encoder_evaluator",
+    "text_encoder_tree",
+    "vae_evaluator",
+    "vae_tree",
 ]
 
 DIT_PREFIX = "diffusion"
@@ -189,3 +212,364 @@ def evaluate_dit_grid(
         text_len=values.get("text_len", PADDED_TEXT_LEN),
     )
     return dit_evaluator(record, profile).evaluate(workload)
+
+
+# ─── text encoder (umT5-XXL) and image encoder (CLIP ViT-H/14) ──────────────────────────────────
+
+TEXT_ENCODER_PREFIX = "text_encoder"
+IMAGE_ENCODER_PREFIX = "image_encoder"
+_UNUSED = 1
+"""Value of the workload symbols an encoder does not depend on (frames, height, width, steps)."""
+
+
+@functools.cache
+def text_encoder_tree(implementation: Implementation, config: T5EncoderConfig = UMT5_XXL) -> ModuleTree:
+    """The module tree of the umT5-XXL text encoder, built once per process and profile."""
+    return build_tree(declare_text_encoder(implementation, config), TEXT_ENCODER_PREFIX)
+
+
+def text_encoder_evaluator(implementation: Implementation, config: T5EncoderConfig = UMT5_XXL) -> Evaluator:
+    """The compiled evaluator of :func:`text_encoder_tree`, compiled once per process and profile."""
+    return compile_tree(text_encoder_tree(implementation, config))
+
+
+def _profile(implementation: str | Implementation) -> Implementation:
+    if isinstance(implementation, Implementation):
+        return implementation
+    return get_implementation(implementation)
+
+
+def resolve_text_workload(*, batch: int, text_len: int, pad_text: bool = True) -> tuple[Workload, list[str]]:
+    """Validate a text-encoder workload and return the one the encoder really runs, with notes.
+
+    Padded (the default, as both pipelines tokenize with ``padding="max_length"``), every prompt runs
+    at 512 tokens; unpadded, at its own length of 1 to 512 tokens.
+    """
+    batch = _positive_int("batch_size", batch)
+    text_len = _positive_int("text_len", text_len)
+    if text_len > PADDED_TEXT_LEN:
+        raise LlmPerfOptError(
+            f"text_len: must be ≤ {PADDED_TEXT_LEN} (the tokenizer truncates there), got {text_len}"
+        )
+    notes = []
+    if pad_text:
+        if text_len != PADDED_TEXT_LEN:
+            notes.append(
+                f"text_len {text_len} is padded to {PADDED_TEXT_LEN} tokens, "
+                "as both pipelines pad every prompt"
+            )
+        text_len = PADDED_TEXT_LEN
+    else:
+        notes.append(f"text_len {text_len} is used unpadded (an implementation that does not pad the prompt)")
+    notes.append(
+        f"{batch} prompt(s) of {text_len} tokens; the pipelines encode the negative prompt in a second call"
+    )
+    workload = Workload(
+        batch=batch, frames=_UNUSED, height=_UNUSED, width=_UNUSED, steps=_UNUSED, text_len=text_len
+    )
+    return workload, notes
+
+
+@frozen(kw_only=True)
+class TextEncoderEvaluation:
+    """Exact costs of one forward of the text encoder for one workload.
+
+    Attributes:
+        implementation: the implementation profile the bytes follow.
+        workload: the workload as run (``batch`` prompts of ``text_len`` tokens; the other symbols unused).
+        metrics: module id → metric → exact int, for every module of the tree.
+        notes: what was decided about the workload (padding).
+    """
+
+    implementation: Implementation
+    workload: Workload
+    metrics: dict[str, dict[str, int]]
+    notes: list[str]
+
+
+def evaluate_text_encoder(
+    *,
+    batch: int = 1,
+    text_len: int = PADDED_TEXT_LEN,
+    pad_text: bool = True,
+    implementation: str | Implementation = "official",
+) -> TextEncoderEvaluation:
+    """Exact integer costs of every module of one forward of umT5-XXL on ``batch`` prompts."""
+    profile = _profile(implementation)
+    workload, notes = resolve_text_workload(batch=batch, text_len=text_len, pad_text=pad_text)
+    metrics = text_encoder_evaluator(profile).evaluate_exact(workload)
+    return TextEncoderEvaluation(implementation=profile, workload=workload, metrics=metrics, notes=notes)
+
+
+def evaluate_text_encoder_grid(
+    *, implementation: str | Implementation = "official", **values: Any
+) -> GridResult:
+    """Float64 costs of every module of the text encoder over arrays of ``batch`` and ``text_len``,
+    without per-point validation (defaults: batch 1, 512 tokens)."""
+    unknown = set(values) - {"batch", "text_len"}
+    if unknown:
+        raise LlmPerfOptError(f"{sorted(unknown)[0]}: unknown workload field; accepted: batch, text_len")
+    workload = Workload(
+        batch=values.get("batch", 1),
+        frames=_UNUSED,
+        height=_UNUSED,
+        width=_UNUSED,
+        steps=_UNUSED,
+        text_len=values.get("text_len", PADDED_TEXT_LEN),
+    )
+    return text_encoder_evaluator(_profile(implementation)).evaluate(workload)
+
+
+@functools.cache
+def image_encoder_tree(
+    num_images: int, implementation: Implementation, config: VisionTransformerConfig = CLIP_VIT_H_14
+) -> ModuleTree:
+    """The module tree of the CLIP image encoder on ``num_images`` images per sample, built once."""
+    return build_tree(declare_image_encoder(num_images, implementation, config), IMAGE_ENCODER_PREFIX)
+
+
+def image_encoder_evaluator(
+    num_images: int, implementation: Implementation, config: VisionTransformerConfig = CLIP_VIT_H_14
+) -> Evaluator:
+    """The compiled evaluator of :func:`image_encoder_tree`, compiled once per process."""
+    return compile_tree(image_encoder_tree(num_images, implementation, config))
+
+
+def resolve_num_images(images: str | WanVariant | int) -> int:
+    """Conditioning images per sample: a variant's (I2V 1, FLF2V 2) or a count ≥ 1.
+
+    A text-only variant is an error: its pipeline does not run the image encoder.
+    """
+    if isinstance(images, str | WanVariant):
+        record = images if isinstance(images, WanVariant) else get_variant(images)
+        if not record.num_images:
+            raise LlmPerfOptError(
+                f"images: {record.model_variant} conditions on no image, so no image encoder runs; "
+                "accepted: an image-conditioned variant (i2v, flf2v) or a number of images ≥ 1"
+            )
+        return record.num_images
+    return _positive_int("num_images", images)
+
+
+@frozen(kw_only=True)
+class ImageEncoderEvaluation:
+    """Exact costs of one forward of the image encoder for one workload.
+
+    Attributes:
+        implementation: the implementation profile (blocks run, dtypes).
+        num_images: conditioning images per sample.
+        workload: the workload as run (``batch`` samples; the other symbols unused).
+        metrics: module id → metric → exact int, for every module of the tree.
+        notes: what was decided (images encoded, blocks run).
+    """
+
+    implementation: Implementation
+    num_images: int
+    workload: Workload
+    metrics: dict[str, dict[str, int]]
+    notes: list[str]
+
+
+def evaluate_image_encoder(
+    images: str | WanVariant | int,
+    *,
+    batch: int = 1,
+    implementation: str | Implementation = "official",
+) -> ImageEncoderEvaluation:
+    """Exact integer costs of every module of one CLIP forward on ``batch·num_images`` images.
+
+    ``images`` is an image-conditioned variant (I2V: 1 image, FLF2V: 2) or a number of images.
+    """
+    profile = _profile(implementation)
+    num_images = resolve_num_images(images)
+    batch = _positive_int("batch_size", batch)
+    workload = Workload(batch=batch, frames=_UNUSED, height=_UNUSED, width=_UNUSED, steps=_UNUSED, text_len=0)
+    tokens = CLIP_VIT_H_14.tokens
+    notes = [
+        f"{batch * num_images} image(s) of {CLIP_VIT_H_14.image_size}×{CLIP_VIT_H_14.image_size}, "
+        f"{tokens} tokens each",
+        f"{profile.image_encoder_layers} of {CLIP_VIT_H_14.num_layers} blocks run ({profile.name})",
+    ]
+    metrics = image_encoder_evaluator(num_images, profile).evaluate_exact(workload)
+    return ImageEncoderEvaluation(
+        implementation=profile, num_images=num_images, workload=workload, metrics=metrics, notes=notes
+    )
+
+
+def evaluate_image_encoder_grid(
+    images: str | WanVariant | int,
+    *,
+    implementation: str | Implementation = "official",
+    **values: Any,
+) -> GridResult:
+    """Float64 costs of every module of the image encoder over an array of ``batch`` (default 1)."""
+    unknown = set(values) - {"batch"}
+    if unknown:
+        raise LlmPerfOptError(f"{sorted(unknown)[0]}: unknown workload field; accepted: batch")
+    workload = Workload(
+        batch=values.get("batch", 1), frames=_UNUSED, height=_UNUSED, width=_UNUSED, steps=_UNUSED, text_len=0
+    )
+    return image_encoder_evaluator(resolve_num_images(images), _profile(implementation)).evaluate(workload)
+
+
+# ─── VAE (Wan-VAE) ──────────────────────────────────────────────────────────────────────────────
+
+VAE_PREFIX = "vae"
+_VAE_TEXT_LEN = 0
+"""Value of the symbols the VAE does not depend on (text_len; steps is 1)."""
+
+
+@functools.cache
+def vae_tree(
+    implementation: Implementation, *, encodes: int = 1, decodes: int = 1, config: WanVAEConfig = WAN_VAE
+) -> ModuleTree:
+    """The module tree of the VAE for ``encodes`` encodes and ``decodes`` decodes per call, built once."""
+    return build_tree(
+        declare_vae(implementation, encodes=encodes, decodes=decodes, config=config), VAE_PREFIX
+    )
+
+
+def vae_evaluator(
+    implementation: Implementation, *, encodes: int = 1, decodes: int = 1, config: WanVAEConfig = WAN_VAE
+) -> Evaluator:
+    """The compiled evaluator of :func:`vae_tree`, compiled once per process."""
+    return compile_tree(vae_tree(implementation, encodes=encodes, decodes=decodes, config=config))
+
+
+def resolve_vae_workload(*, batch: int, frames: int, height: int, width: int) -> tuple[Workload, list[str]]:
+    """Validate a VAE workload (a video of ``frames`` frames at ``height × width``) and return it with
+    notes: the effective frame count of a count that is not ``4k + 1``, the latent and the chunks.
+    """
+    batch = _positive_int("batch_size", batch)
+    effective = check_frame_count(frames)
+    check_frame_size(height, width)
+    latent = int(latent_frames(frames))
+    notes = []
+    if effective != frames:
+        notes.append(
+            f"num_frames {frames} is not 4k+1: encode reads only the first {effective} frames and decode "
+            f"gives {effective} frames ({latent} latent frames)"
+        )
+    notes.append(
+        f"{latent} chunks per encode (frame 0, then 4 frames each) and per decode (1 latent frame each), "
+        f"latent {latent}×{height // 8}×{width // 8}"
+    )
+    workload = Workload(
+        batch=batch, frames=frames, height=height, width=width, steps=1, text_len=_VAE_TEXT_LEN
+    )
+    return workload, notes
+
+
+@frozen(kw_only=True)
+class VaeEvaluation:
+    """Exact costs of some encodes and decodes of the VAE for one workload.
+
+    Attributes:
+        implementation: the implementation profile the bytes follow.
+        encodes: encodes per evaluation (``vae.encoder`` and ``vae.conv1`` run this often).
+        decodes: decodes per evaluation (``vae.conv2`` and ``vae.decoder``).
+        workload: the workload as run (``batch`` videos of ``frames`` frames at ``height × width``).
+        metrics: module id → metric → exact int, for every module of the tree (the parts that do not
+            run have zero work and keep their parameters).
+        notes: what was decided about the workload (effective frames, chunks).
+    """
+
+    implementation: Implementation
+    encodes: int
+    decodes: int
+    workload: Workload
+    metrics: dict[str, dict[str, int]]
+    notes: list[str]
+
+
+def evaluate_vae(
+    *,
+    frames: int,
+    height: int,
+    width: int,
+    batch: int = 1,
+    encodes: int = 1,
+    decodes: int = 1,
+    implementation: str | Implementation = "official",
+) -> VaeEvaluation:
+    """Exact integer costs of every module of ``encodes`` encodes and ``decodes`` decodes of ``batch``
+    videos of ``frames`` frames at ``height × width``."""
+    profile = (
+        implementation if isinstance(implementation, Implementation) else get_implementation(implementation)
+    )
+    encodes = _positive_int("encodes", encodes, minimum=0)
+    decodes = _positive_int("decodes", decodes, minimum=0)
+    workload, notes = resolve_vae_workload(batch=batch, frames=frames, height=height, width=width)
+    metrics = vae_evaluator(profile, encodes=encodes, decodes=decodes).evaluate_exact(workload)
+    return VaeEvaluation(
+        implementation=profile,
+        encodes=encodes,
+        decodes=decodes,
+        workload=workload,
+        metrics=metrics,
+        notes=notes,
+    )
+
+
+def evaluate_vae_encode(
+    *, frames: int, height: int, width: int, batch: int = 1, implementation: str | Implementation = "official"
+) -> VaeEvaluation:
+    """Exact integer costs of one encode of ``batch`` videos (I2V, FLF2V: the conditioning video)."""
+    return evaluate_vae(
+        frames=frames,
+        height=height,
+        width=width,
+        batch=batch,
+        encodes=1,
+        decodes=0,
+        implementation=implementation,
+    )
+
+
+def evaluate_vae_decode(
+    *, frames: int, height: int, width: int, batch: int = 1, implementation: str | Implementation = "official"
+) -> VaeEvaluation:
+    """Exact integer costs of one decode of the latents of ``batch`` videos of ``frames`` frames."""
+    return evaluate_vae(
+        frames=frames,
+        height=height,
+        width=width,
+        batch=batch,
+        encodes=0,
+        decodes=1,
+        implementation=implementation,
+    )
+
+
+def evaluate_vae_grid(
+    *,
+    encodes: int = 1,
+    decodes: int = 1,
+    implementation: str | Implementation = "official",
+    **values: Any,
+) -> GridResult:
+    """Float64 costs of every module of the VAE over arrays of ``batch`` (default 1), ``frames``,
+    ``height`` and ``width`` (required), without per-point validation: pass sizes the pipeline accepts.
+    """
+    profile = (
+        implementation if isinstance(implementation, Implementation) else get_implementation(implementation)
+    )
+    encodes = _positive_int("encodes", encodes, minimum=0)
+    decodes = _positive_int("decodes", decodes, minimum=0)
+    for required in ("frames", "height", "width"):
+        if required not in values:
+            raise LlmPerfOptError(f"{required}: required for a grid evaluation")
+    unknown = set(values) - {"batch", "frames", "height", "width"}
+    if unknown:
+        raise LlmPerfOptError(
+            f"{sorted(unknown)[0]}: unknown workload field; accepted: batch, frames, height, width"
+        )
+    workload = Workload(
+        batch=values.get("batch", 1),
+        frames=values["frames"],
+        height=values["height"],
+        width=values["width"],
+        steps=1,
+        text_len=_VAE_TEXT_LEN,
+    )
+    return vae_evaluator(profile, encodes=encodes, decodes=decodes).evaluate(workload)

@@ -25,7 +25,7 @@ from typing import Final
 from attrs import frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.symbolic.dtypes import BF16, FP32, FP64, DType
+from llm_perf_opt.symbolic.dtypes import BF16, FP16, FP32, FP64, DType
 
 __all__ = ["DIFFUSERS", "IMPLEMENTATIONS", "OFFICIAL", "Implementation", "WeightRole", "get_implementation"]
 
@@ -64,6 +64,23 @@ class Implementation:
             (official, complex128), rather than rotating at their own dtype against
             ``rope_dtype`` tables in one pass (diffusers).
         image_encoder_layers: CLIP ViT-H/14 layers run (31 officially: the penultimate layer's output).
+        text_encoder_dtype: dtype of the umT5-XXL weights and of its arithmetic (bf16 in both: the
+            official ``T5EncoderModel(dtype=torch.bfloat16)`` without autocast; transformers'
+            ``UMT5EncoderModel`` loaded with ``torch_dtype=torch.bfloat16`` by the diffusers pipelines,
+            whose ``_keep_in_fp32_modules`` (``wo``) applies to fp16 only).
+        image_encoder_dtype: dtype of the CLIP ViT-H/14 weights and matrix products (official fp16
+            under ``autocast(float16)``; diffusers fp32, as its Wan2.1 image-to-video examples load
+            ``CLIPVisionModel`` with ``torch_dtype=torch.float32``).
+        image_encoder_transformers: the image encoder is transformers' ``CLIPVisionModel`` (diffusers):
+            separate q/k/v projections, positions looked up through an ``nn.Embedding``, and
+            ``post_layernorm`` on each image's pooled class token; else the official
+            ``VisionTransformer``: one fused ``to_qkv``, the position parameter added directly, no
+            post norm on the way to the penultimate layer.
+        vae_dtype: dtype of the VAE's weights and of all its arithmetic (fp32 in both: the official
+            ``WanVAE(dtype=torch.float)`` under ``autocast(float32)``, diffusers' ``AutoencoderKLWan``
+            loaded in fp32 as its examples do).
+        vae_per_sample: the VAE encodes and decodes the videos of a batch one at a time (official
+            ``WanVAE.encode``/``decode`` loop over a list), rather than as one batch (diffusers).
     """
 
     name: str
@@ -75,6 +92,11 @@ class Implementation:
     rope_dtype: DType
     rope_upcasts: bool
     image_encoder_layers: int
+    text_encoder_dtype: DType = BF16
+    image_encoder_dtype: DType = FP16
+    image_encoder_transformers: bool = False
+    vae_dtype: DType = FP32
+    vae_per_sample: bool = False
 
     def weights(self, role: WeightRole) -> DType:
         """The dtype parameters of ``role`` are held at."""
@@ -104,6 +126,10 @@ OFFICIAL: Final = Implementation(
     rope_dtype=FP64,
     rope_upcasts=True,
     image_encoder_layers=31,
+    text_encoder_dtype=BF16,
+    image_encoder_dtype=FP16,
+    image_encoder_transformers=False,
+    vae_per_sample=True,
 )
 
 DIFFUSERS: Final = Implementation(
@@ -128,6 +154,9 @@ DIFFUSERS: Final = Implementation(
     rope_dtype=FP32,
     rope_upcasts=False,
     image_encoder_layers=32,
+    text_encoder_dtype=BF16,
+    image_encoder_dtype=FP32,
+    image_encoder_transformers=True,
 )
 
 IMPLEMENTATIONS: Final[Mapping[str, Implementation]] = MappingProxyType(

@@ -28,14 +28,27 @@ from llm_perf_opt.symbolic.primitives import OpCall, add, mul
 from llm_perf_opt.symbolic.symbols import B, S
 from llm_perf_opt.wan2_1.dit import declare_dit
 from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width
+from llm_perf_opt.wan2_1.image_encoder import declare_image_encoder
 from llm_perf_opt.wan2_1.implementation import Implementation
+from llm_perf_opt.wan2_1.text_encoder import declare_text_encoder
+from llm_perf_opt.wan2_1.vae import declare_vae
 from llm_perf_opt.wan2_1.variants import WanVariant
 
-__all__ = ["PIPELINE_ID", "SCHEDULER_UPDATES", "TASK_CLASSES", "declare_pipeline", "dit_calls"]
+__all__ = [
+    "PIPELINE_ID",
+    "SCHEDULER_UPDATES",
+    "TASK_CLASSES",
+    "TEXT_ENCODER_CALLS",
+    "declare_pipeline",
+    "dit_calls",
+]
 
 PIPELINE_ID: Final = "pipeline"
 TASK_CLASSES: Final = {"t2v": "WanT2V", "i2v": "WanI2V", "flf2v": "WanFLF2V"}
 """The official pipeline class of each model type (``wan/text2video.py`` …)."""
+
+TEXT_ENCODER_CALLS: Final = 2
+"""The prompt and the negative prompt, each encoded by its own call (both padded to 512 tokens)."""
 
 SCHEDULER_UPDATES: Final = 4
 """Element-wise multiply-adds one UniPC step makes on the latent (model-output conversion,
@@ -81,6 +94,12 @@ def _guidance(variant: WanVariant) -> tuple[OpCall, ...]:
 def declare_pipeline(variant: WanVariant, implementation: Implementation, *, guidance: bool = True) -> Module:
     """Every stage of generating ``B`` videos with ``variant``, as ``implementation`` runs them."""
     children: list[Module | Repeated] = [
+        attrs.evolve(declare_text_encoder(implementation), calls=TEXT_ENCODER_CALLS),
+    ]
+    if variant.num_images:
+        children.append(declare_image_encoder(variant.num_images, implementation))
+    children += [
+        declare_vae(implementation, encodes=1 if variant.num_images else 0, decodes=1),
         attrs.evolve(declare_dit(variant, implementation), calls=dit_calls(guidance=guidance)),
         _scheduler(variant),
     ]
