@@ -15,15 +15,23 @@ from importlib.util import find_spec
 
 from llm_perf_opt.errors import LlmPerfOptError
 
-_MISSING = [name for name in ("torch", "diffusers") if find_spec(name) is None]
+_MISSING = [name for name in ("torch", "diffusers", "transformers") if find_spec(name) is None]
 if _MISSING:
     raise LlmPerfOptError(
-        f"llm_perf_opt.reference: needs {' and '.join(_MISSING)}, which are not installed; install the "
+        f"llm_perf_opt.reference: needs {', '.join(_MISSING)}, which are not installed; install the "
         "reference extra: pip install -c constraints.txt 'llm-perf-opt[reference]'"
     )
 
 from llm_perf_opt.reference.counting import Measurement, OpCost  # noqa: E402
 from llm_perf_opt.reference.dit import DitWorkload, build_diffusers_dit, dit_inputs, measure_dit  # noqa: E402
+from llm_perf_opt.reference.encoders import (  # noqa: E402
+    ImageEncoderWorkload,
+    TextEncoderWorkload,
+    build_clip_vision,
+    build_umt5_encoder,
+    measure_image_encoder,
+    measure_text_encoder,
+)
 from llm_perf_opt.reference.golden import dit_record  # noqa: E402
 from llm_perf_opt.reference.official_ids import (  # noqa: E402
     DIFFUSERS_TO_OFFICIAL,
@@ -31,17 +39,27 @@ from llm_perf_opt.reference.official_ids import (  # noqa: E402
     official_id,
     to_official,
 )
+from llm_perf_opt.reference.vae import VaeWorkload, build_diffusers_vae, measure_vae  # noqa: E402
 
 __all__ = [
     "DIFFUSERS_TO_OFFICIAL",
     "DitWorkload",
+    "ImageEncoderWorkload",
     "Measurement",
     "OfficialCosts",
     "OpCost",
+    "TextEncoderWorkload",
+    "VaeWorkload",
+    "build_clip_vision",
     "build_diffusers_dit",
+    "build_diffusers_vae",
+    "build_umt5_encoder",
     "dit_inputs",
     "dit_record",
     "measure_dit",
+    "measure_image_encoder",
+    "measure_text_encoder",
+    "measure_vae",
     "official_id",
     "to_official",
 ]
