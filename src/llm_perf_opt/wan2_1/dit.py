@@ -44,6 +44,7 @@ from llm_perf_opt.symbolic.primitives import (
 from llm_perf_opt.symbolic.symbols import B, L
 from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width, video_tokens
 from llm_perf_opt.wan2_1.implementation import Implementation, WeightRole
+from llm_perf_opt.wan2_1.layers import cast, promoted
 from llm_perf_opt.wan2_1.variants import WanVariant
 
 __all__ = ["MODULATION_CHUNKS", "declare_dit"]
@@ -55,22 +56,12 @@ HEAD_MODULATION_CHUNKS: Final = 2
 """The head's modulation: shift and scale."""
 
 
-def _wider(a: DType, b: DType) -> DType:
-    """The dtype of a binary op's result under type promotion (for the float types used here)."""
-    return a if a.size_bytes >= b.size_bytes else b
-
-
 def _module(name: str, class_name: str, ops: list[OpCall], **params: object) -> Module:
     return Module(name=name, class_name=class_name, stage=STAGE, params=params, ops=tuple(ops))
 
 
 def _container(name: str, class_name: str, children: list[Module | Repeated], **params: object) -> Module:
     return Module(name=name, class_name=class_name, stage=STAGE, params=params, children=tuple(children))
-
-
-def _cast(numel: sympy.Expr, source: DType, target: DType) -> list[OpCall]:
-    """A dtype cast when the two dtypes differ, else nothing."""
-    return [] if source == target else [to_copy(numel, in_dtype=source, out_dtype=target)]
 
 
 def _linear(
@@ -95,8 +86,8 @@ def _linear(
     # x:[rows, in] @ Wᵀ:[in, out] + b:[out] → y:[rows, out]
     gemm = addmm(rows, in_features, out_features, dtype=compute)
     ops = [
-        *_cast(rows * in_features, x_dtype, compute),
-        *_cast(sympy.Integer(count), held, compute),
+        *cast(rows * in_features, x_dtype, compute),
+        *cast(sympy.Integer(count), held, compute),
         with_parameters(gemm, count, dtype=held),
     ]
     return _module(name, "Linear", ops, in_features=in_features, out_features=out_features, bias=True)
@@ -118,7 +109,7 @@ def _layer_norm(
     norm = layer_norm(rows, dim, dtype=FP32, affine=affine, weight_dtype=held)
     if affine:
         norm = with_parameters(norm, 2 * dim, dtype=held)
-    ops = [*_cast(rows * dim, in_dtype, FP32), norm, *_cast(rows * dim, FP32, out_dtype)]
+    ops = [*cast(rows * dim, in_dtype, FP32), norm, *cast(rows * dim, FP32, out_dtype)]
     return _module(name, "WanLayerNorm", ops, dim=dim, eps=eps, elementwise_affine=affine)
 
 
@@ -130,11 +121,11 @@ def _rms_norm(name: str, impl: Implementation, rows: sympy.Expr, dim: int, *, ep
     act, held = impl.matmul_dtype, impl.weights(WeightRole.QK_NORM)
     numel = rows * dim
     # x:[rows, dim] · w:[dim] → y:[rows, dim]
-    scale = mul(numel, dtype=act, other_numel=dim, other_dtype=held, out_dtype=_wider(act, held))
+    scale = mul(numel, dtype=act, other_numel=dim, other_dtype=held, out_dtype=promoted(act, held))
     ops = [
-        *_cast(numel, act, FP32),
+        *cast(numel, act, FP32),
         rms_norm(rows, dim, dtype=FP32, affine=False),
-        *_cast(numel, FP32, act),
+        *cast(numel, FP32, act),
         with_parameters(scale, dim, dtype=held),
     ]
     return _module(name, "WanRMSNorm", ops, dim=dim, eps=eps)
@@ -146,7 +137,7 @@ def _activation(name: str, class_name: str, op: OpCall, **params: object) -> Mod
 
 def _qk_dtype(impl: Implementation) -> DType:
     """dtype of q and k after their RMS norms (bf16 activation times the norm weight)."""
-    return _wider(impl.matmul_dtype, impl.weights(WeightRole.QK_NORM))
+    return promoted(impl.matmul_dtype, impl.weights(WeightRole.QK_NORM))
 
 
 def _attention_core(
@@ -162,10 +153,10 @@ def _attention_core(
     # q:[B, n, Sq, d] · k:[B, n, Sk, d] · v:[B, n, Sk, d] → out:[B, n, Sq, d]
     core = scaled_dot_product_attention(B, heads, q_rows / B, kv_len, head_dim, dtype=act)
     return [
-        *_cast(q_rows * dim, qk, act),
-        *_cast(B * kv_len * dim, qk, act),
+        *cast(q_rows * dim, qk, act),
+        *cast(B * kv_len * dim, qk, act),
         core,
-        *_cast(q_rows * dim, act, qk),
+        *cast(q_rows * dim, act, qk),
     ]
 
 
@@ -185,9 +176,9 @@ def _rotary(impl: Implementation, rows: sympy.Expr, dim: int, head_dim: int) -> 
     return [
         # freqs_i = cat(freqs[0][:f], freqs[1][:h], freqs[2][:w]) expanded to [tokens, 1, d/2]
         to_copy(2 * table, in_dtype=wide, out_dtype=wide),
-        *_cast(numel, qk, wide),
+        *cast(numel, qk, wide),
         rope(numel, dtype=wide, table_numel=table, table_dtype=wide),
-        *_cast(numel, wide, qk),
+        *cast(numel, wide, qk),
     ]
 
 
@@ -263,7 +254,7 @@ def _modulate(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
         add(per_sample, dtype=FP32, other_numel=1),  # 1 + scale
         mul(numel, dtype=FP32, other_numel=per_sample),
         add(numel, dtype=FP32, other_numel=per_sample),
-        *_cast(numel, FP32, impl.stream_dtype),
+        *cast(numel, FP32, impl.stream_dtype),
     ]
 
 
@@ -272,10 +263,10 @@ def _gated_residual(impl: Implementation, rows: sympy.Expr, dim: int) -> list[Op
     numel = rows * dim
     stream = impl.stream_dtype
     return [
-        *_cast(numel, stream, FP32),
+        *cast(numel, stream, FP32),
         mul(numel, dtype=impl.matmul_dtype, other_numel=B * dim, other_dtype=FP32, out_dtype=FP32),
         add(numel, dtype=FP32),
-        *_cast(numel, FP32, stream),
+        *cast(numel, FP32, stream),
     ]
 
 
@@ -466,8 +457,8 @@ def _patch_embedding(variant: WanVariant, impl: Implementation) -> Module:
     latent_numel = B * variant.in_dim * grid_in[0] * grid_in[1] * grid_in[2]
     ops = [
         # the latent is fp32 in the official sampling loop, at the matmul dtype in diffusers
-        *_cast(latent_numel, impl.stream_dtype, compute),
-        *_cast(sympy.Integer(count), held, compute),
+        *cast(latent_numel, impl.stream_dtype, compute),
+        *cast(sympy.Integer(count), held, compute),
         with_parameters(conv, count, dtype=held),
     ]
     return _module(

@@ -41,6 +41,7 @@ from llm_perf_opt.symbolic.primitives import (
 )
 from llm_perf_opt.symbolic.symbols import B
 from llm_perf_opt.wan2_1.implementation import Implementation
+from llm_perf_opt.wan2_1.layers import cast
 
 __all__ = ["CLIP_VIT_H_14", "VisionTransformerConfig", "declare_image_encoder"]
 
@@ -116,11 +117,6 @@ def _module(name: str, class_name: str, ops: list[OpCall], **params: object) -> 
     return Module(name=name, class_name=class_name, stage=STAGE, params=params, ops=tuple(ops))
 
 
-def _cast(numel: sympy.Expr, source: DType, target: DType) -> list[OpCall]:
-    """A dtype cast when the two dtypes differ, else nothing."""
-    return [] if source == target else [to_copy(numel, in_dtype=source, out_dtype=target)]
-
-
 def _linear(name: str, rows: sympy.Expr, in_features: int, out_features: int, dtype: DType) -> Module:
     """``nn.Linear`` with bias at the encoder's dtype (fp16 weights need no autocast re-cast)."""
     # x:[rows, in] @ Wᵀ:[in, out] + b:[out] → y:[rows, out]
@@ -149,10 +145,10 @@ def _layer_norm(name: str, rows: sympy.Expr, dim: int, dtype: DType, eps: float)
     numel = rows * dim
     norm = layer_norm(rows, dim, dtype=FP32, affine=True, weight_dtype=FP32)
     ops = [
-        *_cast(numel, dtype, FP32),
-        *_cast(sympy.Integer(2 * dim), dtype, FP32),
+        *cast(numel, dtype, FP32),
+        *cast(sympy.Integer(2 * dim), dtype, FP32),
         with_parameters(norm, 2 * dim, dtype=dtype),
-        *_cast(numel, FP32, dtype),
+        *cast(numel, FP32, dtype),
     ]
     return _module(name, "LayerNorm", ops, normalized_shape=dim, eps=eps)
 
@@ -255,7 +251,7 @@ def _embedding_ops(
     position = with_parameters(add(numel, dtype=dtype, other_numel=tokens * dim), tokens * dim, dtype=dtype)
     ops = [
         # the normalised pixels are fp32; the patch convolution runs at the weights' dtype
-        *_cast(pixels, FP32, dtype),
+        *cast(pixels, FP32, dtype),
         with_class_token,
     ]
     if implementation.image_encoder_transformers:

@@ -43,6 +43,7 @@ from llm_perf_opt.symbolic.primitives import (
 )
 from llm_perf_opt.symbolic.symbols import B, L
 from llm_perf_opt.wan2_1.implementation import Implementation
+from llm_perf_opt.wan2_1.layers import cast
 
 __all__ = ["UMT5_XXL", "T5EncoderConfig", "declare_text_encoder"]
 
@@ -103,11 +104,6 @@ def _module(name: str, class_name: str, ops: list[OpCall], **params: object) -> 
     return Module(name=name, class_name=class_name, stage=STAGE, params=params, ops=tuple(ops))
 
 
-def _cast(numel: sympy.Expr, source: DType, target: DType) -> list[OpCall]:
-    """A dtype cast when the two dtypes differ, else nothing."""
-    return [] if source == target else [to_copy(numel, in_dtype=source, out_dtype=target)]
-
-
 def _linear(name: str, rows: sympy.Expr, in_features: int, out_features: int, dtype: DType) -> Module:
     """``nn.Linear`` without bias, weights and activations at ``dtype`` (no autocast)."""
     # x:[rows, in] @ Wᵀ:[in, out] → y:[rows, out]
@@ -121,9 +117,9 @@ def _layer_norm(name: str, rows: sympy.Expr, dim: int, dtype: DType, eps: float)
     # w:[dim] · x:[rows, dim] → y:[rows, dim]
     scale = with_parameters(mul(numel, dtype=dtype, other_numel=dim), dim, dtype=dtype)
     ops = [
-        *_cast(numel, dtype, FP32),
+        *cast(numel, dtype, FP32),
         rms_norm(rows, dim, dtype=FP32, affine=False),
-        *_cast(numel, FP32, dtype),
+        *cast(numel, FP32, dtype),
         scale,
     ]
     return _module(name, "T5LayerNorm", ops, dim=dim, eps=eps)
