@@ -167,9 +167,7 @@ def evaluate_dit(
 ) -> DitEvaluation:
     """Exact integer costs of every module of one forward of the transformer."""
     record = variant if isinstance(variant, WanVariant) else get_variant(variant)
-    profile = (
-        implementation if isinstance(implementation, Implementation) else get_implementation(implementation)
-    )
+    profile = get_implementation(implementation)
     workload, notes = resolve_workload(
         record, batch=batch, frames=frames, height=height, width=width, text_len=text_len, pad_text=pad_text
     )
@@ -192,9 +190,7 @@ def evaluate_dit_grid(
     required.
     """
     record = variant if isinstance(variant, WanVariant) else get_variant(variant)
-    profile = (
-        implementation if isinstance(implementation, Implementation) else get_implementation(implementation)
-    )
+    profile = get_implementation(implementation)
     for required in ("frames", "height", "width"):
         if required not in values:
             raise LlmPerfOptError(f"{required}: required for a grid evaluation")
@@ -231,12 +227,6 @@ def text_encoder_tree(implementation: Implementation, config: T5EncoderConfig = 
 def text_encoder_evaluator(implementation: Implementation, config: T5EncoderConfig = UMT5_XXL) -> Evaluator:
     """The compiled evaluator of :func:`text_encoder_tree`, compiled once per process and profile."""
     return compile_tree(text_encoder_tree(implementation, config))
-
-
-def _profile(implementation: str | Implementation) -> Implementation:
-    if isinstance(implementation, Implementation):
-        return implementation
-    return get_implementation(implementation)
 
 
 def resolve_text_workload(*, batch: int, text_len: int, pad_text: bool = True) -> tuple[Workload, list[str]]:
@@ -295,7 +285,7 @@ def evaluate_text_encoder(
     implementation: str | Implementation = "official",
 ) -> TextEncoderEvaluation:
     """Exact integer costs of every module of one forward of umT5-XXL on ``batch`` prompts."""
-    profile = _profile(implementation)
+    profile = get_implementation(implementation)
     workload, notes = resolve_text_workload(batch=batch, text_len=text_len, pad_text=pad_text)
     metrics = text_encoder_evaluator(profile).evaluate_exact(workload)
     return TextEncoderEvaluation(implementation=profile, workload=workload, metrics=metrics, notes=notes)
@@ -317,7 +307,7 @@ def evaluate_text_encoder_grid(
         steps=_UNUSED,
         text_len=values.get("text_len", PADDED_TEXT_LEN),
     )
-    return text_encoder_evaluator(_profile(implementation)).evaluate(workload)
+    return text_encoder_evaluator(get_implementation(implementation)).evaluate(workload)
 
 
 @functools.cache
@@ -380,7 +370,7 @@ def evaluate_image_encoder(
 
     ``images`` is an image-conditioned variant (I2V: 1 image, FLF2V: 2) or a number of images.
     """
-    profile = _profile(implementation)
+    profile = get_implementation(implementation)
     num_images = resolve_num_images(images)
     batch = _positive_int("batch_size", batch)
     workload = Workload(batch=batch, frames=_UNUSED, height=_UNUSED, width=_UNUSED, steps=_UNUSED, text_len=0)
@@ -409,7 +399,9 @@ def evaluate_image_encoder_grid(
     workload = Workload(
         batch=values.get("batch", 1), frames=_UNUSED, height=_UNUSED, width=_UNUSED, steps=_UNUSED, text_len=0
     )
-    return image_encoder_evaluator(resolve_num_images(images), _profile(implementation)).evaluate(workload)
+    return image_encoder_evaluator(resolve_num_images(images), get_implementation(implementation)).evaluate(
+        workload
+    )
 
 
 # ─── VAE (Wan-VAE) ──────────────────────────────────────────────────────────────────────────────
@@ -494,9 +486,7 @@ def evaluate_vae(
 ) -> VaeEvaluation:
     """Exact integer costs of every module of ``encodes`` encodes and ``decodes`` decodes of ``batch``
     videos of ``frames`` frames at ``height × width``."""
-    profile = (
-        implementation if isinstance(implementation, Implementation) else get_implementation(implementation)
-    )
+    profile = get_implementation(implementation)
     encodes = _positive_int("encodes", encodes, minimum=0)
     decodes = _positive_int("decodes", decodes, minimum=0)
     workload, notes = resolve_vae_workload(batch=batch, frames=frames, height=height, width=width)
@@ -551,9 +541,7 @@ def evaluate_vae_grid(
     """Float64 costs of every module of the VAE over arrays of ``batch`` (default 1), ``frames``,
     ``height`` and ``width`` (required), without per-point validation: pass sizes the pipeline accepts.
     """
-    profile = (
-        implementation if isinstance(implementation, Implementation) else get_implementation(implementation)
-    )
+    profile = get_implementation(implementation)
     encodes = _positive_int("encodes", encodes, minimum=0)
     decodes = _positive_int("decodes", decodes, minimum=0)
     for required in ("frames", "height", "width"):

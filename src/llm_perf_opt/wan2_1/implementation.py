@@ -164,8 +164,10 @@ IMPLEMENTATIONS: Final[Mapping[str, Implementation]] = MappingProxyType(
 )
 
 
-def get_implementation(name: str) -> Implementation:
-    """The implementation profile called ``name``; an unknown name lists the known ones."""
+def get_implementation(name: str | Implementation) -> Implementation:
+    """The implementation profile called ``name`` (a profile passes through); unknown names list the known."""
+    if isinstance(name, Implementation):
+        return name
     try:
         return IMPLEMENTATIONS[name]
     except KeyError:
