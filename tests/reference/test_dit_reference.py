@@ -1,4 +1,4 @@
-"""The reference harness on the real diffusers DiT: facts-sheet totals, golden files, conventions."""
+"""The reference harness on the real diffusers DiT: published totals, golden files, conventions."""
 
 from __future__ import annotations
 
@@ -66,8 +66,10 @@ def measured(variant_name: str, workload: DitWorkload, fused_sdpa: bool = True) 
         ("i2v-14b-480p", P480, 1_686_376_373_944_320),
     ],
 )
-def test_total_flops_equal_the_facts_sheet(variant_name: str, workload: DitWorkload, flops: int) -> None:
-    """One forward's FLOPs equal the facts sheet to the last digit (architecture facts §11)."""
+def test_total_flops_equal_the_published_figures(
+    variant_name: str, workload: DitWorkload, flops: int
+) -> None:
+    """One forward's FLOPs equal the totals derived from the official module definitions, to the digit."""
     assert measured(variant_name, workload).total.flops == flops
 
 
@@ -81,8 +83,8 @@ def test_total_flops_equal_the_facts_sheet(variant_name: str, workload: DitWorkl
         ("flf2v-14b", 16_395_536_704, 403_838_464),
     ],
 )
-def test_parameter_counts_equal_the_facts_sheet(variant_name: str, total: int, per_block: int) -> None:
-    """The diffusers model built from a variant record has the facts sheet's parameter counts (§1)."""
+def test_parameter_counts_equal_the_published_figures(variant_name: str, total: int, per_block: int) -> None:
+    """The diffusers model built from a variant record has the published parameter counts."""
     model = build_diffusers_dit(variant_name)
     assert sum(p.numel() for p in model.parameters()) == total
     blocks = model.get_submodule("blocks")

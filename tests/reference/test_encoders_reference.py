@@ -72,14 +72,14 @@ def _image_official(m: Measurement) -> OfficialCosts:
     return IMAGE_ENCODER_NAMES.to_official(m.by_module, m.parameters, m.module_classes)
 
 
-def test_totals_equal_the_facts_sheet() -> None:
-    """umT5-XXL at 512 tokens and CLIP ViT-H/14 (32 blocks) per image, to the last digit (facts §1, §2)."""
+def test_totals_equal_the_published_figures() -> None:
+    """umT5-XXL at 512 tokens and CLIP ViT-H/14 (32 blocks) per image, to the last digit."""
     text = measured_text(1, 512)
     assert text.total.flops == 4_844_723_109_888
     assert sum(text.parameters.values()) == 5_680_910_336
     image = measured_image(1, 1)
     assert image.total.flops == 334_587_658_240
-    # the facts sheet's 632,076,800 includes the official 1280×1024 head, which CLIPVisionModel lacks
+    # the published 632,076,800 includes the official 1280×1024 head, which CLIPVisionModel lacks
     assert sum(image.parameters.values()) == 632_076_800 - 1280 * 1024
 
 

@@ -1,4 +1,4 @@
-"""The reference harness on diffusers' AutoencoderKLWan: facts totals, golden files, id table, drawn sizes."""
+"""The reference harness on diffusers' AutoencoderKLWan: published totals, golden files, ids, drawn sizes."""
 
 from __future__ import annotations
 
@@ -60,12 +60,12 @@ def _workload(use: str, frames: int, height: int, width: int, batch: int = 1) ->
         ("decode", 720, 1280, 639_218_375_884_800),
     ],
 )
-def test_total_flops_equal_the_facts_sheet(use: str, height: int, width: int, flops: int) -> None:
-    """One encode or decode of 81 frames counts the facts sheet's FLOPs to the last digit (§2)."""
+def test_total_flops_equal_the_published_figures(use: str, height: int, width: int, flops: int) -> None:
+    """One encode or decode of 81 frames counts the published FLOPs to the last digit."""
     assert measured(_workload(use, 81, height, width)).total.flops == flops
 
 
-def test_parameter_count_equals_the_facts_sheet() -> None:
+def test_parameter_count_equals_the_published_figure() -> None:
     """The Wan2.1 VAE has 126,892,531 parameters: encoder 53.60 M, decoder 73.30 M, quant convs 1,328."""
     model = build_diffusers_vae()
     assert sum(p.numel() for p in model.parameters()) == 126_892_531

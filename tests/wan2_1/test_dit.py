@@ -15,7 +15,7 @@ from llm_perf_opt.wan2_1.geometry import video_tokens
 from llm_perf_opt.wan2_1.implementation import DIFFUSERS, OFFICIAL
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
 
-# Totals from the architecture facts §1 and §11 (derived there from the module definitions and
+# Totals derived from the official module definitions (and
 # matched by FlopCounterMode on the real implementation).
 GOLDEN_TOTALS = [
     # (variant, frames, height, width, FLOPs of one forward, parameters)

@@ -50,7 +50,7 @@ def test_golden_totals_per_profile() -> None:
     assert diffusers["flops"] == 32 * BLOCK_FLOPS + PATCH_FLOPS == 334_587_658_240
     # post_layernorm on the class token: 2·1280 more parameters
     assert diffusers["params"] == 32 * BLOCK_PARAMS + EMBEDDING_PARAMS + 2 * D == 630_766_080
-    # the facts sheet's count of the visual tower: 32 blocks, post norm and head
+    # the published count of the visual tower: 32 blocks, post norm and head
     assert diffusers["params"] + HEAD_PARAMS == 632_076_800
     assert diffusers["weight_bytes"] == 4 * diffusers["params"]
     official = evaluate_image_encoder(1).metrics["image_encoder"]

@@ -253,7 +253,7 @@ def test_exact_agreement_with_golden_record(path: Path) -> None:
     assert len({row.module_id for row in rows}) == len(text_encoder_tree(DIFFUSERS))
 
 
-def test_golden_record_at_512_tokens_has_the_facts_sheet_total() -> None:
+def test_golden_record_at_512_tokens_has_the_published_total() -> None:
     """The stored reference measured 4,844,723,109,888 FLOPs and 5,680,910,336 parameters."""
     totals = _record(GOLDEN_DIR / "umt5-xxl__b1_l512.json")["totals"]
     assert (totals["flops"], totals["params"]) == (4_844_723_109_888, 5_680_910_336)

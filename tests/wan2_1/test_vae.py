@@ -39,7 +39,7 @@ def _record(path: Path) -> dict[str, Any]:
     return record
 
 
-# FLOPs of one encode / one decode of one video at 81 frames, from the architecture facts §2 (measured
+# FLOPs of one encode / one decode of one video at 81 frames, (measured
 # there with FlopCounterMode on diffusers' AutoencoderKLWan).
 GOLDEN_TOTALS = [
     ("encode", 480, 832, 163_749_702_205_440),
@@ -59,7 +59,7 @@ def test_golden_totals(use: str, height: int, width: int, flops: int) -> None:
 
 
 def test_chunks_add_up_to_the_published_per_chunk_figures() -> None:
-    """Chunk 0 and each later chunk cost what the facts sheet measured with forward hooks (480p)."""
+    """Chunk 0 and each later chunk cost what forward hooks measure on the reference (480p)."""
     decode_1 = evaluate_vae_decode(frames=1, height=480, width=832).metrics  # T = 1: chunk 0 alone
     decode_5 = evaluate_vae_decode(frames=5, height=480, width=832).metrics  # T = 2
     decode_81 = evaluate_vae_decode(frames=81, height=480, width=832).metrics  # T = 21

@@ -1,4 +1,4 @@
-"""The shipped variant records against the architecture facts (official configs, diffusers conversion)."""
+"""The shipped variant records against the official configs and the diffusers conversion script."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         **TWO_IMAGES,
     },
 }
-"""Facts sheet §1 (official configs; in_dim 36 and 257 tokens per image from the I2V/FLF2V code)."""
+"""The official configs ( in_dim 36 and 257 tokens per image from the I2V/FLF2V code)."""
 
 CONFIG_DIR = Path(next(iter(VARIANTS.values())).config_path).parent
 
@@ -120,7 +120,7 @@ def test_variants_are_the_public_ones_in_order() -> None:
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
-def test_every_value_matches_the_facts(name: str) -> None:
+def test_every_value_matches_the_official_config(name: str) -> None:
     """Each record holds exactly the official config values of its variant."""
     variant = VARIANTS[name]
     for field_name, value in {**SHARED, **EXPECTED[name]}.items():

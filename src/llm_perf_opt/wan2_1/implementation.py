@@ -1,7 +1,7 @@
 """Implementation profiles: how a real implementation of Wan2.1 holds weights and runs each op.
 
 FLOPs do not depend on the implementation; bytes do. Two implementations are public and differ
-where it matters for memory traffic (architecture facts §3 and §10):
+where it matters for memory traffic (``wan/modules/model.py`` and diffusers ``transformer_wan.py``):
 
 - ``official`` (Wan-Video/Wan2.1): the DiT checkpoint is fp32 and is loaded without a dtype, so the
   weights sit in memory as fp32 and ``autocast(bf16)`` re-casts every Linear/Conv weight to bf16 on

@@ -1,6 +1,7 @@
 """The whole generation of one video batch: every stage, with the calls the real loop makes.
 
-Per task, as the official ``generate()`` runs it (architecture facts §4) and diffusers alike:
+Per task, as the official ``generate()`` runs it (``wan/text2video.py``, ``wan/image2video.py``,
+``wan/first_last_frame2video.py``) and diffusers alike:
 
 - the text encoder runs twice (prompt and negative prompt, each padded to 512 tokens);
 - the image encoder runs once for I2V (one image) and FLF2V (two images);
