@@ -26,6 +26,8 @@ import numpy as np
 
 from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, structure
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.hardware.accelerators import ACCELERATORS
+from llm_perf_opt.hardware.calibration import calibration_table
 from llm_perf_opt.report.analysis import RunOptions, pipeline_tree
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
@@ -105,6 +107,18 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--profile-run-id", help="id of a measured profiling run, recorded in the report")
     _add_run_options(report)
+    report.add_argument("--device", help="predict times on this accelerator (see `llm-perf-opt devices`)")
+    report.add_argument("--gpus", type=_integer, default=1, help="devices in the run (default 1)")
+    report.add_argument(
+        "--attention-kernel", default="fa2", help="fused attention kernel: fa2 (default), fa3 or sdpa"
+    )
+    report.add_argument(
+        "--offload",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--offload_model of generate.py (default: on with one GPU, off with more)",
+    )
+    report.add_argument("--t5-cpu", action="store_true", help="run the text encoder on the host CPU")
 
     compare = commands.add_parser("compare", help="what moved between two reports")
     compare.add_argument("before", type=Path, help="report folder (or its report.json)")
@@ -133,6 +147,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("variants", help="list the Wan2.1 variants")
     commands.add_parser("profiles", help="list the workload profiles")
+    commands.add_parser("devices", help="list the accelerators of the time model")
+    commands.add_parser("calibration", help="the time model against the published measurements")
 
     dit = commands.add_parser("dit", help="cost of one diffusion-transformer forward, module by module")
     _add_variant(dit)
@@ -211,7 +227,14 @@ def _print_dit(evaluation: DitEvaluation) -> None:
 
 def _options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
-        implementation=args.implementation, guidance=not args.no_guidance, pad_text=not args.no_pad_text
+        implementation=args.implementation,
+        guidance=not args.no_guidance,
+        pad_text=not args.no_pad_text,
+        device=getattr(args, "device", None),
+        gpus=getattr(args, "gpus", 1),
+        attention_kernel=getattr(args, "attention_kernel", "fa2"),
+        offload=getattr(args, "offload", None),
+        t5_cpu=getattr(args, "t5_cpu", False),
     )
 
 
@@ -238,6 +261,8 @@ def _print_report(result: RunResult) -> None:
         f"{work.height}×{work.width}, {work.num_inference_steps} steps, {work.text_len} text tokens"
     )
     root = model.module_metrics[0]
+    if summary.predicted_total_time_ms:
+        print(f"predicted time: {summary.predicted_total_time_ms / 1e3:,.1f} s")
     print(
         f"total: {format_si(root.total_flops_tflops * 1e12, 'FLOP')}, "
         f"{format_si(root.total_io_tb * 1e12, 'B')} moved, "
@@ -345,6 +370,17 @@ def _run(args: argparse.Namespace) -> None:
         return
     if args.command == "grid":
         _grid(args)
+        return
+    if args.command == "devices":
+        for accelerator in ACCELERATORS.values():
+            precisions = ", ".join(f"{p} {t:g}" for p, t in accelerator.peak_tflops.items())
+            print(
+                f"{accelerator.name:<12} {accelerator.memory_gb:>5g} GB "
+                f"{accelerator.memory_bandwidth_tbps:>5g} TB/s  dense TFLOP/s: {precisions}"
+            )
+        return
+    if args.command == "calibration":
+        print(calibration_table().text())
         return
     if args.command == "profiles":
         for profile in PROFILES.values():

@@ -113,3 +113,73 @@ def test_activations_per_rank_shrink_with_the_sequence_split() -> None:
     one = _bytes(dit_activation_peak(variant, OFFICIAL))
     four = _bytes(dit_activation_peak(variant, OFFICIAL, Parallelism(4, 1)))
     assert one / 4 <= four <= one / 4 * 1.1
+
+
+# ─── the whole run ──────────────────────────────────────────────────────────────────────────────
+
+
+def _run_peak(record_id: str, gpus: int) -> dict[str, float]:
+    from llm_perf_opt.hardware.calibration import PIPELINE_RECORDS, record_config
+    from llm_perf_opt.hardware.memory import run_memory
+
+    record = next(r for r in PIPELINE_RECORDS if r.id == record_id)
+    workload = Workload(
+        batch=1,
+        frames=record.frames,
+        height=record.height,
+        width=record.width,
+        steps=record.steps,
+        text_len=512,
+    )
+    return run_memory(get_variant(record.variant), OFFICIAL, record_config(record, gpus)).evaluate_point(
+        workload
+    )
+
+
+def test_run_parts_are_exact_weights() -> None:
+    """C1 on one GPU holds the fp32 transformer (14,288,491,584 × 4 B), the bf16 umT5
+    (5,680,910,336 × 2 B) and the fp32 VAE (126,892,531 × 4 B) while umT5 runs: its peak phase."""
+    figures = _run_peak("C1", 1)
+    assert figures["diffusion_weights"] == 57_153_966_336
+    assert figures["text_encoder_weights"] == 11_361_820_672
+    assert figures["vae_weights"] == 507_570_124
+    weights = 57_153_966_336 + 11_361_820_672 + 507_570_124
+    assert figures["phase.text_encoder"] == pytest.approx(weights + figures["text_encoder_activations"])
+    assert figures["peak"] == figures["phase.text_encoder"]
+
+
+@pytest.mark.parametrize(
+    ("record_id", "published"),
+    [("C1", (69.1, 53.9, 37.9, 29.9)), ("C2", (76.7, 59.8, 41.9, 32.9)), ("C3", (8.19, 18.1, 14.1, 12.2))],
+)
+def test_run_peaks_are_near_the_published_ones(record_id: str, published: tuple[float, ...]) -> None:
+    """The predicted peak per GPU of every C1–C3 column is within 12% of the README's figure, and
+    falls with more GPUs where the published one does."""
+    peaks = [_run_peak(record_id, gpus)["peak"] / 1e9 for gpus in (1, 2, 4, 8)]
+    for predicted, measured in zip(peaks, published, strict=True):
+        assert predicted == pytest.approx(measured, rel=0.12)
+    assert peaks[1:] == sorted(peaks[1:], reverse=True)
+
+
+def test_offload_and_the_cpu_text_encoder_lower_the_peak() -> None:
+    """Offload frees the transformer and umT5 before the decode; umT5 on the CPU frees the GPU of its
+    weights."""
+    from llm_perf_opt.hardware.accelerators import get_accelerator
+    from llm_perf_opt.hardware.memory import run_memory
+    from llm_perf_opt.hardware.run import run_config
+
+    variant = get_variant("t2v-1.3b")
+    device = get_accelerator("rtx4090")
+    workload = Workload(batch=1, frames=81, height=480, width=832, steps=50, text_len=512)
+
+    def figures(**options: bool) -> dict[str, float]:
+        config = run_config(variant.num_heads, device, **options)  # type: ignore[arg-type]
+        return run_memory(variant, OFFICIAL, config).evaluate_point(workload)
+
+    offloaded, kept = figures(offload=True), figures(offload=False)
+    assert offloaded["phase.vae_decode"] < kept["phase.vae_decode"]
+    # the fp32 transformer and the bf16 umT5 (5,680,910,336 × 2 B) stay without offload
+    assert kept["phase.vae_decode"] - offloaded["phase.vae_decode"] == 4 * PARAMS_1_3B + 11_361_820_672
+    on_cpu = figures(offload=True, t5_cpu=True)
+    assert on_cpu["text_encoder_weights"] == 0
+    assert on_cpu["phase.text_encoder"] < offloaded["phase.text_encoder"] - 11e9

@@ -176,3 +176,37 @@ def test_bad_requests(change: dict[str, Any], message: str) -> None:
     }
     with pytest.raises(LlmPerfOptError, match="^" + message.replace("(", r"\(").replace(".", r"\.")):
         analyze(Wan2_1AnalyticRequest(**fields))
+
+
+@functools.cache
+def _timed(variant: str, profile: str, device: str, gpus: int) -> Analysis:
+    return analyze(_request(variant, profile), RunOptions(device=device, gpus=gpus))
+
+
+def test_times_add_up_and_fill_the_summary() -> None:
+    """On a device, every parent's time is the sum of its children's and the summary has the total."""
+    analysis = _timed("t2v-14b", "wan2-1-official-720p", "h100", 1)
+    snapshots = {s.module_id: s for s in analysis.model.module_metrics}
+    for node in analysis.model.modules:
+        if node.children:
+            children = sum(snapshots[c].total_time_ms for c in node.children)
+            assert snapshots[node.module_id].total_time_ms == pytest.approx(children, rel=1e-9)
+    root = snapshots["pipeline"]
+    assert root.share_of_model_time == 1.0
+    assert summarize(analysis).predicted_total_time_ms == pytest.approx(root.total_time_ms)
+    # the published end-to-end time of this setup (one H800/H100, --offload_model) is 1837.9 s
+    assert 0.75 * 1837.9 < root.total_time_ms / 1e3 < 1.25 * 1837.9
+    assert snapshots["diffusion"].share_of_model_time > 0.9
+
+
+def test_more_devices_run_faster() -> None:
+    """Eight H100s with sequence parallelism finish the same run in less time than one."""
+    one = _timed("t2v-14b", "wan2-1-official-720p", "h100", 1).seconds
+    eight = _timed("t2v-14b", "wan2-1-official-720p", "h100", 8).seconds
+    assert eight < one / 4
+
+
+def test_unknown_device_is_a_clear_error() -> None:
+    """A device the table lacks is an error that lists the known ones."""
+    with pytest.raises(LlmPerfOptError, match=r"^accelerator: unknown device 'tpu-v5'; known: a100, "):
+        analyze(_request(), RunOptions(device="tpu-v5"))

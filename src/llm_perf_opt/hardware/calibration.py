@@ -1,18 +1,20 @@
 """Calibration: the efficiency factors fitted to the published Wan2.1 timings C1–C8, and the table
 that shows how well the model reproduces them.
 
-Only the diffusion transformer is declared so far, so the points that time the transformer alone
-are fitted (:data:`DIT_POINTS`: C4, C5, C6, C7 with FA2 and FA3, C8). C1–C3 time the whole
-pipeline (umT5, the DiT, the VAE, model offload) on 1–8 GPUs; they are kept as
-:data:`PIPELINE_RECORDS` with their settings, and enter the table and the fit once the pipeline layer
-passes a :class:`PipelinePredictor` (the hook is that argument of :func:`calibration_table` and
-:func:`fit_efficiencies`). Measurements with ``torch.compile`` are kept as records, not fitted: the
-model prices every element-wise op as its own unfused kernel, which compiled code is not.
+Two kinds of points are fitted together. The transformer-only timings (:data:`DIT_POINTS`: C4, C5,
+C6, C7 with FA2 and FA3, C8) are predicted by the compiled time model of the transformer. The
+end-to-end records C1–C3 (:data:`PIPELINE_RECORDS`: umT5, the transformer, the VAE, offload on
+1–8 GPUs) are predicted by the whole-run model of :mod:`.pipeline` through the
+:class:`PipelinePredictor` hook of :func:`calibration_table` and :func:`fit_efficiencies`, which
+defaults to :func:`predict_record`. Measurements with ``torch.compile`` are kept as records, not
+fitted: the model prices every element-wise op as its own unfused kernel, which compiled code is
+not.
 
 The fit (:func:`fit_efficiencies`) is a damped Gauss–Newton least squares over the logarithms of
-a handful of factors (:data:`FREE_FACTORS`): residuals are ``log(predicted / measured)`` per point
-plus a weak pull of each factor towards its kernel-measurement prior, which settles directions
-the points do not determine. It is deterministic; the shipped ``efficiencies.json`` holds its
+a handful of factors (:data:`PIPELINE_FREE_FACTORS`): residuals are ``log(predicted / measured)``
+per point plus a weak pull of each factor towards its prior, which settles directions the points
+do not determine; priors from kernel measurements pull harder than assumed ones
+(``FreeFactor.confidence``). It is deterministic; the shipped ``efficiencies.json`` holds its
 result rounded to three decimals, and a test refits and compares.
 """
 
@@ -32,6 +34,7 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import get_accelerator
 from llm_perf_opt.hardware.efficiency import EFFICIENCIES, EfficiencyTable
 from llm_perf_opt.hardware.parallel import Parallelism, dit_parallel_time
+from llm_perf_opt.hardware.pipeline import NumericRun, numeric_run
 from llm_perf_opt.hardware.roofline import (
     RooflineTerm,
     host_transfer_seconds,
@@ -39,6 +42,7 @@ from llm_perf_opt.hardware.roofline import (
     terms_seconds,
     time_model,
 )
+from llm_perf_opt.hardware.run import RunConfig, run_config
 from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.evaluate import dit_tree
@@ -63,6 +67,9 @@ __all__ = [
     "dit_only_seconds",
     "fit_efficiencies",
     "predict_point",
+    "predict_record",
+    "record_config",
+    "record_run",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -282,8 +289,12 @@ class PipelineRecord:
         settings: command-line flags per GPU count, as published or presumed.
         ulysses: Ulysses degree per GPU count.
         ring: ring degree per GPU count.
-        fsdp: FSDP of the transformer per GPU count.
-        needs: what the pipeline layer must model for this record.
+        fsdp: ``--dit_fsdp`` per GPU count.
+        t5_fsdp: ``--t5_fsdp`` per GPU count.
+        offload: ``--offload_model`` per GPU count.
+        t5_cpu: ``--t5_cpu`` per GPU count.
+        attention_kernel: the attention kernel presumed (see ``presumptions``).
+        presumptions: what is presumed beyond the published flags.
     """
 
     id: str
@@ -302,18 +313,23 @@ class PipelineRecord:
     ulysses: tuple[int, ...]
     ring: tuple[int, ...]
     fsdp: tuple[bool, ...]
-    needs: str
+    t5_fsdp: tuple[bool, ...]
+    offload: tuple[bool, ...]
+    t5_cpu: tuple[bool, ...]
+    attention_kernel: str
+    presumptions: str
 
 
 _README: Final = (
     "Wan-Video/Wan2.1 README, 'Computational Efficiency on Different GPUs' (assets/comp_effic.png)"
 )
-_NEEDS_14B: Final = (
-    "umT5-XXL encoder (2 runs of 512 tokens; FSDP-sharded on >1 GPU), VAE decode (rank 0 only), "
-    "`--offload_model True` on 1 GPU (DiT weights moved to the host after sampling, T5 kept on the host "
-    "between uses), the sampling loop (steps x 2 CFG forwards, scheduler), and model loading excluded"
+_PRESUMED: Final = (
+    "81 frames at the default size, the default UniPC solver, one generate() call with checkpoint "
+    "loading excluded; FlashAttention-2 (the official attention takes FlashAttention-3 only when "
+    "flash_attn_interface is importable; requirements.txt installs flash_attn, i.e. FA2, and the "
+    "FA3 reading contradicts C7's FA3 measurement, see docs/hardware.md); multi-GPU flags "
+    "--dit_fsdp --t5_fsdp --ulysses_size N as in the README's and tests/test.sh's recipes"
 )
-_NEEDS_I2V: Final = _NEEDS_14B + "; plus the CLIP image encoder and the VAE encode of the condition video"
 
 PIPELINE_RECORDS: Final[tuple[PipelineRecord, ...]] = (
     PipelineRecord(
@@ -338,7 +354,11 @@ PIPELINE_RECORDS: Final[tuple[PipelineRecord, ...]] = (
         ulysses=(1, 2, 4, 8),
         ring=(1, 1, 1, 1),
         fsdp=(False, True, True, True),
-        needs=_NEEDS_14B,
+        t5_fsdp=(False, True, True, True),
+        offload=(True, False, False, False),
+        t5_cpu=(False, False, False, False),
+        attention_kernel="fa2",
+        presumptions=_PRESUMED,
     ),
     PipelineRecord(
         id="C2",
@@ -362,7 +382,11 @@ PIPELINE_RECORDS: Final[tuple[PipelineRecord, ...]] = (
         ulysses=(1, 2, 4, 8),
         ring=(1, 1, 1, 1),
         fsdp=(False, True, True, True),
-        needs=_NEEDS_I2V,
+        t5_fsdp=(False, True, True, True),
+        offload=(True, False, False, False),
+        t5_cpu=(False, False, False, False),
+        attention_kernel="fa2",
+        presumptions=_PRESUMED + "; a 16:9 input image, so the video is 1280×720",
     ),
     PipelineRecord(
         id="C3",
@@ -381,15 +405,57 @@ PIPELINE_RECORDS: Final[tuple[PipelineRecord, ...]] = (
             "--offload_model True --t5_cpu",
             "flags not published (presumed --dit_fsdp --t5_fsdp --ulysses_size 2)",
             "flags not published (presumed --dit_fsdp --t5_fsdp --ulysses_size 4)",
-            "--ring_size 8 --ulysses_size 1 (published; 12 heads do not split 8 ways)",
+            "--ring_size 8 --ulysses_size 1 (published; 12 heads do not split 8 ways; FSDP presumed)",
         ),
         ulysses=(1, 2, 4, 1),
         ring=(1, 1, 1, 8),
         fsdp=(False, True, True, True),
-        needs=_NEEDS_14B.replace("umT5-XXL encoder", "umT5-XXL encoder (on the CPU with --t5_cpu)"),
+        t5_fsdp=(False, True, True, True),
+        offload=(True, False, False, False),
+        t5_cpu=(True, False, False, False),
+        attention_kernel="fa2",
+        presumptions=_PRESUMED + "; umT5 on the host CPU at the assumed rate (hardware.host)",
     ),
 )
-"""End-to-end records kept for the pipeline layer; not fitted until it can predict them."""
+"""The end-to-end records, predicted by the pipeline layer and fitted with the transformer points."""
+
+
+def record_config(record: PipelineRecord, gpus: int) -> RunConfig:
+    """The :class:`~.run.RunConfig` of one column of a record."""
+    if gpus not in record.gpus:
+        raise LlmPerfOptError(f"gpus: {record.id} has columns {record.gpus}, got {gpus!r}")
+    column = record.gpus.index(gpus)
+    return run_config(
+        get_variant(record.variant).num_heads,
+        get_accelerator(record.accelerator),
+        gpus=gpus,
+        parallelism=Parallelism(record.ulysses[column], record.ring[column], record.fsdp[column]),
+        offload=record.offload[column],
+        t5_cpu=record.t5_cpu[column],
+        t5_fsdp=record.t5_fsdp[column],
+        attention_kernel=record.attention_kernel,
+        guidance=record.guidance,
+    )
+
+
+def record_run(record: PipelineRecord, gpus: int) -> NumericRun:
+    """The numeric run of one column (official profile), for fitting and the table."""
+    return numeric_run(
+        get_variant(record.variant),
+        OFFICIAL,
+        get_accelerator(record.accelerator),
+        record_config(record, gpus),
+        record.frames,
+        record.height,
+        record.width,
+        record.steps,
+    )
+
+
+def predict_record(record: PipelineRecord, gpus: int, efficiencies: EfficiencyTable = EFFICIENCIES) -> float:
+    """Predicted seconds of one column of an end-to-end record: the whole run on rank 0
+    (:mod:`.pipeline`); the :class:`PipelinePredictor` the table and the fit use."""
+    return record_run(record, gpus).seconds(efficiencies)["total"]
 
 
 class PipelinePredictor(Protocol):
@@ -476,6 +542,8 @@ class FreeFactor:
         basis: where the prior comes from.
         lower: smallest value allowed.
         upper: largest value allowed.
+        confidence: how strongly the fit is pulled towards the prior, relative to a prior taken
+            from a kernel measurement (1); an assumed prior without a measurement pulls weakly.
     """
 
     name: str
@@ -484,6 +552,7 @@ class FreeFactor:
     basis: str
     lower: float = 0.05
     upper: float = 1.0
+    confidence: float = 1.0
 
 
 FREE_FACTORS: Final[tuple[FreeFactor, ...]] = (
@@ -530,18 +599,31 @@ PIPELINE_FREE_FACTORS: Final[tuple[FreeFactor, ...]] = (
         name="hopper.convolution",
         cells=(("family:hopper", "convolution"),),
         prior=0.5,
-        basis="no convolution measurement in the references; an assumption until the VAE-bearing "
-        "end-to-end records C1-C2 constrain it",
+        basis="no convolution measurement in the references: an assumption, pulled weakly; the "
+        "VAE's fp32 (TF32) 3-D convolutions of C1-C2 decide it",
+        lower=0.01,
+        confidence=0.1,
     ),
     FreeFactor(
         name="ada.convolution",
         cells=(("family:ada", "convolution"),),
         prior=0.5,
-        basis="as hopper.convolution, constrained by C3",
+        basis="as hopper.convolution, decided by C3",
+        lower=0.01,
+        confidence=0.1,
+    ),
+    FreeFactor(
+        name="ada.host_link",
+        cells=(("family:ada", "host_link"),),
+        prior=0.8,
+        basis="a PCIe copy's typical fraction of the link; on GeForce cards (no peer-to-peer) the "
+        "collectives of C3 on 2-8 GPUs also go through host memory, crossing PCIe twice and sharing "
+        "the host's lanes, which no measurement in the references prices: pulled weakly",
+        confidence=0.1,
     ),
 )
-"""The factors fitted once a pipeline predictor adds C1–C3: the VAE's fp32 (TF32) convolutions
-are then in the data."""
+"""The factors fitted to C1–C8 together: the transformer's, the VAE's fp32 (TF32) convolutions,
+and the host link the RTX 4090s' collectives go through."""
 
 PRIOR_WEIGHT: Final = 0.05
 """Weight of the pull towards the priors, per squared log-ratio (a point's residual has weight 1)."""
@@ -578,16 +660,17 @@ def fit_efficiencies(
     base: EfficiencyTable = EFFICIENCIES,
     *,
     prior_weight: float = PRIOR_WEIGHT,
-    pipeline_predictor: PipelinePredictor | None = None,
+    pipeline_predictor: PipelinePredictor | None = predict_record,
     pipeline_records: Sequence[PipelineRecord] = PIPELINE_RECORDS,
     max_iterations: int = 200,
 ) -> FitResult:
     """Fit the ``free`` factors to the measured points by damped Gauss–Newton in log space.
 
-    Residuals: ``log(predicted / measured)`` for each fitted point (and each column of the
-    pipeline records when ``pipeline_predictor`` is given), and ``√prior_weight · log(value /
-    prior)`` per factor. Values stay within each factor's bounds. Deterministic. ``free`` defaults to
-    :data:`FREE_FACTORS`, or :data:`PIPELINE_FREE_FACTORS` with a ``pipeline_predictor``.
+    Residuals: ``log(predicted / measured)`` for each fitted point and each column of the pipeline
+    records (unless ``pipeline_predictor`` is ``None``: the transformer-only points alone), and
+    ``√(prior_weight · confidence) · log(value / prior)`` per factor. Values stay within each
+    factor's bounds. Deterministic. ``free`` defaults to :data:`PIPELINE_FREE_FACTORS`, or to
+    :data:`FREE_FACTORS` without a ``pipeline_predictor``.
     """
     if free is None:
         free = FREE_FACTORS if pipeline_predictor is None else PIPELINE_FREE_FACTORS
@@ -607,7 +690,7 @@ def fit_efficiencies(
     lower = np.log([f.lower for f in free])
     upper = np.log([f.upper for f in free])
     prior = np.log([f.prior for f in free])
-    weight = math.sqrt(prior_weight)
+    weight = np.sqrt(prior_weight * np.array([f.confidence for f in free]))
 
     def residuals(theta: FloatArray) -> FloatArray:
         table = _apply(base, free, np.exp(theta).tolist())
@@ -785,13 +868,13 @@ def _setup(point: CalibrationPoint) -> str:
 def calibration_table(
     efficiencies: EfficiencyTable = EFFICIENCIES,
     *,
-    pipeline_predictor: PipelinePredictor | None = None,
+    pipeline_predictor: PipelinePredictor | None = predict_record,
 ) -> CalibrationTable:
     """Every calibration point with the model's prediction, the measurement and the error.
 
-    Transformer-only points are predicted by the compiled time model. The end-to-end records C1–C3
-    are listed without a prediction unless the pipeline layer passes ``pipeline_predictor``; with
-    one, their columns are predicted and count in the MAPE.
+    Transformer-only points are predicted by the compiled time model, the columns of the
+    end-to-end records C1–C3 by ``pipeline_predictor`` (the whole-run model by default); both count
+    in the MAPE. With ``pipeline_predictor=None`` the records are listed without a prediction.
     """
     rows: list[CalibrationRow] = []
     for point in (*DIT_POINTS, *RECORDS):
@@ -825,7 +908,7 @@ def calibration_table(
                     predicted_seconds=predicted_record,
                     error=None if predicted_record is None else predicted_record / measured - 1,
                     fitted=pipeline_predictor is not None,
-                    note=setting if pipeline_predictor is not None else f"pending: needs {record.needs}",
+                    note=setting if pipeline_predictor is not None else "pending: no pipeline predictor",
                     dit_only_seconds=dit_only_seconds(record, gpus, efficiencies),
                 )
             )

@@ -77,6 +77,7 @@ __all__ = [
     "padded_tokens",
     "ring_pass_bytes",
     "ring_pass_seconds",
+    "sequence_all_gather_bytes",
     "sequence_all_gather_seconds",
     "tokens_per_rank",
     "ulysses_all_to_all_bytes",
@@ -251,6 +252,21 @@ def fsdp_all_gather_seconds(param_count: int, parallelism: Parallelism, link: Li
     return fsdp_all_gather_bytes(param_count, parallelism) / sympy.Float(link.bandwidth)
 
 
+def sequence_all_gather_bytes(
+    tokens: sympy.Expr,
+    channels: int,
+    parallelism: Parallelism,
+    *,
+    batch: sympy.Expr = B,
+    dtype: DType = HEAD_OUT_DTYPE,
+) -> sympy.Expr:
+    """Bytes arriving at one rank when a ``[batch, L_pad/P, channels]`` tensor is gathered from every
+    rank (``P−1`` shares)."""
+    world = parallelism.world_size
+    share = batch * tokens_per_rank(tokens, parallelism) * channels * dtype.size_bytes
+    return (world - 1) * share
+
+
 def sequence_all_gather_seconds(
     tokens: sympy.Expr,
     channels: int,
@@ -262,9 +278,8 @@ def sequence_all_gather_seconds(
 ) -> sympy.Expr:
     """Seconds of gathering a ``[batch, L_pad/P, channels]`` tensor from every rank (``P−1`` shares
     arrive at each)."""
-    world = parallelism.world_size
-    share = batch * tokens_per_rank(tokens, parallelism) * channels * dtype.size_bytes
-    return (world - 1) * share / sympy.Float(link.bandwidth)
+    nbytes = sequence_all_gather_bytes(tokens, channels, parallelism, batch=batch, dtype=dtype)
+    return nbytes / sympy.Float(link.bandwidth)
 
 
 @frozen(eq=False)
@@ -329,11 +344,14 @@ def _blocks(tree: ModuleTree) -> ModuleNode:
     raise LlmPerfOptError(f"tree: {tree.root_id!r} has no repeated blocks under its root")
 
 
-def dit_sequence_shard(tree: ModuleTree, parallelism: Parallelism) -> SequenceShard:
+def dit_sequence_shard(
+    tree: ModuleTree, parallelism: Parallelism, *, root_id: str | None = None
+) -> SequenceShard:
     """The :class:`SequenceShard` of a Wan2.1 DiT tree: the root's own ops (timestep sinusoid,
     unpatchify after the gather) and the patch embedding are replicated; every block's
-    ``WanSelfAttention`` holds the sequence-parallel attention."""
-    root = tree.root
+    ``WanSelfAttention`` holds the sequence-parallel attention. ``root_id`` names the transformer's
+    node when it is not the tree's root (a pipeline tree's ``diffusion``)."""
+    root = tree[root_id] if root_id is not None else tree.root
     replicated = {root.id}
     for node in tree:
         if node.class_name == "Conv3d" and node.parent_id == root.id:

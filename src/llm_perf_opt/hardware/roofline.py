@@ -59,6 +59,7 @@ __all__ = [
     "compute_precision",
     "host_transfer_seconds",
     "op_class",
+    "own_terms",
     "roofline_rule",
     "roofline_terms",
     "terms_seconds",
@@ -491,6 +492,59 @@ def roofline_terms(
         )
         for term, multiplicity in found.values()
     )
+
+
+def own_terms(
+    tree: ModuleTree,
+    accelerator: Accelerator,
+    workload: Workload,
+    *,
+    attention_kernel: str = "fa2",
+    policy: PrecisionPolicy = DEFAULT_POLICY,
+    adjust: CostAdjustment | None = None,
+) -> dict[str, tuple[RooflineTerm, ...]]:
+    """Each module's own op kinds at one integer workload, as numbers before the factors.
+
+    ``terms_seconds(own_terms(...)[module_id], efficiency)`` equals ``time_model(...)`` 's
+    ``own_seconds[module_id]`` at that workload (each term's ``count`` is the module's calls per
+    root call). Modules with the same own ops, calls and adjustment share one tuple (the blocks).
+    """
+    _check_kernel(attention_kernel)
+    values = {
+        symbol: sympy.Integer(int(value))
+        for symbol, value in zip(WORKLOAD_SYMBOLS, workload.values(), strict=True)
+    }
+
+    def number(expr: sympy.Expr) -> float:
+        return float(sympy.sympify(expr).xreplace(values))
+
+    memo: dict[Hashable, tuple[RooflineTerm, ...]] = {}
+    found: dict[str, tuple[RooflineTerm, ...]] = {}
+    for node in tree:
+        key = (id(node.own_breakdown), node.calls, None if adjust is None else adjust.key(node))
+        terms = memo.get(key)
+        if terms is None:
+            calls = number(node.calls)
+            listed = []
+            for kind, cost in node.own_breakdown.items():
+                seen = cost if adjust is None else adjust(node, kind, cost)
+                rule = roofline_rule(kind, attention_kernel, policy)
+                listed.append(
+                    RooflineTerm(
+                        module_id=node.id,
+                        kind=kind,
+                        count=calls,
+                        compute_seconds=number(getattr(seen, rule.work))
+                        / accelerator.peak_flops(rule.precision),
+                        compute_factor=rule.compute_factor,
+                        memory_seconds=number(seen.bytes_read + seen.bytes_written)
+                        / accelerator.memory_bandwidth,
+                        memory_factor=rule.memory_factor,
+                    )
+                )
+            terms = memo[key] = tuple(listed)
+        found[node.id] = terms
+    return found
 
 
 def terms_seconds(terms: tuple[RooflineTerm, ...], factor: Callable[[str], float] | Efficiency) -> float:

@@ -18,7 +18,8 @@ Per-module figures, all over the whole run (every call):
   (its own ops once, plus each child's figure) — an upper bound of the working set of one pass,
   not a resident peak;
 - ``memory_kvcache_gb``: 0 — no Wan2.1 stage keeps an attention key/value cache;
-- ``total_time_ms``, ``share_of_model_time``: 0 until a device is given to the time model.
+- ``total_time_ms``, ``share_of_model_time``: from the roofline time model on the run's device
+  (``RunOptions.device``), 0 when none is given.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ from llm_perf_opt.contracts.models import (
     Wan2_1ModelSpec,
 )
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.hardware.accelerators import get_accelerator
+from llm_perf_opt.hardware.pipeline import tree_time
+from llm_perf_opt.hardware.roofline import compile_seconds
+from llm_perf_opt.hardware.run import run_config
 from llm_perf_opt.report.categories import CATEGORIES, categorize
 from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, build_tree
@@ -66,7 +71,8 @@ __all__ = [
 ]
 
 OWN_OPS_NAME: Final = "ops"
-"""Name of the extra child that holds a module's own ops when it also has children."""
+"""Name of the extra child that holds a module's own ops (and own time: transfers, communication)
+when it also has children."""
 
 TERA: Final = 10**12
 GIGA: Final = 10**9
@@ -107,11 +113,21 @@ class RunOptions:
         implementation: implementation profile the bytes follow (``official`` or ``diffusers``).
         guidance: classifier-free guidance on (two transformer forwards per step).
         pad_text: pad the prompt to 512 tokens, as both pipelines do.
+        device: accelerator the time model predicts on (``None``: no time prediction).
+        gpus: devices in the run (sequence parallel and FSDP as the official recipes set them).
+        attention_kernel: fused attention kernel of the official code (``fa2``, ``fa3``, ``sdpa``).
+        offload: ``--offload_model`` (``None``: the official default, on with one GPU).
+        t5_cpu: ``--t5_cpu``: the text encoder runs on the host CPU.
     """
 
     implementation: str = "official"
     guidance: bool = True
     pad_text: bool = True
+    device: str | None = None
+    gpus: int = 1
+    attention_kernel: str = "fa2"
+    offload: bool | None = None
+    t5_cpu: bool = False
 
 
 @functools.cache
@@ -185,6 +201,7 @@ class Analysis:
     implementation: Implementation
     options: RunOptions
     notes: tuple[str, ...]
+    seconds: float
 
 
 def report_id_for(request: Wan2_1AnalyticRequest, options: RunOptions) -> str:
@@ -280,6 +297,29 @@ def _exact_figures(
     return figures, synthetic
 
 
+def _module_seconds(
+    variant: WanVariant, tree: ModuleTree, workload: Workload, device: str, options: RunOptions
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """(seconds per module over the run, own seconds per module, the run's setup) on ``device``."""
+    accelerator = get_accelerator(device)
+    config = run_config(
+        variant.num_heads,
+        accelerator,
+        gpus=options.gpus,
+        offload=options.offload,
+        t5_cpu=options.t5_cpu,
+        attention_kernel=options.attention_kernel,
+        guidance=options.guidance,
+    )
+    timed = tree_time(tree, accelerator, config)
+    ids = list(timed.seconds)
+    expressions = tuple(sympy.sympify(e) for e in (*timed.seconds.values(), *timed.own_seconds.values()))
+    values = [float(v) for v in compile_seconds(expressions)(*(float(x) for x in workload.values()))]
+    seconds = dict(zip(ids, values[: len(ids)], strict=True))
+    own = dict(zip(timed.own_seconds, values[len(ids) :], strict=True))
+    return seconds, own, f"{accelerator.name} × {config.gpus}, {config.flags}"
+
+
 def _operator_breakdown(figures: ModuleFigures) -> list[OperatorMetrics]:
     flops = figures.metrics["flops"]
     rows = []
@@ -300,19 +340,21 @@ def _operator_breakdown(figures: ModuleFigures) -> list[OperatorMetrics]:
     return rows
 
 
-def _snapshot(module_id: str, profile_id: str, figures: ModuleFigures) -> ModuleMetricsSnapshot:
+def _snapshot(
+    module_id: str, profile_id: str, figures: ModuleFigures, seconds: float, total_seconds: float
+) -> ModuleMetricsSnapshot:
     m = figures.metrics
     return ModuleMetricsSnapshot(
         module_id=module_id,
         profile_id=profile_id,
         calls=figures.calls,
-        total_time_ms=0.0,
+        total_time_ms=seconds * 1e3,
         total_flops_tflops=m["flops"] / TERA,
         total_io_tb=(m["bytes_read"] + m["bytes_written"]) / TERA,
         memory_weights_gb=m["weight_bytes"] / GIGA,
         memory_activations_gb=m["activation_bytes"] / GIGA,
         memory_kvcache_gb=0.0,
-        share_of_model_time=0.0,
+        share_of_model_time=min(1.0, seconds / total_seconds) if total_seconds > 0 else 0.0,
         operator_breakdown=_operator_breakdown(figures),
     )
 
@@ -382,6 +424,25 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
     )
     tree = pipeline_tree(variant, implementation, options.guidance)
     figures, synthetic = _exact_figures(tree, workload)
+    seconds: dict[str, float] = {}
+    own_seconds: dict[str, float] = {}
+    time_notes: tuple[str, ...] = ("no device given: times are 0",)
+    if options.device is not None:
+        seconds, own_seconds, setup = _module_seconds(variant, tree, workload, options.device, options)
+        time_notes = (
+            f"times: roofline model on {setup} with the calibrated efficiency factors "
+            "(an approximation; see the hardware documentation)",
+        )
+    total_seconds = seconds.get(tree.root_id, 0.0)
+    for node in tree:
+        own_id = f"{node.id}.{OWN_OPS_NAME}"
+        if node.children and own_id not in synthetic and own_seconds.get(node.id, 0.0) > 0:
+            # no ops of its own, but time of its own: host transfers, communication
+            synthetic[own_id] = ModuleFigures(
+                calls=figures[node.id].calls,
+                metrics=dict.fromkeys(figures[node.id].metrics, 0),
+                categories={},
+            )
     notes = (
         f"implementation profile: {implementation.name} ({implementation.description})",
         "classifier-free guidance on: two transformer forwards per step"
@@ -389,6 +450,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         else "classifier-free guidance off: one transformer forward per step",
         *profile_notes,
         *workload_notes,
+        *time_notes,
         MODEL_NOTES,
     )
     report_id = report_id_for(request, options)
@@ -413,7 +475,9 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
                 constructor_params=_json_params(node.params),
             )
         )
-        snapshots.append(_snapshot(node.id, profile.profile_id, figures[node.id]))
+        snapshots.append(
+            _snapshot(node.id, profile.profile_id, figures[node.id], seconds.get(node.id, 0.0), total_seconds)
+        )
         all_figures[node.id] = figures[node.id]
         if own_id in synthetic:
             modules.append(
@@ -429,7 +493,15 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
                     constructor_params={"primitives": sorted({kind[0] for kind in node.own_breakdown})},
                 )
             )
-            snapshots.append(_snapshot(own_id, profile.profile_id, synthetic[own_id]))
+            snapshots.append(
+                _snapshot(
+                    own_id,
+                    profile.profile_id,
+                    synthetic[own_id],
+                    own_seconds.get(node.id, 0.0),
+                    total_seconds,
+                )
+            )
             all_figures[own_id] = synthetic[own_id]
     model = Wan2_1AnalyticModel(
         report_id=report_id,
@@ -447,4 +519,5 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         implementation=implementation,
         options=options,
         notes=notes,
+        seconds=total_seconds,
     )

@@ -93,8 +93,9 @@ def top_categories(figures: ModuleFigures, count: int = TOP_CATEGORIES) -> list[
     return [(key, n, flops, io) for key, (n, flops, io) in ranked[:count]]
 
 
-def summarize(analysis: Analysis, predicted_total_time_ms: float = 0.0) -> Wan2_1AnalyticReportSummary:
+def summarize(analysis: Analysis) -> Wan2_1AnalyticReportSummary:
     """The contract's summary: top modules by FLOPs share, the predicted time and the notes."""
+    predicted_total_time_ms = analysis.seconds * 1e3
     model = analysis.model
     total = analysis.figures[model.modules[0].module_id].metrics["flops"]
     ranked = sorted(summary_rows(analysis), key=lambda row: (-row.flops, row.module_id))[:TOP_MODULES]
@@ -110,8 +111,6 @@ def summarize(analysis: Analysis, predicted_total_time_ms: float = 0.0) -> Wan2_
         for row in ranked
     ]
     notes = list(analysis.notes)
-    if predicted_total_time_ms == 0.0:
-        notes.append("predicted_total_time_ms is 0: no device was given to the time model")
     return Wan2_1AnalyticReportSummary(
         report_id=model.report_id,
         model_variant=model.model.model_variant,
@@ -207,6 +206,4 @@ def summary_markdown(analysis: Analysis, summary: Wan2_1AnalyticReportSummary) -
     )
     lines += ["", "## Notes", ""]
     lines += [f"- {note}" for note in analysis.notes]
-    if summary.predicted_total_time_ms == 0.0:
-        lines.append("- predicted time is 0: no device was given to the time model")
     return "\n".join(lines) + "\n"
