@@ -28,7 +28,7 @@ from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, s
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import ACCELERATORS
 from llm_perf_opt.hardware.calibration import calibration_table
-from llm_perf_opt.report.analysis import RunOptions, pipeline_tree
+from llm_perf_opt.report.analysis import RunOptions
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
 from llm_perf_opt.report.summary import format_si
@@ -39,6 +39,7 @@ from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit, resolve_workload
 from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
+from llm_perf_opt.wan2_1.pipeline import pipeline_tree
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
 from llm_perf_opt.wan2_1.workloads import PROFILES, default_steps
 

@@ -76,7 +76,7 @@ from llm_perf_opt.hardware.roofline import (
 from llm_perf_opt.hardware.run import RunConfig, run_config
 from llm_perf_opt.symbolic.cost import Cost
 from llm_perf_opt.symbolic.dtypes import BF16, FP32
-from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, OpKind, build_tree
+from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, OpKind
 from llm_perf_opt.symbolic.symbols import WORKLOAD_SYMBOLS, B, L, S, Workload
 from llm_perf_opt.wan2_1.geometry import (
     PADDED_TEXT_LEN,
@@ -87,7 +87,7 @@ from llm_perf_opt.wan2_1.geometry import (
     video_tokens,
 )
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
-from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, declare_pipeline
+from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, pipeline_tree
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 
 __all__ = [
@@ -144,15 +144,6 @@ def resolve_implementation(implementation: str | Implementation) -> Implementati
 def resolve_accelerator(accelerator: str | Accelerator) -> Accelerator:
     """An accelerator from its name or alias (or the record itself)."""
     return accelerator if isinstance(accelerator, Accelerator) else get_accelerator(accelerator)
-
-
-@functools.cache
-def pipeline_tree(variant: WanVariant, implementation: Implementation, guidance: bool) -> ModuleTree:
-    """The module tree of a whole run, ids as the reports use them (``text_encoder…``,
-    ``diffusion…``), built once per process."""
-    return build_tree(
-        declare_pipeline(variant, implementation, guidance=guidance), PIPELINE_ID, bare_children=True
-    )
 
 
 # ─── the schedule: what the official code adds to each module's roofline ───────────────────────

@@ -41,7 +41,7 @@ from attrs import field, frozen
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import Accelerator
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS, EFFICIENCIES, Efficiency, EfficiencyTable
-from llm_perf_opt.symbolic.compiler import _floor_divisions, _GridPrinter
+from llm_perf_opt.symbolic.compiler import GridPrinter, floor_divisions
 from llm_perf_opt.symbolic.cost import Cost
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, OpKind
 from llm_perf_opt.symbolic.primitives import PRIMITIVES
@@ -283,7 +283,7 @@ def _plain_maxima(expr: sympy.Expr, memo: dict[sympy.Expr, sympy.Expr]) -> sympy
     return result
 
 
-class _TimePrinter(_GridPrinter):
+class _TimePrinter(GridPrinter):
     """The grid printer of the cost compiler (exact floor divisions), with a maximum as nested
     ``numpy.maximum`` calls."""
 
@@ -301,7 +301,7 @@ def compile_seconds(expressions: tuple[sympy.Expr, ...]) -> Callable[..., list[A
     memo: dict[sympy.Expr, sympy.Expr] = {}
     return sympy.lambdify(  # type: ignore[no-any-return]
         WORKLOAD_SYMBOLS,
-        [_floor_divisions(_plain_maxima(expr, memo)) for expr in expressions],
+        [floor_divisions(_plain_maxima(expr, memo)) for expr in expressions],
         modules="numpy",
         printer=_TimePrinter,
         cse=True,

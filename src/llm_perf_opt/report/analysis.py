@@ -51,12 +51,12 @@ from llm_perf_opt.hardware.roofline import compile_seconds
 from llm_perf_opt.hardware.run import run_config
 from llm_perf_opt.report.categories import CATEGORIES, categorize
 from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
-from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, build_tree
+from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
-from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, declare_pipeline
+from llm_perf_opt.wan2_1.pipeline import pipeline_tree
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 from llm_perf_opt.wan2_1.workloads import resolve_profile
 
@@ -66,7 +66,6 @@ __all__ = [
     "ModuleFigures",
     "RunOptions",
     "analyze",
-    "pipeline_tree",
     "report_id_for",
 ]
 
@@ -128,14 +127,6 @@ class RunOptions:
     attention_kernel: str = "fa2"
     offload: bool | None = None
     t5_cpu: bool = False
-
-
-@functools.cache
-def pipeline_tree(variant: WanVariant, implementation: Implementation, guidance: bool) -> ModuleTree:
-    """The module tree of the whole pipeline, built once per process."""
-    return build_tree(
-        declare_pipeline(variant, implementation, guidance=guidance), PIPELINE_ID, bare_children=True
-    )
 
 
 @frozen

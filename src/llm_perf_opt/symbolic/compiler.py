@@ -27,7 +27,7 @@ from llm_perf_opt.symbolic.cost import METRICS, simplify_expr
 from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.symbolic.symbols import WORKLOAD_SYMBOLS, Workload
 
-__all__ = ["Evaluator", "GridResult", "compile_tree"]
+__all__ = ["Evaluator", "GridPrinter", "GridResult", "compile_tree", "floor_divisions"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -67,7 +67,7 @@ class FloorDivide(sympy.Function):  # type: ignore[misc]  # sympy is untyped
     nargs = 2
 
 
-class _GridPrinter(NumPyPrinter):  # type: ignore[misc]  # sympy is untyped
+class GridPrinter(NumPyPrinter):  # type: ignore[misc]  # sympy is untyped
     """NumPy source in which a :class:`FloorDivide` is exact (see there)."""
 
     def _print_FloorDivide(self, expr: sympy.Expr) -> str:
@@ -78,7 +78,7 @@ class _GridPrinter(NumPyPrinter):  # type: ignore[misc]  # sympy is untyped
         return f"{self._module_format('numpy.floor_divide')}({self._print(numerator)}, {q})"
 
 
-def _floor_divisions(expr: sympy.Expr) -> sympy.Expr:
+def floor_divisions(expr: sympy.Expr) -> sympy.Expr:
     """``expr`` with every ``floor``/``ceiling`` of a ratio with an integer denominator as a FloorDivide."""
 
     def floor_of(arg: sympy.Expr) -> sympy.Expr:
@@ -238,9 +238,9 @@ def _lambdify_both(
     """The numpy and the exact evaluator of ``expressions``, cached on the expressions themselves."""
     grid = sympy.lambdify(
         WORKLOAD_SYMBOLS,
-        [_floor_divisions(expr) for expr in expressions],
+        [floor_divisions(expr) for expr in expressions],
         modules="numpy",
-        printer=_GridPrinter,
+        printer=GridPrinter,
         cse=True,
     )
     exact = sympy.lambdify(

@@ -24,7 +24,7 @@ import attrs
 import sympy
 
 from llm_perf_opt.symbolic.dtypes import FP32
-from llm_perf_opt.symbolic.module import Module, Repeated
+from llm_perf_opt.symbolic.module import Module, ModuleTree, Repeated, build_tree
 from llm_perf_opt.symbolic.primitives import OpCall, add, mul
 from llm_perf_opt.symbolic.symbols import B, S
 from llm_perf_opt.wan2_1.dit import declare_dit
@@ -42,6 +42,7 @@ __all__ = [
     "TEXT_ENCODER_CALLS",
     "declare_pipeline",
     "dit_calls",
+    "pipeline_tree",
 ]
 
 PIPELINE_ID: Final = "pipeline"
@@ -111,4 +112,13 @@ def declare_pipeline(variant: WanVariant, implementation: Implementation, *, gui
         params={"task": variant.official_task, "guidance": guidance},
         children=tuple(children),
         ops=_guidance(variant) if guidance else (),
+    )
+
+
+@functools.cache
+def pipeline_tree(variant: WanVariant, implementation: Implementation, guidance: bool = True) -> ModuleTree:
+    """The module tree of a whole run, ids as the components' (``text_encoder…``, ``diffusion…``),
+    built once per process."""
+    return build_tree(
+        declare_pipeline(variant, implementation, guidance=guidance), PIPELINE_ID, bare_children=True
     )
