@@ -25,7 +25,7 @@ from llm_perf_opt.wan2_1.variants import get_variant
 
 P720 = Workload(batch=1, frames=81, height=720, width=1280, steps=1, text_len=512)
 
-# parameters of T2V-14B and T2V-1.3B (architecture facts §1, matched by the DiT tests)
+# parameters of T2V-14B and T2V-1.3B (matched by the DiT tests against the reference)
 PARAMS_14B = 14_288_491_584
 PARAMS_1_3B = 1_418_996_800
 

@@ -4,9 +4,9 @@ The roofline divides work by ``peak × factor``. Factors are given per device fa
 shipped ``efficiencies.json``), with per-device overrides where a kernel measurement of that very
 device exists (H20, L20, RTX 4090, RTX 5090: compute-starved parts run attention near peak while
 H100-class parts do not, so one family factor would be wrong for them). Every row carries the
-basis of its numbers: published kernel measurements as priors (hardware facts §3, quoted in
-docs/hardware.md), and for the factors the calibration fits (:mod:`.calibration`) the fitted
-value, which that module reproduces.
+basis of its numbers: published kernel measurements as priors (FlashAttention and SageAttention
+kernel measurements, quoted in docs/hardware.md), and for the factors the calibration fits
+(:mod:`.calibration`) the fitted value, which that module reproduces.
 
 Factor keys (:data:`FACTOR_KEYS`), all fractions in (0, 1]:
 

@@ -1,6 +1,7 @@
 """Multi-GPU inference as Wan2.1 runs it: Ulysses × ring sequence parallelism (xDiT USP) and FSDP.
 
-What the official code does (architecture facts §8) and how it is priced here:
+What the official code does (``wan/distributed/xdit_context_parallel.py``,
+``wan/distributed/fsdp.py``) and how it is priced here:
 
 - **Sequence split.** The video tokens are padded to a multiple of ``P = U·R`` and every rank holds
   ``L_pad / P`` of them through all blocks and the head. All token-proportional work is divided:

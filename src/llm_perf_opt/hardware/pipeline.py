@@ -5,7 +5,7 @@ the VAE encode for image-conditioned tasks, ``2·S`` transformer forwards, ``S``
 the VAE decode) timed on **rank 0**, the critical path: every rank runs umT5, CLIP, the VAE encode
 and the sampling loop; rank 0 alone decodes while the others wait at a barrier. On top of each
 module's roofline (:func:`~.roofline.time_model`) the run adds what the official code does
-(architecture facts §4 and §8; the release that published the README timings, February 2025):
+(``generate.py``, ``wan/distributed``; the release that published the README timings, February 2025):
 
 - **Sequence parallelism** (``--ulysses_size``/``--ring_size``): each transformer module's cost is
   its rank's share (:class:`~.parallel.SequenceShard`); every self-attention adds its four

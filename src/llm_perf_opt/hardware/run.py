@@ -1,6 +1,6 @@
 """How one ``generate.py`` run is set up: GPUs, parallel degrees and the placement flags.
 
-The official command line (Wan-Video/Wan2.1 ``generate.py``, architecture facts §4 and §8) and what
+The official command line (Wan-Video/Wan2.1 ``generate.py``) and what
 each flag does to a run:
 
 - ``--ulysses_size U --ring_size R``: sequence parallelism over ``U·R`` GPUs (must equal the world
