@@ -45,10 +45,7 @@ from llm_perf_opt.contracts.models import (
     Wan2_1ModelSpec,
 )
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.hardware.accelerators import get_accelerator
-from llm_perf_opt.hardware.pipeline import tree_time
-from llm_perf_opt.hardware.roofline import compile_seconds
-from llm_perf_opt.hardware.run import run_config
+from llm_perf_opt.hardware.pipeline import module_times
 from llm_perf_opt.report.categories import CATEGORIES, categorize
 from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
@@ -288,29 +285,6 @@ def _exact_figures(
     return figures, synthetic
 
 
-def _module_seconds(
-    variant: WanVariant, tree: ModuleTree, workload: Workload, device: str, options: RunOptions
-) -> tuple[dict[str, float], dict[str, float], str]:
-    """(seconds per module over the run, own seconds per module, the run's setup) on ``device``."""
-    accelerator = get_accelerator(device)
-    config = run_config(
-        variant.num_heads,
-        accelerator,
-        gpus=options.gpus,
-        offload=options.offload,
-        t5_cpu=options.t5_cpu,
-        attention_kernel=options.attention_kernel,
-        guidance=options.guidance,
-    )
-    timed = tree_time(tree, accelerator, config)
-    ids = list(timed.seconds)
-    expressions = tuple(sympy.sympify(e) for e in (*timed.seconds.values(), *timed.own_seconds.values()))
-    values = [float(v) for v in compile_seconds(expressions)(*(float(x) for x in workload.values()))]
-    seconds = dict(zip(ids, values[: len(ids)], strict=True))
-    own = dict(zip(timed.own_seconds, values[len(ids) :], strict=True))
-    return seconds, own, f"{accelerator.name} × {config.gpus}, {config.flags}"
-
-
 def _operator_breakdown(figures: ModuleFigures) -> list[OperatorMetrics]:
     flops = figures.metrics["flops"]
     rows = []
@@ -419,10 +393,22 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
     own_seconds: dict[str, float] = {}
     time_notes: tuple[str, ...] = ("no device given: times are 0",)
     if options.device is not None:
-        seconds, own_seconds, setup = _module_seconds(variant, tree, workload, options.device, options)
+        timed = module_times(
+            tree,
+            options.device,
+            workload,
+            variant=variant,
+            implementation=implementation,
+            gpus=options.gpus,
+            offload=options.offload,
+            t5_cpu=options.t5_cpu,
+            attention_kernel=options.attention_kernel,
+        )
+        seconds, own_seconds = dict(timed.seconds), dict(timed.own_seconds)
         time_notes = (
-            f"times: roofline model on {setup} with the calibrated efficiency factors "
-            "(an approximation; see the hardware documentation)",
+            f"times: roofline model on {timed.accelerator} × {timed.config.gpus}, {timed.config.flags} "
+            "with the calibrated efficiency factors (an approximation; see the hardware documentation)",
+            f"predicted peak memory per device: {timed.peak_memory_bytes / GIGA:.2f} GB",
         )
     total_seconds = seconds.get(tree.root_id, 0.0)
     for node in tree:
