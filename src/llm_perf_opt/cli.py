@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -430,6 +431,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LlmPerfOptError as error:
         print(f"llm-perf-opt: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader (``| head``) stopped reading: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 
