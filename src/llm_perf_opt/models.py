@@ -27,7 +27,9 @@ def family_of(variant: str | WanVariant) -> Wan21Family:
     if isinstance(variant, str):
         get_variant(variant)
         return WAN2_1
-    raise LlmPerfOptError(f"variant: expected a variant name, got {variant!r}; known: {', '.join(WAN2_1_VARIANTS)}")
+    raise LlmPerfOptError(
+        f"variant: expected a variant name, got {variant!r}; known: {', '.join(WAN2_1_VARIANTS)}"
+    )
 
 
 def build_deployment(variant: str | WanVariant, **options: Any) -> Deployment:

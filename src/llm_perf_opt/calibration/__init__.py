@@ -161,7 +161,9 @@ class FreeFactor:
             raise FieldError(("prior",), f"must lie in [{self.lower:g}, {self.upper:g}], got {self.prior:g}")
         for index, (_, key) in enumerate(self.cells):
             if key not in FACTOR_KEYS:
-                raise FieldError(("cells", str(index)), f"unknown factor {key!r}; known: {', '.join(FACTOR_KEYS)}")
+                raise FieldError(
+                    ("cells", str(index)), f"unknown factor {key!r}; known: {', '.join(FACTOR_KEYS)}"
+                )
 
 
 @frozen(kw_only=True)
@@ -185,7 +187,9 @@ def load_calibration(path: str | Path | None = None) -> CalibrationFile:
     """The shipped records (or those of the JSON file ``path``, same schema)."""
     if path is None:
         where = "built-in calibration records.json"
-        data = json.loads(resources.files("llm_perf_opt.calibration").joinpath("records.json").read_text("utf-8"))
+        data = json.loads(
+            resources.files("llm_perf_opt.calibration").joinpath("records.json").read_text("utf-8")
+        )
         return structure(data, CalibrationFile, where=where)
     return structure(read_json(path), CalibrationFile, where=str(path))
 
@@ -240,7 +244,9 @@ def _predict_many(records: Sequence[CalibrationRecord], tables: Sequence[Efficie
 
 
 def _apply(base: EfficiencyTable, free: Sequence[FreeFactor], values: Sequence[float]) -> EfficiencyTable:
-    return base.with_values({cell: float(v) for factor, v in zip(free, values, strict=True) for cell in factor.cells})
+    return base.with_values(
+        {cell: float(v) for factor, v in zip(free, values, strict=True) for cell in factor.cells}
+    )
 
 
 @frozen(kw_only=True)
@@ -297,7 +303,14 @@ def fit_efficiencies(
         return np.vstack([fit, np.diag(weight)])
 
     solution = scipy.optimize.least_squares(
-        residuals, prior, jac=jacobian, bounds=(lower, upper), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12
+        residuals,
+        prior,
+        jac=jacobian,
+        bounds=(lower, upper),
+        method="trf",
+        xtol=1e-12,
+        ftol=1e-12,
+        gtol=1e-12,
     )
     values = np.exp(solution.x).tolist()
     final = residuals(solution.x)
@@ -305,7 +318,9 @@ def fit_efficiencies(
         table=_apply(base, free, values),
         values=MappingProxyType({f.name: v for f, v in zip(free, values, strict=True)}),
         priors=MappingProxyType({f.name: f.prior for f in free}),
-        residuals=MappingProxyType({r.id: float(x) for r, x in zip(records, final[: len(records)], strict=True)}),
+        residuals=MappingProxyType(
+            {r.id: float(x) for r, x in zip(records, final[: len(records)], strict=True)}
+        ),
         evaluations=int(solution.nfev),
     )
 
@@ -359,7 +374,9 @@ class CalibrationTable:
                 f"{row.predicted_seconds:>13.2f}{row.error * 100:>+8.1f}%  "
                 f"{'yes' if row.record.fitted else 'no ':<6}{dit_only:>12}"
             )
-        lines.append(f"MAPE over the fitted records: {self.mape:.1f}%  (largest |error| {self.max_abs_error:.1f}%)")
+        lines.append(
+            f"MAPE over the fitted records: {self.mape:.1f}%  (largest |error| {self.max_abs_error:.1f}%)"
+        )
         return "\n".join(lines)
 
 
@@ -387,7 +404,9 @@ def calibration_table(
                 setup=_setup(record),
                 predicted_seconds=predicted,
                 error=predicted / record.measured_seconds - 1,
-                dit_only_seconds=float(values["stage.diffusion"][0]) if record.what_timed == "end_to_end" else None,
+                dit_only_seconds=float(values["stage.diffusion"][0])
+                if record.what_timed == "end_to_end"
+                else None,
                 predicted_peak_gb=float(values["peak_memory"][0]) / 1e9,
             )
         )

@@ -156,7 +156,11 @@ def run_expressions(tree: ModuleTree, deployment: Deployment) -> RunExpressions:
     seconds = {i: seconds[i] for i in ordered}
     own_seconds = {i: own_seconds[i] for i in ordered}
     loads = {
-        name: (link.seconds(nbytes) if channel == "collective" else host_transfer_seconds(nbytes, deployment.accelerator))
+        name: (
+            link.seconds(nbytes)
+            if channel == "collective"
+            else host_transfer_seconds(nbytes, deployment.accelerator)
+        )
         for name, (channel, nbytes) in schedule.loads.items()
     }
     return RunExpressions(
@@ -223,9 +227,13 @@ def _tree_fingerprint(tree: ModuleTree) -> str:
         ops = seen.get(id(node.ops))
         if ops is None:
             ops = seen[id(node.ops)] = hashlib.sha256(
-                repr([(op.primitive, op.dtype, tuple(str(e) for _, e in op.cost)) for op in node.ops]).encode()
+                repr(
+                    [(op.primitive, op.dtype, tuple(str(e) for _, e in op.cost)) for op in node.ops]
+                ).encode()
             ).hexdigest()
-        digest.update(f"{node.id}|{node.class_name}|{node.stage}|{node.calls}|{dict(node.params)}|{ops}\n".encode())
+        digest.update(
+            f"{node.id}|{node.class_name}|{node.stage}|{node.calls}|{dict(node.params)}|{ops}\n".encode()
+        )
     return digest.hexdigest()
 
 
@@ -266,7 +274,11 @@ class RunModel:
         return [values.get(key, 1.0) for key in FACTOR_ARGUMENTS]
 
     def evaluate(
-        self, workload: Workload, factors: Mapping[str, Any] | None = None, *, names: tuple[str, ...] | None = None
+        self,
+        workload: Workload,
+        factors: Mapping[str, Any] | None = None,
+        *,
+        names: tuple[str, ...] | None = None,
     ) -> dict[str, FloatArray]:
         """Outputs over workload arrays of any broadcastable shapes (and factor arrays), as float64.
 
@@ -310,7 +322,9 @@ _COMPILED: dict[tuple[ModuleTree, tuple[object, ...]], _Compiled] = {}
 """Compiled runs of this process, by (tree, deployment shape)."""
 
 
-def _compiled(tree: ModuleTree, shape: tuple[object, ...], deployment: Deployment) -> _Compiled:
+def _compiled(
+    tree: ModuleTree, shape: tuple[object, ...], deployment: Deployment, tree_key: str | None
+) -> _Compiled:
     """Compiled once per (tree, deployment shape); ``deployment`` is any with that shape."""
     found = _COMPILED.get((tree, shape))
     if found is not None:
@@ -324,10 +338,12 @@ def _compiled(tree: ModuleTree, shape: tuple[object, ...], deployment: Deploymen
         code = inspect.getsource(_compile(tuple(unique)))
         return f"{code}\nOUTPUT_SLOTS = {slots!r}\n"
 
-    material = f"run\n{_tree_fingerprint(tree)}\n{shape!r}"
+    material = f"run\n{tree_key if tree_key is not None else _tree_fingerprint(tree)}\n{shape!r}"
     scope = load_generated(material, source, _NAMESPACE)
     slots = scope["OUTPUT_SLOTS"]
-    found = _COMPILED[tree, shape] = _Compiled(tuple(slots), MappingProxyType(slots), scope[FUNCTION_NAME], built)
+    found = _COMPILED[tree, shape] = _Compiled(
+        tuple(slots), MappingProxyType(slots), scope[FUNCTION_NAME], built
+    )
     return found
 
 
@@ -335,8 +351,10 @@ def run_model(deployment: Deployment, tree: ModuleTree | None = None) -> RunMode
     """The compiled :class:`RunModel` of ``deployment`` (of ``tree``, default the family's pipeline
     tree of the deployment), compiled once per (tree, deployment shape) in a process and cached on
     disk; the deployment's factor values are only the defaults of its inputs."""
-    tree = tree if tree is not None else deployment.family.pipeline_tree(deployment)
-    compiled = _compiled(tree, deployment.shape, deployment)
+    tree_key = None
+    if tree is None:
+        tree, tree_key = deployment.family.pipeline_tree(deployment), deployment.family.tree_key(deployment)
+    compiled = _compiled(tree, deployment.shape, deployment, tree_key)
     model = RunModel(deployment, tree, compiled.names, compiled.function, compiled.slots)
     if "run" in compiled.built:
         model.__dict__["expressions"] = compiled.built["run"]

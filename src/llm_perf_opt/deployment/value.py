@@ -104,6 +104,10 @@ class ModelFamily(Protocol):
         """The module tree of one whole run of the deployment's variant."""
         ...
 
+    def tree_key(self, deployment: Deployment) -> str:
+        """What determines :meth:`pipeline_tree` (with the package's code): the disk cache's key."""
+        ...
+
     def schedule(self, tree: ModuleTree, deployment: Deployment) -> Schedule:
         """What the run adds to each module's roofline: collectives, copies, work on the host."""
         ...

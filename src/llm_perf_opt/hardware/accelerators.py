@@ -132,7 +132,9 @@ class Accelerator:
     memory_bandwidth_tbps: float = field(validator=_number(0.0))
     link_gbps_per_direction: float = field(validator=_number(0.0, allow_zero=True))
     link_kind: str = field(
-        default=attrs.Factory(lambda self: "link" if self.link_gbps_per_direction else "none", takes_self=True),
+        default=attrs.Factory(
+            lambda self: "link" if self.link_gbps_per_direction else "none", takes_self=True
+        ),
         validator=text(),
     )
     link_group_size: int = field(
@@ -208,7 +210,9 @@ class AcceleratorFile:
 
     def __attrs_post_init__(self) -> None:
         if self.schema_version != self.SCHEMA_VERSION:
-            raise FieldError(("schema_version",), f"must be {self.SCHEMA_VERSION}, got {self.schema_version!r}")
+            raise FieldError(
+                ("schema_version",), f"must be {self.SCHEMA_VERSION}, got {self.schema_version!r}"
+            )
         if not self.accelerators:
             raise FieldError(("accelerators",), "must be a non-empty list of devices, got []")
         seen: dict[str, int] = {}

@@ -44,7 +44,7 @@ COLLECTIVE_DTYPE: Final = BF16
 
 
 def tokens_per_rank(tokens: sympy.Expr, world: int) -> sympy.Expr:
-    """``⌈L / P⌉``: the tokens each of ``P`` ranks holds once the sequence is padded to a multiple of ``P``."""
+    """``⌈L / P⌉``: the tokens each of ``P`` ranks holds, the sequence padded to a multiple of ``P``."""
     return sympy.ceiling(sympy.sympify(tokens) / world)
 
 
@@ -105,7 +105,9 @@ def ring_pass_bytes(
     return (degree - 1) * 2 * per_block
 
 
-def parameter_all_gather_bytes(param_count: int, world: int, *, dtype: DType = COLLECTIVE_DTYPE) -> sympy.Expr:
+def parameter_all_gather_bytes(
+    param_count: int, world: int, *, dtype: DType = COLLECTIVE_DTYPE
+) -> sympy.Expr:
     """Bytes arriving at one rank when a unit of ``param_count`` parameters sharded over ``world``
     ranks is all-gathered."""
     return sympy.Rational(world - 1, world) * param_count * dtype.size_bytes

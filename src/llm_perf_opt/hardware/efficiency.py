@@ -37,10 +37,10 @@ from typing import Any, Final
 import sympy
 from attrs import evolve, field, frozen
 
-from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.contracts.converter import read_json, structure
-from llm_perf_opt.validation import FieldError
+from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import FAMILIES, Accelerator
+from llm_perf_opt.validation import FieldError
 
 __all__ = [
     "ATTENTION_KERNELS",
@@ -82,7 +82,9 @@ def factor_symbol(key: str) -> sympy.Symbol:
     try:
         return FACTOR_SYMBOLS[key]
     except KeyError:
-        raise LlmPerfOptError(f"factor: unknown efficiency factor {key!r}; known: {', '.join(FACTOR_KEYS)}") from None
+        raise LlmPerfOptError(
+            f"factor: unknown efficiency factor {key!r}; known: {', '.join(FACTOR_KEYS)}"
+        ) from None
 
 
 def _fraction(path: tuple[str, ...], value: object) -> float:
@@ -279,7 +281,9 @@ def _table(where: str, parsed: EfficiencyFile, base: EfficiencyTable | None) -> 
             raise LlmPerfOptError(f"{where}: families.{family}: required family is missing")
         missing = [key for key in _PLAIN_KEYS if key not in values]
         if missing:
-            raise LlmPerfOptError(f"{where}: families.{family}.factors.{missing[0]}: required factor is missing")
+            raise LlmPerfOptError(
+                f"{where}: families.{family}.factors.{missing[0]}: required factor is missing"
+            )
         if not any(key.startswith("attention.") for key in values):
             raise LlmPerfOptError(
                 f"{where}: families.{family}.factors.attention: must list at least one kernel of "

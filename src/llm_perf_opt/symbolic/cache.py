@@ -101,8 +101,8 @@ def _write(path: Path, body: str) -> None:
 def _load(body: str, namespace: dict[str, Any], filename: str) -> dict[str, Any] | None:
     scope = dict(namespace)
     try:
-        exec(compile(body, filename, "exec"), scope)  # noqa: S102  # our own generated source
-    except Exception:  # noqa: BLE001  # a broken entry is rebuilt
+        exec(compile(body, filename, "exec"), scope)  # our own generated source
+    except Exception:  # a broken entry is rebuilt
         return None
     if not callable(scope.get(FUNCTION_NAME)):
         return None
@@ -111,7 +111,9 @@ def _load(body: str, namespace: dict[str, Any], filename: str) -> dict[str, Any]
     return scope
 
 
-def load_generated(material: str, make_source: Callable[[], str], namespace: dict[str, Any]) -> dict[str, Any]:
+def load_generated(
+    material: str, make_source: Callable[[], str], namespace: dict[str, Any]
+) -> dict[str, Any]:
     """The names defined by generated source for ``material`` (a string that determines it): from
     the disk cache when an intact entry exists, else ``make_source()``, stored for next time.
 

@@ -14,7 +14,6 @@ primitives. Every output a primitive writes is a new activation (``activation_by
 
 from __future__ import annotations
 
-
 import math
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
@@ -31,10 +30,10 @@ from llm_perf_opt.symbolic.dtypes import FP32, INT64, DType
 __all__ = [
     "PRIMITIVES",
     "ROLE_CATEGORY",
-    "OpClass",
-    "Primitive",
     "VECTOR_FLOPS_PER_ELEMENT",
     "OpCall",
+    "OpClass",
+    "Primitive",
     "Size",
     "add",
     "addmm",

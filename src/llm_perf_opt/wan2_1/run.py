@@ -145,7 +145,14 @@ def _subtree(tree: ModuleTree, node_id: str) -> set[str]:
 
 
 def _latent_bytes(tree: ModuleTree) -> sympy.Expr:
-    return B * _int_param(tree[VAE], "z_dim") * latent_frames() * latent_height() * latent_width() * FP32.size_bytes
+    return (
+        B
+        * _int_param(tree[VAE], "z_dim")
+        * latent_frames()
+        * latent_height()
+        * latent_width()
+        * FP32.size_bytes
+    )
 
 
 def sequence_shard(tree: ModuleTree, world: int) -> SequenceShard:
@@ -163,7 +170,8 @@ def sequence_shard(tree: ModuleTree, world: int) -> SequenceShard:
 @frozen(eq=False)
 class _LastChunk:
     """The cost of the last later chunk of a chunked VAE pass: ``cost(F') − cost(F' − 4)`` with
-    ``F' = max(F, 5)``; with ``written_only`` just the bytes it writes (the tensors it makes)."""
+    ``F' = max(F, 5)``, its bytes (what a peak reads); with ``written_only`` just the bytes it writes
+    (the tensors it makes)."""
 
     written_only: bool = False
 
@@ -181,7 +189,7 @@ class _LastChunk:
 
         if self.written_only:
             return Cost(bytes_written=chunk(cost.bytes_written))
-        return Cost(**{name: chunk(expr) for name, expr in cost})
+        return Cost(bytes_read=chunk(cost.bytes_read), bytes_written=chunk(cost.bytes_written))
 
 
 def vae_cache_bytes(tree: ModuleTree, part_id: str, dtype: DType) -> sympy.Expr:
@@ -212,6 +220,16 @@ def vae_cache_bytes(tree: ModuleTree, part_id: str, dtype: DType) -> sympy.Expr:
     return total
 
 
+@functools.cache
+def _vae_chunk_peaks(tree: ModuleTree) -> tuple[Mapping[str, sympy.Expr], Mapping[str, sympy.Expr]]:
+    """Peaks of the last chunk's kernels and of the tensors they write, per VAE module."""
+    vae = _subtree(tree, VAE)
+    return (
+        activation_peaks(tree, _LastChunk(), within=vae),
+        activation_peaks(tree, _LastChunk(written_only=True), within=vae),
+    )
+
+
 def _vae_pass_peak(tree: ModuleTree, implementation: Implementation, *, encode: bool) -> sympy.Expr:
     """Estimated peak bytes of one chunked VAE encode (or decode) beyond the VAE's weights: the caches
     of every causal convolution, resident through the pass; the largest kernel of the last chunk
@@ -219,9 +237,7 @@ def _vae_pass_peak(tree: ModuleTree, implementation: Implementation, *, encode: 
     holds around it, ``RESIDENT_VAE_TENSORS`` tensors of the largest size a kernel of the chunk
     writes. Taken at ``max(F, 5)`` frames."""
     parts = ("vae.encoder", "vae.conv1") if encode else ("vae.conv2", "vae.decoder")
-    vae = _subtree(tree, VAE)
-    chunk = activation_peaks(tree, _LastChunk(), within=vae)
-    written = activation_peaks(tree, _LastChunk(written_only=True), within=vae)
+    chunk, written = _vae_chunk_peaks(tree)
     largest_kernel = maximum(*(chunk[p] for p in parts))
     largest_tensor = maximum(*(written[p] for p in parts))
     cache = vae_cache_bytes(tree, "vae.encoder" if encode else "vae.decoder", implementation.vae_dtype)
@@ -305,6 +321,10 @@ class Wan21Family:
     def pipeline_tree(self, deployment: Deployment) -> ModuleTree:
         return pipeline_tree(deployment.variant, deployment.implementation, deployment.guidance)
 
+    def tree_key(self, deployment: Deployment) -> str:
+        variant: WanVariant = deployment.variant
+        return f"{self.name}|{variant!r}|{deployment.implementation!r}|{deployment.guidance}"
+
     def describe(self, deployment: Deployment) -> str:
         parts = []
         parallelism = deployment.parallelism
@@ -323,7 +343,10 @@ class Wan21Family:
         if deployment.text_encoder_cpu:
             parts.append("--t5_cpu")
         kernel = deployment.attention_kernel
-        return " ".join(parts) + f" ({kernel if deployment.precision == 'bf16' else f'{kernel}, {deployment.precision}'})"
+        return (
+            " ".join(parts)
+            + f" ({kernel if deployment.precision == 'bf16' else f'{kernel}, {deployment.precision}'})"
+        )
 
     def schedule(self, tree: ModuleTree, deployment: Deployment) -> Schedule:
         builder = ScheduleBuilder()
@@ -343,7 +366,12 @@ class Wan21Family:
         tokens = video_tokens()
         blocks, block_params, root_params = unit_params(tree, DIFFUSION)
         a2a = all_to_all_bytes(
-            tokens, dim, degree=parallelism.ulysses, world=world, batch=B, count=ALL_TO_ALLS_PER_SELF_ATTENTION
+            tokens,
+            dim,
+            degree=parallelism.ulysses,
+            world=world,
+            batch=B,
+            count=ALL_TO_ALLS_PER_SELF_ATTENTION,
         )
         ring = ring_pass_bytes(tokens, dim, degree=parallelism.ring, world=world, batch=B)
         gather = parameter_all_gather_bytes(block_params, world) if parallelism.fsdp else sympy.Integer(0)
@@ -353,7 +381,9 @@ class Wan21Family:
             attention = next(tree[c] for c in block.children if tree[c].class_name == SELF_ATTENTION_CLASS)
             builder.add(attention, "diffusion.ulysses_all_to_all", attention.calls * a2a, "collective")
             builder.add(attention, "diffusion.ring_kv", attention.calls * ring, "collective", how=ring_how)
-            builder.add(block, "diffusion.fsdp_all_gather", block.calls * gather, "collective", how=gather_how)
+            builder.add(
+                block, "diffusion.fsdp_all_gather", block.calls * gather, "collective", how=gather_how
+            )
         if parallelism.fsdp:
             builder.add(
                 dit,
@@ -374,7 +404,11 @@ class Wan21Family:
             for block_id in t5_blocks.children:
                 block = tree[block_id]
                 builder.add(
-                    block, "text_encoder.fsdp_all_gather", block.calls * t5_gather, "collective", how=gather_how
+                    block,
+                    "text_encoder.fsdp_all_gather",
+                    block.calls * t5_gather,
+                    "collective",
+                    how=gather_how,
                 )
             builder.add(
                 text,
@@ -399,7 +433,9 @@ class Wan21Family:
         dit_bytes = weight_bytes(tree, DIFFUSION)
         dit_held = -(-dit_bytes // world) if parallelism.fsdp else dit_bytes
         if deployment.offload == "group":
-            builder.add(dit, "diffusion.group_offload_stream", dit.calls * dit_bytes, "host", how="overlap_total")
+            builder.add(
+                dit, "diffusion.group_offload_stream", dit.calls * dit_bytes, "host", how="overlap_total"
+            )
         elif image and world == 1:
             builder.add(dit, "diffusion.to_gpu", sympy.Integer(dit_held), "host")
         if offload:
@@ -487,7 +523,9 @@ def _memory(tree: ModuleTree, shape: tuple[object, ...], deployment: Deployment)
         + parts["text_encoder_weights"]
         + parts["text_encoder_gathered"]
         + parts["text_encoder_activations"],
-        "image_encoder": vae + dit_early + t5_after + clip + parts["image_encoder_activations"] if image else zero,
+        "image_encoder": vae + dit_early + t5_after + clip + parts["image_encoder_activations"]
+        if image
+        else zero,
         "vae_encode": vae + dit_early + t5_after + clip_after + parts["vae_encode_peak"] if image else zero,
         "sampling": vae
         + t5_after
