@@ -183,7 +183,7 @@ def test_the_disk_cache_is_used_and_survives_corruption(tmp_path: Path) -> None:
 
 
 def test_the_shipped_factors_are_the_fit() -> None:
-    """Refitting with scipy's least squares reproduces the fitted factors of efficiencies.json (3 decimals)."""
+    """A refit with scipy least squares reproduces the fitted factors of efficiencies.json (3 decimals)."""
     from llm_perf_opt.calibration import fit_efficiencies
 
     result = fit_efficiencies()

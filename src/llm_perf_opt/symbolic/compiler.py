@@ -152,15 +152,23 @@ class Evaluator:
         slots: module id → index into them, per metric in the order of :data:`METRICS`.
     """
 
-    def __init__(self, raw_expressions: tuple[sympy.Expr, ...], slots: Mapping[str, tuple[int, ...]]) -> None:
+    def __init__(
+        self,
+        raw_expressions: tuple[sympy.Expr, ...],
+        slots: Mapping[str, tuple[int, ...]],
+        *,
+        simplify: bool = True,
+        key: str | None = None,
+    ) -> None:
         self.raw_expressions = raw_expressions
         self.slots = slots
-        self._grid, self._exact = _lambdify_both(raw_expressions)
+        self._simplify = simplify
+        self._grid, self._exact = _lambdify_both(raw_expressions, simplify, key)
 
     @functools.cached_property
     def expressions(self) -> tuple[sympy.Expr, ...]:
-        """The unique expressions, simplified, in evaluator output order."""
-        return _simplified(self.raw_expressions)
+        """The unique expressions the evaluator computes (simplified unless built with ``simplify=False``)."""
+        return _simplified(self.raw_expressions) if self._simplify else self.raw_expressions
 
     @property
     def source(self) -> str:
@@ -249,16 +257,20 @@ _GRID_NAMESPACE: dict[str, Any] = {"numpy": np}
 
 @functools.lru_cache(maxsize=32)
 def _lambdify_both(
-    expressions: tuple[sympy.Expr, ...],
+    raw: tuple[sympy.Expr, ...], simplify: bool, key: str | None
 ) -> tuple[Callable[..., list[Any]], Callable[..., list[Any]]]:
-    """The numpy and the exact evaluator of ``expressions`` (simplified first), cached on the
-    expressions in memory and on disk."""
-    material = "\n".join(str(expr) for expr in expressions)
+    """The numpy and the exact evaluator of ``raw`` (simplified first, if asked), cached on the
+    expressions in memory and on disk: the disk entry is keyed by ``key`` (what determines the
+    expressions, with the package's code) or else by the printed expressions."""
+    material = f"simplify={simplify}\n" + (key if key is not None else "\n".join(str(expr) for expr in raw))
+
+    def expressions() -> tuple[sympy.Expr, ...]:
+        return _simplified(raw) if simplify else raw
 
     def grid() -> Callable[..., list[Any]]:
         return sympy.lambdify(  # type: ignore[no-any-return]
             WORKLOAD_SYMBOLS,
-            [floor_divisions(expr) for expr in _simplified(expressions)],
+            [floor_divisions(expr) for expr in expressions()],
             modules="numpy",
             printer=GridPrinter,
             cse=True,
@@ -267,7 +279,7 @@ def _lambdify_both(
     def exact() -> Callable[..., list[Any]]:
         return sympy.lambdify(  # type: ignore[no-any-return]
             WORKLOAD_SYMBOLS,
-            list(_simplified(expressions)),
+            list(expressions()),
             modules=[_EXACT_NAMESPACE],
             printer=_ExactPrinter,
             cse=True,
@@ -280,7 +292,9 @@ def _lambdify_both(
 
 
 @functools.lru_cache(maxsize=32)
-def compile_tree(tree: ModuleTree, module_ids: tuple[str, ...] | None = None) -> Evaluator:
+def compile_tree(
+    tree: ModuleTree, module_ids: tuple[str, ...] | None = None, *, key: str | None = None
+) -> Evaluator:
     """The :class:`Evaluator` of ``tree``, built once per tree object (and ``module_ids``) and cached.
 
     ``module_ids`` restricts it to some modules (default: all). Nodes that share a Cost object (the
@@ -305,4 +319,8 @@ def compile_tree(tree: ModuleTree, module_ids: tuple[str, ...] | None = None) ->
                 indices.append(index)
             found = slots_of_cost[id(cost)] = tuple(indices)
         slots[node.id] = found
-    return Evaluator(tuple(expressions), MappingProxyType(slots))
+    return Evaluator(
+        tuple(expressions),
+        MappingProxyType(slots),
+        key=None if key is None else f"{key}|{module_ids}",
+    )
