@@ -80,6 +80,7 @@ _FACTS = [
     ("fastvideo", lambda s: s.sequence_parallel.default, "ulysses"),  # sp_size = num_gpus
     ("lightx2v", lambda s: s.fused_chains.chains, ("norm-modulation", "qk-rmsnorm-rotary")),
     ("lightx2v", lambda s: s.attention_kernel("ada"), "sage-int8-fp16"),  # Triton path on sm89
+    ("sglang-diffusion", lambda s: s.attention_kernel("ampere"), "sgl-fa3"),  # sgl-kernel FA3 on sm80
     ("sglang-diffusion", lambda s: s.attention_kernel("blackwell"), "sdpa-cudnn"),  # dynamic cuDNN
     ("sglang-diffusion", lambda s: s.attention_kernel("blackwell-rtx"), "sdpa"),  # SDPA on sm120
     ("sglang-diffusion", lambda s: s.cfg_parallel.default, "on"),  # performance-mode auto
@@ -98,9 +99,10 @@ def test_presets_hold_the_facts_read_from_their_code(name: str, read: Any, expec
 
 
 def test_kernel_availability_follows_the_build_targets() -> None:
-    """FA3 runs on Hopper only, FA4 on Hopper and data-centre Blackwell, SageAttention3 on sm120."""
+    """FA3 runs on Hopper only (SGLang's port also on sm80/sm89), FA4 on sm90/sm100, Sage3 on sm120."""
     assert [f for f in KERNEL_FAMILIES if kernel_available("fa3", f)] == ["hopper"]
     assert [f for f in KERNEL_FAMILIES if kernel_available("fa4", f)] == ["hopper", "blackwell"]
+    assert [f for f in KERNEL_FAMILIES if kernel_available("sgl-fa3", f)] == ["ampere", "ada", "hopper"]
     assert [f for f in KERNEL_FAMILIES if kernel_available("sage3-fp4", f)] == ["blackwell-rtx"]
     assert not kernel_available("sdpa-cudnn", "cdna3")
     assert not kernel_available("no-such-kernel", "hopper")

@@ -67,6 +67,7 @@ KERNEL_FAMILIES_OF: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "fa2": _ALL,  # Dao-AILab flash-attn 2 (CK build on ROCm)
         "fa3": ("hopper",),  # flash-attn 3, Hopper only (flash_attn_interface)
         "fa3-fp8": ("hopper",),  # flash-attn 3 with fp8 Q/K/V
+        "sgl-fa3": ("ampere", "ada", "hopper"),  # SGLang's FA3 port, built for sm80/sm86/sm89/sm90a
         "fa4": ("hopper", "blackwell"),  # flash-attn 4 (CuTe DSL), sm90 and sm100
         "fa4-fp4": ("blackwell",),  # flash-attn 4 with NVFP4 Q/K (sm100a/sm103a)
         "sage-int8-fp16": ("ampere", "ada", "hopper", "blackwell-rtx"),  # SageAttention: int8 QKᵀ, fp16 PV
