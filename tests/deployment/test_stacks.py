@@ -78,7 +78,7 @@ _FACTS = [
     ("fastvideo", lambda s: s.offload.default, "layerwise-streamed"),  # dit_layerwise_offload=True
     ("fastvideo", lambda s: s.fused_chains.chains, ()),  # "fused" layers are eager PyTorch
     ("fastvideo", lambda s: s.sequence_parallel.default, "ulysses"),  # sp_size = num_gpus
-    ("lightx2v", lambda s: s.fused_chains.chains, ("norm-modulation", "qk-rmsnorm-rotary")),
+    ("lightx2v", lambda s: s.fused_chains.chains, ("modulation", "rmsnorm", "rotary")),
     ("lightx2v", lambda s: s.attention_kernel("ada"), "sage-int8-fp16"),  # Triton path on sm89
     ("sglang-diffusion", lambda s: s.attention_kernel("ampere"), "sgl-fa3"),  # sgl-kernel FA3 on sm80
     ("sglang-diffusion", lambda s: s.attention_kernel("blackwell"), "sdpa-cudnn"),  # dynamic cuDNN
@@ -149,7 +149,7 @@ def test_a_stack_round_trips_through_the_converter() -> None:
         (lambda d: d.pop("offload"), "offload: required field is missing"),
         (
             lambda d: d["fused_chains"]["chains"].append("softmax"),
-            "fused_chains.chains.2: unknown chain 'softmax'",
+            "fused_chains.chains.3: unknown chain 'softmax'",
         ),
         (
             lambda d: d["cfg_parallel"].update(source=""),

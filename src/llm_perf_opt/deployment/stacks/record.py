@@ -123,6 +123,8 @@ FUSION_MODES: Final = (
 """How the element-wise work between the matmuls is executed."""
 
 FUSED_CHAINS: Final = (
+    "modulation",  # x·(1 + scale) + shift in one kernel, the norm before it separate
+    "rmsnorm",  # an RMSNorm (square, mean, rsqrt, scale, weight) in one kernel
     "norm-modulation",  # LayerNorm then x·(1 + scale) + shift, one read and one write
     "gate-residual",  # residual + gate·y
     "gate-residual-norm-modulation",  # the two above in one kernel
