@@ -88,6 +88,9 @@ _FACTS = [
     ("diffsynth", lambda s: s.gemm_precision.options, ("bf16",)),  # fp8 storage only
     ("diffsynth", lambda s: "fp8-upcast-bf16" in s.weight_storage.options, True),
     ("diffsynth", lambda s: s.vae_decode.default, "tiled"),  # tiled=True
+    ("lightx2v", lambda s: s.run_defaults.distilled_steps, 4),  # step_distill.md: DMD to 4 steps
+    ("fastvideo", lambda s: s.run_defaults.distilled_steps, 3),  # FastWan DMD preset
+    ("official", lambda s: s.run_defaults.distilled_steps, None),
     ("flashdreams", lambda s: s.attention_kernel("hopper"), "sdpa-cudnn"),
     ("flashdreams", lambda s: s.families, ("hopper", "blackwell")),
 ]

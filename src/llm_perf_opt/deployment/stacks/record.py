@@ -274,18 +274,26 @@ class RunDefaults:
         i2v_steps: denoising steps for image-to-video.
         guidance: whether classifier-free guidance is on by default (two forwards per step).
         source: where the defaults were read.
+        distilled_steps: steps of the stack's own distilled few-step Wan2.1 models (which run
+            without guidance), ``None`` when it ships none.
     """
 
     t2v_steps: int = field()
     i2v_steps: int = field()
     guidance: bool
     source: str = field(validator=_text())
+    distilled_steps: int | None = field(default=None)
 
     @t2v_steps.validator
     @i2v_steps.validator
     def _steps(self, attribute: Attribute[Any], value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise FieldError((attribute.name,), f"must be an integer ≥ 1, got {value!r}")
+
+    @distilled_steps.validator
+    def _distilled(self, attribute: Attribute[Any], value: int | None) -> None:
+        if value is not None:
+            self._steps(attribute, value)
 
 
 def _vocabulary(accepted: tuple[str, ...]) -> Any:
