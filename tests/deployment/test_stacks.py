@@ -21,10 +21,11 @@ from llm_perf_opt.deployment.stacks import (
     Stack,
     get_stack,
     kernel_available,
+    kernel_family,
     load_stack,
 )
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.hardware import PRECISIONS
+from llm_perf_opt.hardware import ACCELERATORS, PRECISIONS
 
 _FOLDER = resources.files("llm_perf_opt.deployment.stacks")
 _CITATION = re.compile(r"[\w.-]+\.(py|md|json|cuh|cu|rst)\b|[\w-]+/[\w./-]+|\bv\d+\.\d+|^as for ")
@@ -236,3 +237,14 @@ def test_a_choice_rejects_a_default_outside_its_options_and_repeats() -> None:
         Choice(default="off", options=("off", "off"), source="x.py")
     with pytest.raises(LlmPerfOptError, match="options: must list at least one value"):
         Choice(default="off", options=(), source="x.py")
+
+
+def test_every_shipped_device_maps_to_a_kernel_family() -> None:
+    """Shipped devices keep their family as kernel family, except the sm120 RTX 5090 (blackwell-rtx)."""
+    families = {name: kernel_family(name, device.family) for name, device in ACCELERATORS.items()}
+    assert families["rtx5090"] == "blackwell-rtx"
+    assert families["b200"] == families["gb200"] == "blackwell"
+    assert families["h100-sxm"] == "hopper" and families["mi300x"] == "cdna3"
+    assert kernel_family("rtx-pro-6000-server", "blackwell") == "blackwell-rtx"
+    with pytest.raises(LlmPerfOptError, match="family: unknown device family 'volta'"):
+        kernel_family("v100", "volta")

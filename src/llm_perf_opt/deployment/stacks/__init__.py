@@ -26,11 +26,13 @@ from llm_perf_opt.deployment.stacks.record import (
     GEMM_RATE_KEYS,
     KERNEL_FAMILIES,
     KERNEL_FAMILIES_OF,
+    SM120_DEVICES,
     Chains,
     Choice,
     RunDefaults,
     Stack,
     kernel_available,
+    kernel_family,
 )
 from llm_perf_opt.errors import LlmPerfOptError
 
@@ -40,6 +42,7 @@ __all__ = [
     "GEMM_RATE_KEYS",
     "KERNEL_FAMILIES",
     "KERNEL_FAMILIES_OF",
+    "SM120_DEVICES",
     "STACKS",
     "STACK_NAMES",
     "Chains",
@@ -48,6 +51,7 @@ __all__ = [
     "Stack",
     "get_stack",
     "kernel_available",
+    "kernel_family",
     "load_stack",
 ]
 

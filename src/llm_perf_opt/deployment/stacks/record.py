@@ -35,6 +35,7 @@ __all__ = [
     "KERNEL_FAMILIES_OF",
     "OFFLOADS",
     "SEQUENCE_PARALLEL",
+    "SM120_DEVICES",
     "SPARSE_ATTENTIONS",
     "STEP_CACHES",
     "TEXT_ENCODER_PLACEMENTS",
@@ -46,6 +47,7 @@ __all__ = [
     "RunDefaults",
     "Stack",
     "kernel_available",
+    "kernel_family",
 ]
 
 KERNEL_FAMILIES: Final = ("ampere", "ada", "hopper", "blackwell", "blackwell-rtx", "cdna3", "cdna4")
@@ -308,6 +310,21 @@ def _vocabulary(accepted: tuple[str, ...]) -> Any:
                 )
 
     return check
+
+
+SM120_DEVICES: Final = ("rtx5090", "rtx-pro-6000-server")
+"""Accelerator-table names of the Blackwell devices that are sm120 (``blackwell-rtx`` to kernels)."""
+
+
+def kernel_family(device_name: str, device_family: str) -> str:
+    """The kernel family of an accelerator-table device: its family, except sm120 Blackwell boards."""
+    if device_family == "blackwell" and device_name in SM120_DEVICES:
+        return "blackwell-rtx"
+    if device_family not in KERNEL_FAMILIES:
+        raise FieldError(
+            ("family",), f"unknown device family {device_family!r}; accepted: {', '.join(KERNEL_FAMILIES)}"
+        )
+    return device_family
 
 
 def kernel_available(kernel: str, family: str) -> bool:
