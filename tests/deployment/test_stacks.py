@@ -85,6 +85,7 @@ _FACTS = [
     ("sglang-diffusion", lambda s: s.attention_kernel("blackwell"), "sdpa-cudnn"),  # dynamic cuDNN
     ("sglang-diffusion", lambda s: s.attention_kernel("blackwell-rtx"), "sdpa"),  # SDPA on sm120
     ("sglang-diffusion", lambda s: s.cfg_parallel.default, "on"),  # performance-mode auto
+    ("sglang-diffusion", lambda s: s.offload.default, "layerwise-streamed"),  # default for Wan
     ("sglang-diffusion", lambda s: "gate-residual-norm-modulation" in s.fused_chains.chains, True),
     ("diffsynth", lambda s: s.gemm_precision.options, ("bf16",)),  # fp8 storage only
     ("diffsynth", lambda s: "fp8-upcast-bf16" in s.weight_storage.options, True),

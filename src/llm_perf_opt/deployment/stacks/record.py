@@ -161,6 +161,7 @@ TEXT_ENCODER_PLACEMENTS: Final = (
     "gpu-offloaded",  # on the host between uses, moved to the device to run
     "cpu",  # runs on the host
     "fsdp",  # sharded across the devices
+    "tensor-parallel",  # split across the sequence-parallel group as tensor parallelism
 )
 CFG_EXECUTIONS: Final = (
     "two-calls",  # conditional and unconditional forwards one after the other, batch 1 each
