@@ -78,13 +78,16 @@ _FACTS = [
     ("fastvideo", lambda s: s.text_encoder.default, "cpu"),  # text_encoder_cpu_offload=True
     ("fastvideo", lambda s: s.offload.default, "layerwise-streamed"),  # dit_layerwise_offload=True
     ("fastvideo", lambda s: s.fused_chains.chains, ()),  # "fused" layers are eager PyTorch
-    ("fastvideo", lambda s: s.sequence_parallel.default, "ulysses"),  # sp_size = num_gpus
+    ("fastvideo", lambda s: s.sequence_parallel.default_for(8), "ulysses"),  # sp_size = num_gpus
+    ("fastvideo", lambda s: s.offload.default_for(8), "none"),  # layerwise offload is 1-GPU only
     ("lightx2v", lambda s: s.fused_chains.chains, ("modulation", "rmsnorm", "rotary")),
     ("lightx2v", lambda s: s.attention_kernel("ada"), "sage-int8-fp16"),  # Triton path on sm89
     ("sglang-diffusion", lambda s: s.attention_kernel("ampere"), "sgl-fa3"),  # sgl-kernel FA3 on sm80
     ("sglang-diffusion", lambda s: s.attention_kernel("blackwell"), "sdpa-cudnn"),  # dynamic cuDNN
     ("sglang-diffusion", lambda s: s.attention_kernel("blackwell-rtx"), "sdpa"),  # SDPA on sm120
-    ("sglang-diffusion", lambda s: s.cfg_parallel.default, "on"),  # performance-mode auto
+    ("sglang-diffusion", lambda s: (s.cfg_parallel.default, s.cfg_parallel.default_for(2)), ("off", "on")),
+    ("sglang-diffusion", lambda s: s.weight_sharding.default_for(8), "fsdp"),  # performance-mode auto
+    ("official", lambda s: (s.offload.default_for(1), s.offload.default_for(8)), ("model-per-stage", "none")),
     ("sglang-diffusion", lambda s: s.offload.default, "layerwise-streamed"),  # default for Wan
     ("sglang-diffusion", lambda s: "gate-residual-norm-modulation" in s.fused_chains.chains, True),
     ("diffsynth", lambda s: s.gemm_precision.options, ("bf16",)),  # fp8 storage only
@@ -238,6 +241,8 @@ def test_a_choice_rejects_a_default_outside_its_options_and_repeats() -> None:
         Choice(default="off", options=("off", "off"), source="x.py")
     with pytest.raises(LlmPerfOptError, match="options: must list at least one value"):
         Choice(default="off", options=(), source="x.py")
+    with pytest.raises(LlmPerfOptError, match="multi_gpu_default: must be one of options"):
+        Choice(default="off", options=("off",), source="x.py", multi_gpu_default="on")
 
 
 def test_every_shipped_device_maps_to_a_kernel_family() -> None:

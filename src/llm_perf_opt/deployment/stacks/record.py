@@ -218,16 +218,25 @@ class Choice:
     """One choice a stack makes, with the alternatives it offers and where that was read.
 
     Attributes:
-        default: the value used when the user changes nothing; one of ``options``.
+        default: the value used on one GPU when the user changes nothing; one of ``options``.
         options: every value the stack can be switched to (the default included), no repeats.
         source: repository file and revision, or documentation page, the choice was read from.
         note: what the value means for this stack, or what was uncertain.
+        multi_gpu_default: the value the stack picks by itself when run on several GPUs, where it
+            differs from ``default``; one of ``options``.
     """
 
     default: str = field(validator=_text())
     options: tuple[str, ...] = field(converter=tuple)
     source: str = field(validator=_text())
     note: str = ""
+    multi_gpu_default: str | None = None
+
+    def default_for(self, gpus: int) -> str:
+        """The value used on ``gpus`` devices when the user changes nothing."""
+        if gpus > 1 and self.multi_gpu_default is not None:
+            return self.multi_gpu_default
+        return self.default
 
     @options.validator
     def _options(self, attribute: Attribute[Any], value: tuple[str, ...]) -> None:
@@ -236,9 +245,12 @@ class Choice:
         repeated = sorted({item for item in value if value.count(item) > 1})
         if repeated:
             raise FieldError((attribute.name,), f"lists {repeated[0]!r} twice; expected distinct values")
+        accepted = ", ".join(value)
         if self.default not in value:
+            raise FieldError(("default",), f"must be one of options ({accepted}); got {self.default!r}")
+        if self.multi_gpu_default is not None and self.multi_gpu_default not in value:
             raise FieldError(
-                ("default",), f"must be one of options ({', '.join(value)}); got {self.default!r}"
+                ("multi_gpu_default",), f"must be one of options ({accepted}); got {self.multi_gpu_default!r}"
             )
 
 
