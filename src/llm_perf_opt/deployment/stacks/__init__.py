@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from llm_perf_opt.contracts.converter import structure
+from llm_perf_opt.contracts.converter import read_json, structure
 from llm_perf_opt.deployment.stacks.record import (
     ATTENTION_KERNELS,
     GEMM_PRECISIONS,
@@ -87,31 +87,17 @@ def _key(name: str) -> str:
     return re.sub(r"[\s_]+", "-", name.strip().lower())
 
 
-def _parse(where: str, text: str) -> Stack:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise LlmPerfOptError(f"{where}: not valid JSON: {error}") from None
-    try:
-        return structure(data, Stack)
-    except LlmPerfOptError as error:
-        raise LlmPerfOptError(f"{where}: {error}") from None
-
-
 def load_stack(path: str | Path) -> Stack:
     """The stack described by the JSON file ``path`` (the schema of the shipped files)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise LlmPerfOptError(f"path: cannot read {str(path)!r}: {error.strerror or error}") from None
-    return _parse(str(path), text)
+    return structure(read_json(path), Stack, where=str(path))
 
 
 def _builtin() -> Mapping[str, Stack]:
     folder = resources.files("llm_perf_opt.deployment.stacks")
     stacks: dict[str, Stack] = {}
     for name in STACK_NAMES:
-        stack = _parse(f"built-in {name}.json", folder.joinpath(f"{name}.json").read_text("utf-8"))
+        data = json.loads(folder.joinpath(f"{name}.json").read_text("utf-8"))
+        stack = structure(data, Stack, where=f"built-in {name}.json")
         if stack.name != name:
             raise LlmPerfOptError(f"built-in {name}.json.name: must be {name!r}, got {stack.name!r}")
         stacks[name] = stack
