@@ -316,7 +316,8 @@ def _print_dit(evaluation: DitEvaluation) -> None:
     )
     print(header)
     print("-" * len(header))
-    rows = [("diffusion", "WanModel", total, 1), *_dit_rows(evaluation)]
+    root = dit_tree(evaluation.variant, evaluation.implementation).root
+    rows = [(root.id, root.class_name, total, 1), *_dit_rows(evaluation)]
     for module_id, class_name, values, count in rows:
         share = values["flops"] / total["flops"] if total["flops"] else 0.0
         label = module_id if count == 1 else f"{module_id} (×{count})"

@@ -111,7 +111,7 @@ class CalibrationRecord:
     steps: int = field(validator=integer(1))
     guidance: bool = field(validator=flag())
     what_timed: str = field(validator=one_of(WHAT_TIMED))
-    measured_seconds: float = field(validator=_positive)
+    measured_seconds: float = field(validator=_positive)  # type: ignore[assignment]
     measured_peak_gb: float | None = field(default=None, validator=_optional_positive)
     fitted: bool = field(default=True, validator=flag())
     note: str = ""
@@ -150,7 +150,7 @@ class FreeFactor:
 
     name: str = field(validator=text())
     cells: tuple[tuple[str, str], ...]
-    prior: float = field(validator=_positive)
+    prior: float = field(validator=_positive)  # type: ignore[assignment]
     basis: str = ""
     lower: float = field(default=0.05, validator=_positive)
     upper: float = field(default=1.0, validator=_positive)
@@ -172,7 +172,7 @@ class CalibrationFile:
 
     schema_version: int = field(default=1, validator=integer(1))
     description: str = ""
-    prior_weight: float = field(validator=_positive)
+    prior_weight: float = field(validator=_positive)  # type: ignore[assignment]
     free_factors: tuple[FreeFactor, ...]
     records: tuple[CalibrationRecord, ...]
 

@@ -31,6 +31,7 @@ __all__ = [
     "CHANNELS",
     "NO_RULE",
     "CostAdjustment",
+    "Overlapping",
     "Load",
     "Rule",
     "RunMemory",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 Channel = Literal["collective", "host"]
+Overlapping = Literal["added", "overlap_own", "overlap_total"]
+"""How a load meets a module's time (see :class:`Rule`)."""
 CHANNELS: Final = ("collective", "host")
 """``collective``: the GPU-GPU link (or the host link without one); ``host``: host ↔ GPU copies."""
 
@@ -198,7 +201,7 @@ class ScheduleBuilder:
         nbytes: sympy.Expr,
         channel: Channel,
         *,
-        how: Literal["added", "overlap_own", "overlap_total"] = "added",
+        how: Overlapping = "added",
     ) -> None:
         """Put a load of ``nbytes`` on ``node``; a load of 0 bytes is not recorded."""
         if sympy.sympify(nbytes) == 0:

@@ -93,8 +93,11 @@ class ModelFamily(Protocol):
         stages: the stages of a run, in the order they run; their seconds add up to the total.
     """
 
-    name: str
-    stages: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stages(self) -> tuple[str, ...]: ...
 
     def check(self, deployment: Deployment) -> None:
         """Raise for a deployment the family's code rejects (naming the field and what is accepted)."""

@@ -56,7 +56,7 @@ from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_tree
-from llm_perf_opt.wan2_1.roles import ROLES
+from llm_perf_opt.wan2_1.roles import COMPONENT_MODULES, PACKAGE, PIPELINE_MODULES, ROLES
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 from llm_perf_opt.wan2_1.workloads import resolve_profile
 
@@ -90,18 +90,6 @@ _TORCH_CLASSES: Final = frozenset(
         "Embedding",
     }
 )
-_COMPONENT_MODULES: Final[Mapping[str, str]] = {
-    "diffusion": "wan.modules.model",
-    "text_encoder": "wan.modules.t5",
-    "image_encoder": "wan.modules.clip",
-    "vae": "wan.modules.vae",
-    "scheduler": "wan.utils.fm_solvers_unipc",
-}
-_PIPELINE_MODULES: Final[Mapping[str, str]] = {
-    "WanT2V": "wan.text2video",
-    "WanI2V": "wan.image2video",
-    "WanFLF2V": "wan.first_last_frame2video",
-}
 
 
 @frozen(kw_only=True)
@@ -223,11 +211,11 @@ def report_id_for(request: Wan2_1AnalyticRequest, options: RunOptions) -> str:
 
 def _qualified_class_name(node: ModuleNode) -> str:
     if node.parent_id is None:
-        return f"{_PIPELINE_MODULES.get(node.class_name, 'wan')}.{node.class_name}"
+        return f"{PIPELINE_MODULES.get(node.class_name, PACKAGE)}.{node.class_name}"
     if node.class_name in _TORCH_CLASSES:
         return f"torch.nn.{node.class_name}"
     component = node.id.split(".", 1)[0]
-    return f"{_COMPONENT_MODULES.get(component, 'wan')}.{node.class_name}"
+    return f"{COMPONENT_MODULES.get(component, PACKAGE)}.{node.class_name}"
 
 
 def _json_params(params: Mapping[str, object]) -> dict[str, Any]:

@@ -70,7 +70,7 @@ class Module:
 
     Attributes:
         name: the attribute name under its parent (the last part of its id).
-        class_name: the class of the real implementation (``"WanAttention"``).
+        class_name: the class of the real implementation (e.g. ``"Linear"``).
         stage: the pipeline stage; the model family names its stages.
         params: the constructor parameters of the real class, JSON-able.
         children: submodules, in declaration order.

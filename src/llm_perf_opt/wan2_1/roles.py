@@ -1,5 +1,6 @@
-"""The roles of Wan2.1's modules for the report's operator categories: for a matrix product or a
-convolution, the nearest enclosing (stage, class) below says what its weights are for."""
+"""What the report needs to know of Wan2.1's modules: the roles of its modules for the operator
+categories (for a matrix product or a convolution, the nearest enclosing (stage, class) says what
+its weights are for) and the official module each class lives in (``qualified_class_name``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["ROLES"]
+__all__ = ["COMPONENT_MODULES", "PACKAGE", "PIPELINE_MODULES", "ROLES"]
 
 ROLES: Final[Mapping[tuple[str, str], str]] = MappingProxyType(
     {
@@ -31,3 +32,18 @@ ROLES: Final[Mapping[tuple[str, str], str]] = MappingProxyType(
     }
 )
 """For a matrix product or convolution: the nearest enclosing (stage, class) that says what it is for."""
+
+PACKAGE: Final = "wan"
+"""The official code's package: the module of a class without a more specific one."""
+COMPONENT_MODULES: Final[Mapping[str, str]] = {
+    "diffusion": "wan.modules.model",
+    "text_encoder": "wan.modules.t5",
+    "image_encoder": "wan.modules.clip",
+    "vae": "wan.modules.vae",
+    "scheduler": "wan.utils.fm_solvers_unipc",
+}
+PIPELINE_MODULES: Final[Mapping[str, str]] = {
+    "WanT2V": "wan.text2video",
+    "WanI2V": "wan.image2video",
+    "WanFLF2V": "wan.first_last_frame2video",
+}

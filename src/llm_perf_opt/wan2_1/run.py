@@ -51,6 +51,7 @@ from llm_perf_opt.deployment.memory import (
     weight_bytes,
 )
 from llm_perf_opt.deployment.schedule import (
+    Overlapping,
     RunMemory,
     Schedule,
     ScheduleBuilder,
@@ -354,7 +355,7 @@ class Wan21Family:
         parallelism = deployment.parallelism
         world = parallelism.world_size
         offload = deployment.offload == "model"
-        gather_how = "overlap_total" if deployment.overlap.fsdp_with_compute else "added"
+        gather_how: Overlapping = "overlap_total" if deployment.overlap.fsdp_with_compute else "added"
 
         # the transformer: sequence parallelism and FSDP, per forward × its calls
         dit = tree[DIFFUSION]
@@ -375,7 +376,7 @@ class Wan21Family:
         )
         ring = ring_pass_bytes(tokens, dim, degree=parallelism.ring, world=world, batch=B)
         gather = parameter_all_gather_bytes(block_params, world) if parallelism.fsdp else sympy.Integer(0)
-        ring_how = "overlap_own" if deployment.overlap.ring_with_attention else "added"
+        ring_how: Overlapping = "overlap_own" if deployment.overlap.ring_with_attention else "added"
         for block_id in blocks.children:
             block = tree[block_id]
             attention = next(tree[c] for c in block.children if tree[c].class_name == SELF_ATTENTION_CLASS)
