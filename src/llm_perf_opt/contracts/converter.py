@@ -20,6 +20,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from llm_perf_opt.contracts import models
 from llm_perf_opt.contracts.models import FieldError
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.files import parse_json
 
 __all__ = ["CONTRACT_CLASSES", "converter", "from_json", "structure", "to_json", "unstructure"]
 
@@ -152,13 +153,6 @@ def to_json(obj: object, *, indent: int | None = 2) -> str:
 
 
 def from_json(text: str | bytes, cls: type[T]) -> T:
-    """Parse JSON text into a contract object; malformed JSON is an error like any other."""
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
-        raise LlmPerfOptError(f"<document>: not valid JSON ({error})") from None
-    return structure(data, cls)
-
-
-def _reject_constant(name: str) -> float:
-    raise LlmPerfOptError(f"<document>: {name} is not a valid JSON number")
+    """Parse JSON text into a contract object; malformed JSON (not UTF-8, nested too deeply, an
+    integer of too many digits, ``NaN``) is an error like any other."""
+    return structure(parse_json(text), cls)

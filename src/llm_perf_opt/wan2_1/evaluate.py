@@ -29,6 +29,7 @@ from llm_perf_opt.wan2_1.geometry import (
 )
 from llm_perf_opt.wan2_1.image_encoder import CLIP_VIT_H_14, VisionTransformerConfig, declare_image_encoder
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
+from llm_perf_opt.wan2_1.limits import check_field
 from llm_perf_opt.wan2_1.text_encoder import UMT5_XXL, T5EncoderConfig, declare_text_encoder
 from llm_perf_opt.wan2_1.vae import WAN_VAE, WanVAEConfig, declare_vae
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
@@ -95,12 +96,14 @@ def resolve_workload(
 ) -> tuple[Workload, list[str]]:
     """Validate one workload and return the workload the transformer really runs, with notes.
 
-    Raises for sizes the pipeline rejects, for non-positive counts, and for an unpadded prompt on
-    an image-conditioned variant (both implementations split its context at 512 text tokens).
+    Raises for sizes the pipeline rejects, for counts outside
+    :data:`~llm_perf_opt.wan2_1.limits.WORKLOAD_LIMITS` (``text_len`` 0 to 512, padded or not),
+    and for an unpadded prompt on an image-conditioned variant (both implementations split its
+    context at 512 text tokens).
     """
-    batch = _positive_int("batch_size", batch)
-    steps = _positive_int("num_inference_steps", steps)
-    text_len = _positive_int("text_len", text_len, minimum=0)
+    batch = check_field("batch", batch, name="batch_size")
+    steps = check_field("steps", steps, name="num_inference_steps")
+    text_len = check_field("text_len", text_len)
     effective = check_frame_count(frames)
     check_frame_size(height, width)
     notes = []
@@ -110,10 +113,6 @@ def resolve_workload(
             f"{effective} frames ({int(latent_frames(frames))} latent frames)"
         )
     if pad_text:
-        if text_len > PADDED_TEXT_LEN:
-            raise LlmPerfOptError(
-                f"text_len: must be ≤ {PADDED_TEXT_LEN} (the tokenizer truncates there), got {text_len}"
-            )
         if text_len != PADDED_TEXT_LEN:
             notes.append(
                 f"text_len {text_len} is padded to {PADDED_TEXT_LEN} tokens, "
@@ -233,14 +232,10 @@ def resolve_text_workload(*, batch: int, text_len: int, pad_text: bool = True) -
     """Validate a text-encoder workload and return the one the encoder really runs, with notes.
 
     Padded (the default, as both pipelines tokenize with ``padding="max_length"``), every prompt runs
-    at 512 tokens; unpadded, at its own length of 1 to 512 tokens.
+    at 512 tokens; unpadded, at its own length of 0 to 512 tokens (the one rule for ``text_len``).
     """
-    batch = _positive_int("batch_size", batch)
-    text_len = _positive_int("text_len", text_len)
-    if text_len > PADDED_TEXT_LEN:
-        raise LlmPerfOptError(
-            f"text_len: must be ≤ {PADDED_TEXT_LEN} (the tokenizer truncates there), got {text_len}"
-        )
+    batch = check_field("batch", batch, name="batch_size")
+    text_len = check_field("text_len", text_len)
     notes = []
     if pad_text:
         if text_len != PADDED_TEXT_LEN:
@@ -372,7 +367,7 @@ def evaluate_image_encoder(
     """
     profile = get_implementation(implementation)
     num_images = resolve_num_images(images)
-    batch = _positive_int("batch_size", batch)
+    batch = check_field("batch", batch, name="batch_size")
     workload = Workload(batch=batch, frames=_UNUSED, height=_UNUSED, width=_UNUSED, steps=_UNUSED, text_len=0)
     tokens = CLIP_VIT_H_14.tokens
     notes = [
@@ -432,7 +427,7 @@ def resolve_vae_workload(*, batch: int, frames: int, height: int, width: int) ->
     """Validate a VAE workload (a video of ``frames`` frames at ``height × width``) and return it with
     notes: the effective frame count of a count that is not ``4k + 1``, the latent and the chunks.
     """
-    batch = _positive_int("batch_size", batch)
+    batch = check_field("batch", batch, name="batch_size")
     effective = check_frame_count(frames)
     check_frame_size(height, width)
     latent = int(latent_frames(frames))
