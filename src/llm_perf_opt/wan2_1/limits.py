@@ -9,7 +9,7 @@ Upper limits are what the real pipeline could run, with margin where the code se
   frames and ``1024 · 2 · 8 = 16384`` pixels a side.
 - ``text_len``: the umT5 tokenizer's ``max_length`` of 512 tokens, padded or not.
 - ``batch``, ``steps``, GPUs: no limit in the code; the limits are 16× the largest published runs
-  (batch 64, 1000 steps, 64 GPUs) rounded up, so that every figure stays within a sane range.
+  (batch 64, 1000 steps, 64 GPUs), so that every figure stays within a sane range.
 
 Every check raises one :class:`~llm_perf_opt.errors.LlmPerfOptError` naming the field (under the
 caller's name for it), the value and the accepted range.
@@ -81,14 +81,13 @@ class FieldLimit:
 
 
 _SIZE_WHY = f"VAE stride 8 × patch 2; {ROPE_POSITIONS} rotary positions a side"
+_PUBLISHED_WHY = "16× the largest published run"
 
 WORKLOAD_LIMITS: Final[Mapping[str, FieldLimit]] = MappingProxyType(
     {
         limit.field: limit
         for limit in (
-            FieldLimit(
-                field="batch", minimum=1, maximum=1024, multiple=1, why="16× the largest published batch"
-            ),
+            FieldLimit(field="batch", minimum=1, maximum=1024, multiple=1, why=_PUBLISHED_WHY),
             FieldLimit(
                 field="frames",
                 minimum=1,
@@ -98,18 +97,14 @@ WORKLOAD_LIMITS: Final[Mapping[str, FieldLimit]] = MappingProxyType(
             ),
             FieldLimit(field="height", minimum=16, maximum=16 * ROPE_POSITIONS, multiple=16, why=_SIZE_WHY),
             FieldLimit(field="width", minimum=16, maximum=16 * ROPE_POSITIONS, multiple=16, why=_SIZE_WHY),
-            FieldLimit(
-                field="steps", minimum=1, maximum=10_000, multiple=1, why="10× the most steps published"
-            ),
+            FieldLimit(field="steps", minimum=1, maximum=16_000, multiple=1, why=_PUBLISHED_WHY),
             FieldLimit(field="text_len", minimum=0, maximum=512, multiple=1, why="the tokenizer's limit"),
         )
     }
 )
 """Limits of the six workload fields, keyed like :class:`~llm_perf_opt.symbolic.symbols.Workload`."""
 
-GPU_LIMIT: Final = FieldLimit(
-    field="gpus", minimum=1, maximum=1024, multiple=1, why="16× the largest published run"
-)
+GPU_LIMIT: Final = FieldLimit(field="gpus", minimum=1, maximum=1024, multiple=1, why=_PUBLISHED_WHY)
 """The GPU count of a deployment."""
 
 
