@@ -188,7 +188,7 @@ BAD_WORKLOADS = [
     ),
     (
         {"frames": 0},
-        "num_frames: must be an integer in 1…4093 (at most 1024 latent frames, the transformer's rotary positions), got 0",
+        "num_frames: must be an integer in 1…4093 (at most 1024 latent frames), got 0",
     ),
     ({"batch": 0}, "batch_size: must be an integer in 1…1024 (16× the largest published run), got 0"),
     ({"text_len": 600}, "text_len: must be an integer in 0…512 (the tokenizer's limit), got 600"),
