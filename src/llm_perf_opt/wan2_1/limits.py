@@ -93,7 +93,7 @@ WORKLOAD_LIMITS: Final[Mapping[str, FieldLimit]] = MappingProxyType(
                 minimum=1,
                 maximum=4 * (ROPE_POSITIONS - 1) + 1,
                 multiple=1,
-                why=f"at most {ROPE_POSITIONS} latent frames, the transformer's rotary positions",
+                why=f"at most {ROPE_POSITIONS} latent frames",
             ),
             FieldLimit(field="height", minimum=16, maximum=16 * ROPE_POSITIONS, multiple=16, why=_SIZE_WHY),
             FieldLimit(field="width", minimum=16, maximum=16 * ROPE_POSITIONS, multiple=16, why=_SIZE_WHY),
