@@ -30,6 +30,7 @@ from llm_perf_opt.errors import LlmPerfOptError
 
 __all__ = [
     "atomic_output",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "check_output_file",
@@ -173,6 +174,34 @@ def _atomic_output(path: Path, *, binary: bool, field: str, newline: str | None)
         _remove(temp)
         raise
     _fsync_directory(directory)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, field: str = "out") -> Iterator[Path]:
+    """A temporary path in the target's directory for writers that need a file name (netCDF):
+    renamed over ``path`` when the ``with`` block ends without error, removed otherwise."""
+    target = Path(path)
+    try:
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name[:_TEMP_STEM_CHARS]}.", suffix=_TEMP_SUFFIX, dir=target.parent
+        )
+        os.close(fd)
+    except OSError as error:
+        raise LlmPerfOptError(f"{field}: cannot write {str(target)!r}: {_reason(error)}") from None
+    temp = Path(temp_name)
+    try:
+        yield temp
+        os.chmod(temp, 0o666 & ~_umask())
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
+        os.replace(temp, target)
+    except OSError as error:
+        _remove(temp)
+        raise LlmPerfOptError(f"{field}: cannot write {str(target)!r}: {_reason(error)}") from None
+    except BaseException:
+        _remove(temp)
+        raise
+    _fsync_directory(target.parent)
 
 
 def _remove(temp: Path) -> None:

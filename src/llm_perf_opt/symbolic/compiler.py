@@ -8,6 +8,7 @@ twice: to numpy for arrays of workloads, and to exact rational arithmetic for on
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import math
 from collections.abc import Callable, Mapping
@@ -362,7 +363,13 @@ class ColumnEvaluator:
         return tuple(outputs[index] for index in self.column_index)
 
     def evaluate(self, workload: Workload) -> ColumnGrid:
-        """Float64 arrays of the columns over workload arrays of any broadcastable shapes."""
+        """Float64 arrays of the columns over workload arrays of any broadcastable shapes.
+
+        When any value is a dask array the result is lazy: dask arrays of the broadcast shape whose
+        chunks are evaluated one at a time, all columns of a chunk in one call, when computed.
+        """
+        if any(_is_dask(value) for value in workload.values()):
+            return self._evaluate_lazily(workload)
         inputs = [np.asarray(value, dtype=np.float64) for value in workload.values()]
         try:
             shape = np.broadcast_shapes(*(a.shape for a in inputs))
@@ -374,6 +381,31 @@ class ColumnEvaluator:
             for index, out in zip(self.column_index, self.evaluate_arrays(*inputs), strict=True)
         }
         return ColumnGrid(self.columns, tuple(unique[index] for index in self.column_index), shape)
+
+    def _evaluate_lazily(self, workload: Workload) -> ColumnGrid:
+        da: Any = importlib.import_module("dask.array")
+        arrays = da.broadcast_arrays(*(da.asarray(value).astype(np.float64) for value in workload.values()))
+        template = arrays[0]
+        width = len(self.columns)
+
+        def block(*chunks: FloatArray) -> FloatArray:
+            shape = np.broadcast_shapes(*(c.shape for c in chunks))
+            outputs = self.evaluate_arrays(*chunks)
+            return np.stack([np.broadcast_to(np.asarray(out, dtype=np.float64), shape) for out in outputs])
+
+        stacked = da.map_blocks(
+            block,
+            *arrays,
+            new_axis=0,
+            chunks=((width,), *template.chunks),
+            dtype=np.float64,
+            meta=np.empty((0,) * (template.ndim + 1), dtype=np.float64),
+        )
+        return ColumnGrid(self.columns, tuple(stacked[i] for i in range(width)), tuple(template.shape))
+
+
+def _is_dask(value: object) -> bool:
+    return hasattr(value, "__dask_graph__")
 
 
 @functools.lru_cache(maxsize=32)
