@@ -39,7 +39,7 @@ from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN
 from llm_perf_opt.wan2_1.implementation import Implementation
-from llm_perf_opt.wan2_1.limits import WORKLOAD_LIMITS
+from llm_perf_opt.wan2_1.limits import validate_workload_arrays
 from llm_perf_opt.wan2_1.pipeline import pipeline_tree
 from llm_perf_opt.wan2_1.variants import WanVariant
 
@@ -79,42 +79,6 @@ METRIC_UNITS: Final[Mapping[str, str]] = {
 """The unit of each metric of :class:`~llm_perf_opt.symbolic.cost.Cost`."""
 
 IntArray = npt.NDArray[np.int64]
-
-
-def validate_workload_arrays(values: Mapping[str, Any]) -> None:
-    """Check arrays of workload values, vectorised: numbers, finite, integer-valued, within
-    :data:`~llm_perf_opt.wan2_1.limits.WORKLOAD_LIMITS` and multiples where the field requires
-    (height and width of 16).
-
-    The first failing field is one error naming it, the first bad value and how many are bad, e.g.
-    ``height: 3 of 200 values are not an integer in 16…16384, a multiple of 16; first: 17``. Works
-    on numpy arrays and on dask arrays (the checks are reductions computed chunk by chunk).
-    """
-    for name, value in values.items():
-        if name not in WORKLOAD_LIMITS:
-            raise LlmPerfOptError(f"{name}: unknown workload field; accepted: {', '.join(WORKLOAD_LIMITS)}")
-        limit = WORKLOAD_LIMITS[name]
-        array = value if hasattr(value, "__dask_graph__") else np.asarray(value)
-        kind = np.dtype(array.dtype).kind
-        if kind not in "iuf":
-            raise LlmPerfOptError(
-                f"{name}: must be numbers ({limit.accepted()}), got an array of {array.dtype}"
-            )
-        with np.errstate(invalid="ignore"):
-            good = np.isfinite(array) & (array == np.floor(array))
-            good &= (array >= limit.minimum) & (array <= limit.maximum)
-            if limit.multiple > 1:
-                good &= np.fmod(array, limit.multiple) == 0
-        bad = ~good
-        count = int(bad.sum())
-        if count:
-            first = array.ravel()[int(np.argmax(bad.ravel()))]
-            shown = float(first)
-            text = f"{int(shown)}" if np.isfinite(shown) and shown == int(shown) else f"{shown!r}"
-            raise LlmPerfOptError(
-                f"{name}: {count} of {int(np.prod(array.shape))} values are not {limit.accepted()}; "
-                f"first: {text}"
-            )
 
 
 def _axis(values: object) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from attrs import frozen
@@ -33,6 +33,7 @@ __all__ = [
     "FieldLimit",
     "check_field",
     "check_gpu_count",
+    "validate_workload_arrays",
 ]
 
 ROPE_POSITIONS: Final = 1024
@@ -116,6 +117,42 @@ def check_field(field: str, value: object, *, name: str | None = None) -> int:
 def check_gpu_count(value: object, *, name: str = "gpus") -> int:
     """Check a GPU count against :data:`GPU_LIMIT`."""
     return GPU_LIMIT.check(value, name=name)
+
+
+def validate_workload_arrays(values: Mapping[str, Any]) -> None:
+    """Check arrays of workload values, vectorised: numbers, finite, integer-valued, within
+    :data:`~llm_perf_opt.wan2_1.limits.WORKLOAD_LIMITS` and multiples where the field requires
+    (height and width of 16).
+
+    The first failing field is one error naming it, the first bad value and how many are bad, e.g.
+    ``height: 3 of 200 values are not an integer in 16…16384, a multiple of 16; first: 17``. Works
+    on numpy arrays and on dask arrays (the checks are reductions computed chunk by chunk).
+    """
+    for name, value in values.items():
+        if name not in WORKLOAD_LIMITS:
+            raise LlmPerfOptError(f"{name}: unknown workload field; accepted: {', '.join(WORKLOAD_LIMITS)}")
+        limit = WORKLOAD_LIMITS[name]
+        array = value if hasattr(value, "__dask_graph__") else np.asarray(value)
+        kind = np.dtype(array.dtype).kind
+        if kind not in "iuf":
+            raise LlmPerfOptError(
+                f"{name}: must be numbers ({limit.accepted()}), got an array of {array.dtype}"
+            )
+        with np.errstate(invalid="ignore"):
+            good = np.isfinite(array) & (array == np.floor(array))
+            good &= (array >= limit.minimum) & (array <= limit.maximum)
+            if limit.multiple > 1:
+                good &= np.fmod(array, limit.multiple) == 0
+        bad = ~good
+        count = int(bad.sum())
+        if count:
+            first = array.ravel()[int(np.argmax(bad.ravel()))]
+            shown = float(first)
+            text = f"{int(shown)}" if np.isfinite(shown) and shown == int(shown) else f"{shown!r}"
+            raise LlmPerfOptError(
+                f"{name}: {count} of {int(np.prod(array.shape))} values are not {limit.accepted()}; "
+                f"first: {text}"
+            )
 
 
 def _short(value: object) -> str:
