@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_CHUNK_POINTS",
     "FIELDS",
     "FORMATS",
+    "MAX_POINTS",
     "METRIC_UNITS",
     "GridAxes",
     "GridRequest",
@@ -63,6 +64,8 @@ FORMATS: Final = ("csv", "parquet", "netcdf")
 """File formats :func:`write_grid` writes."""
 DEFAULT_CHUNK_POINTS: Final = 1 << 18
 """Points evaluated and written at a time (262144: a few MB per column)."""
+MAX_POINTS: Final = 10**9
+"""The largest grid accepted (a CSV of about 50 GB; minutes to write)."""
 PROGRESS_MIN_POINTS: Final = 1 << 20
 """Grids of at least this many points show a progress bar on a terminal's stderr."""
 FLOAT64_EXACT_LIMIT: Final = 2**53
@@ -108,7 +111,8 @@ class GridAxes:
     @classmethod
     def of(cls, **values: Sequence[int] | npt.ArrayLike) -> GridAxes:
         """Axes from sequences (or 1-D arrays) of values per field, checked by
-        :func:`validate_workload_arrays`; every field is required, an empty axis is an error."""
+        :func:`validate_workload_arrays`; every field is required, an empty axis is an error, and
+        so is a grid of more than :data:`MAX_POINTS` points."""
         missing = [name for name in FIELDS if name not in values]
         if missing:
             raise LlmPerfOptError(f"{missing[0]}: required axis is missing; fields: {', '.join(FIELDS)}")
@@ -121,6 +125,12 @@ class GridAxes:
         if values:
             raise LlmPerfOptError(
                 f"{sorted(values)[0]}: unknown workload field; accepted: {', '.join(FIELDS)}"
+            )
+        size = int(np.prod([array.size for array in arrays.values()], dtype=object))
+        if size > MAX_POINTS:
+            raise LlmPerfOptError(
+                f"grid: {size} points ({' × '.join(str(a.size) for a in arrays.values())}) exceed the limit "
+                f"of {MAX_POINTS}; split the grid"
             )
         validate_workload_arrays(arrays)
         return cls(**{name: _axis(array) for name, array in arrays.items()})
