@@ -6,9 +6,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-import xarray as xr
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.report.grid import FIELDS, GridAxes, GridRequest, evaluate_labelled, iter_chunks, write_grid
@@ -16,6 +14,14 @@ from llm_perf_opt.symbolic.cost import simplify_expr
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.implementation import get_implementation
 from llm_perf_opt.wan2_1.variants import get_variant
+
+pytest.importorskip("pandas")
+pytest.importorskip("pyarrow")
+pytest.importorskip("xarray")
+pytest.importorskip("dask")
+pytest.importorskip("netCDF4")
+import pandas as pd
+import xarray as xr
 
 COLUMNS = (("pipeline", "flops"), ("diffusion", "bytes_read"), ("vae", "params"))
 

@@ -12,6 +12,11 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.report.grid_command import register
 from llm_perf_opt.wan2_1.evaluate import evaluate_dit
 
+pytest.importorskip("pyarrow")
+pytest.importorskip("netCDF4")
+pytest.importorskip("xarray")
+pytest.importorskip("dask")
+
 
 def _run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="llm-perf-opt")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dask.array as da
 import numpy as np
 import pytest
 
@@ -12,6 +11,9 @@ from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.evaluate import dit_evaluator, dit_tree
 from llm_perf_opt.wan2_1.implementation import get_implementation
 from llm_perf_opt.wan2_1.variants import get_variant
+
+pytest.importorskip("dask")
+import dask.array as da
 
 TREE = dit_tree(get_variant("t2v-1.3b"), get_implementation("official"))
 FRAMES = np.array([1, 17, 81, 121], dtype=np.float64)[:, None]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dask.array as da
 import numpy as np
 import pytest
 
@@ -13,6 +12,9 @@ from llm_perf_opt.wan2_1.evaluate import (
     evaluate_text_encoder_grid,
     evaluate_vae_grid,
 )
+
+pytest.importorskip("dask")
+import dask.array as da
 
 FRAMES = np.array([1, 17, 81])[:, None]
 SIZES = np.array([480, 720])[None, :]
