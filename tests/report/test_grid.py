@@ -179,3 +179,14 @@ def test_progress_bar_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
     write_grid(_request(), tmp_path / "g.csv", progress=True)
     captured = capsys.readouterr()
     assert "grid" in captured.err and "24" in captured.err and captured.out == ""
+
+
+def test_a_full_device_is_one_error(tmp_path: Path) -> None:
+    """Writing to /dev/full, as a path or as the output stream, is one error naming the output."""
+    with pytest.raises(LlmPerfOptError, match=r"^out: cannot write '/dev/full': No space left on device"):
+        write_grid(_request(), "/dev/full")
+    with (
+        open("/dev/full", "wb", buffering=0) as full,
+        pytest.raises(LlmPerfOptError, match=r"^out: cannot write to standard output: No space left"),
+    ):
+        write_grid(_request(), None, stream=full)

@@ -387,10 +387,18 @@ def write_grid(
     if fmt == "netcdf":
         assert out is not None
         return _write_netcdf(request, Path(out), chunk_points, progress)
-    target = atomic_output(out, binary=True) if out is not None else nullcontext(stream or sys.stdout.buffer)
-    with target as sink:
+    if out is not None:
+        with atomic_output(out, binary=True) as sink:
+            _write_rows(request, sink, fmt, chunk_points, progress)
+        return request.axes.size
+    sink = stream or sys.stdout.buffer
+    try:
         _write_rows(request, sink, fmt, chunk_points, progress)
         sink.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise LlmPerfOptError(f"out: cannot write to standard output: {error.strerror or error}") from None
     return request.axes.size
 
 
