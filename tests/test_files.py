@@ -140,3 +140,12 @@ def test_the_contract_reader_rejects_deep_and_huge_documents() -> None:
         from_json('{"overrides": {"num_frames": ' + "9" * 5000 + "}}", Wan2_1AnalyticRequest)
     with pytest.raises(LlmPerfOptError, match=r"<document>: Infinity is not a valid JSON number"):
         from_json('{"x": Infinity}', Wan2_1AnalyticRequest)
+
+
+def test_a_symbolic_link_is_written_through(tmp_path: Path) -> None:
+    """Writing a link replaces its target's content and keeps the link."""
+    (tmp_path / "real.csv").write_text("old", encoding="utf-8")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    atomic_write_text(tmp_path / "link.csv", "new")
+    assert (tmp_path / "link.csv").is_symlink()
+    assert (tmp_path / "real.csv").read_text(encoding="utf-8") == "new"

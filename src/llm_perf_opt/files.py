@@ -7,7 +7,7 @@ complete, so a reader sees the old file or the new one, never a part. Any failur
 temporary file and leaves the target as it was. Concurrent writers of the same path each rename
 their own complete file: the last rename wins and every one of them succeeds. A path that exists
 and is not a regular file (``/dev/null``, a FIFO, a terminal) is written directly, since it cannot
-be replaced.
+be replaced; a symbolic link is written through to its target.
 
 Reads turn every way a file can be unreadable (missing, a directory, no permission, not UTF-8,
 not JSON, nested too deeply, an integer with more digits than Python parses, ``NaN``) into one
@@ -136,7 +136,15 @@ def atomic_output(
     on any exception (or a failed write, flush or rename) it is removed and the error is re-raised,
     an :class:`OSError` as one :class:`LlmPerfOptError` naming ``field`` and the path.
     """
-    return _atomic_output(Path(path), binary=binary, field=field, newline=newline)
+    return _atomic_output(_through_links(Path(path)), binary=binary, field=field, newline=newline)
+
+
+def _through_links(path: Path) -> Path:
+    """A symbolic link is written through: its target is replaced, the link kept."""
+    try:
+        return Path(os.path.realpath(path)) if path.is_symlink() else path
+    except OSError:
+        return path
 
 
 @contextlib.contextmanager
@@ -180,7 +188,7 @@ def _atomic_output(path: Path, *, binary: bool, field: str, newline: str | None)
 def atomic_path(path: str | Path, *, field: str = "out") -> Iterator[Path]:
     """A temporary path in the target's directory for writers that need a file name (netCDF):
     renamed over ``path`` when the ``with`` block ends without error, removed otherwise."""
-    target = Path(path)
+    target = _through_links(Path(path))
     try:
         fd, temp_name = tempfile.mkstemp(
             prefix=f".{target.name[:_TEMP_STEM_CHARS]}.", suffix=_TEMP_SUFFIX, dir=target.parent

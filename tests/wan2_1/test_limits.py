@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.wan2_1.evaluate import evaluate_text_encoder, resolve_text_workload, resolve_workload
 from llm_perf_opt.wan2_1.geometry import latent_frames, video_tokens
-from llm_perf_opt.wan2_1.limits import WORKLOAD_LIMITS, check_gpu_count
+from llm_perf_opt.wan2_1.limits import WORKLOAD_LIMITS, check_gpu_count, validate_workload_arrays
 from llm_perf_opt.wan2_1.variants import get_variant
 from llm_perf_opt.wan2_1.workloads import resolve_profile
 
@@ -88,3 +93,42 @@ def test_every_field_has_a_limit() -> None:
     """The table covers the six workload fields, each with a stated reason."""
     assert set(WORKLOAD_LIMITS) == {"batch", "frames", "height", "width", "steps", "text_len"}
     assert all(limit.why and limit.minimum <= limit.maximum for limit in WORKLOAD_LIMITS.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    field=st.sampled_from(sorted(WORKLOAD_LIMITS)),
+    values=st.lists(
+        st.one_of(
+            st.integers(min_value=-40, max_value=20_000),
+            st.floats(allow_nan=True, allow_infinity=True, width=64),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_vectorised_validation_agrees_with_the_scalar_check(field: str, values: list[float]) -> None:
+    """An array is rejected exactly when one of its values fails the scalar check, which is named first."""
+    limit = WORKLOAD_LIMITS[field]
+
+    def accepted(value: float) -> bool:
+        if not math.isfinite(value) or value != int(value):
+            return False
+        try:
+            limit.check(int(value))
+        except LlmPerfOptError:
+            return False
+        return True
+
+    bad = [v for v in values if not accepted(float(v))]
+    array = np.asarray(values, dtype=np.float64)
+    if not bad:
+        validate_workload_arrays({field: array})
+        return
+    with pytest.raises(
+        LlmPerfOptError, match=rf"^{field}: {len(bad)} of {len(values)} values are not"
+    ) as caught:
+        validate_workload_arrays({field: array})
+    first = float(bad[0])
+    shown = str(int(first)) if math.isfinite(first) and first == int(first) else repr(first)
+    assert str(caught.value).endswith(f"first: {shown}")
