@@ -84,6 +84,7 @@ from llm_perf_opt.wan2_1.geometry import (
     video_tokens,
 )
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
+from llm_perf_opt.wan2_1.limits import check_gpu_count
 from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, pipeline_key, pipeline_tree
 from llm_perf_opt.wan2_1.vae import CACHE_T
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
@@ -285,8 +286,7 @@ class Wan21Family:
         runs on the CPU."""
         record = variant if isinstance(variant, WanVariant) else get_variant(variant)
         device = accelerator if isinstance(accelerator, Accelerator) else get_accelerator(accelerator)
-        if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
-            raise LlmPerfOptError(f"gpus: must be an integer ≥ 1, got {gpus!r}")
+        gpus = check_gpu_count(gpus)
         if parallelism is None:
             parallelism = default_parallelism(record.num_heads, gpus)
         if not isinstance(t5_cpu, bool):
