@@ -349,7 +349,10 @@ def _chrome_events(path: Path, stream: Iterable[Any]) -> _Events:
             op_flops = None
             if "Input Dims" in args:
                 shapes_recorded = True
-                op_flops = shape_flops(name, args["Input Dims"], args.get("Concrete Inputs"))
+                try:
+                    op_flops = shape_flops(name, args["Input Dims"], args.get("Concrete Inputs"))
+                except LlmPerfOptError as error:
+                    raise LlmPerfOptError(f"trace: {source}: event {position}: {error}") from None
             duration = _number(source, position, event, "dur")
             operators[thread].append(_Operator(start, start + duration, name, op_flops))
         elif category in _DEVICE_CATEGORIES:
