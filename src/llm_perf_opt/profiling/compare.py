@@ -22,9 +22,7 @@ twice); stage totals are the stage ids (``diffusion``, ``vae``, …). The result
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -34,6 +32,7 @@ from attrs import frozen
 from llm_perf_opt.contracts.converter import from_json, to_json
 from llm_perf_opt.contracts.models import ModuleMetricsSnapshot, Wan2_1AnalyticModel
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.profiling.files import write_atomic
 from llm_perf_opt.profiling.trace import STAGES, TraceProfile
 
 __all__ = [
@@ -302,24 +301,10 @@ def comparison_path(report_folder: Path, profile_run_id: str) -> Path:
     return Path(report_folder) / PROFILES_FOLDER / f"{check_run_id(profile_run_id)}.json"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a unique temporary file in the same folder and a rename, so a
-    reader never sees a partial file and concurrent writers never mix their bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_comparison(report_folder: Path, comparison: ProfileComparison) -> Path:
     """Store a comparison under its report's folder; returns the file."""
     path = comparison_path(report_folder, comparison.profile_run_id)
-    _write_atomic(path, to_json(comparison) + "\n")
+    write_atomic(path, to_json(comparison) + "\n")
     return path
 
 
