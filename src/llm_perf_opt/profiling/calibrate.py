@@ -48,6 +48,7 @@ __all__ = [
     "ClassResidual",
     "FitSample",
     "FitTerm",
+    "canonical_device",
     "draft_fit",
     "fit_samples",
     "write_efficiency_override",
@@ -166,6 +167,11 @@ def _rates(device: str) -> _Rates:
     accelerator = get_accelerator(device)
     peaks = {p: accelerator.peak_flops(p) for p in PRECISIONS if accelerator.supports(p)}
     return _Rates(accelerator.name, peaks, 0.0, 0.0, accelerator.memory_bandwidth)
+
+
+def canonical_device(device: str) -> str:
+    """The table's name of a device (``h100`` → ``h100-sxm``), or ``host``: the name an override row needs."""
+    return _rates(device).name
 
 
 def _nearest(module_id: str, present: Iterable[str]) -> str | None:
