@@ -38,13 +38,16 @@ def _random_inputs(variant: WanVariant) -> dict[str, torch.Tensor]:
 
 
 def record_trace(path: Path) -> Path:
-    """Run the small transformer twice and the small VAE decoder once under the profiler; write the
-    Chrome trace to ``path``."""
+    """Run the small transformer twice and the small VAE decoder once under the profiler, after one
+    unprofiled warm-up run of each; write the Chrome trace to ``path``."""
     torch.manual_seed(0)
     dit = build_diffusers_dit(SMALL_DIT, torch.float32, device="cpu")
     vae = AutoencoderKLWan(base_dim=SMALL_VAE.dim).eval()  # type: ignore[no-untyped-call]
     inputs = _random_inputs(SMALL_DIT)
     latents = torch.randn(1, SMALL_VAE.z_dim, (VAE_FRAMES - 1) // 4 + 1, VAE_HEIGHT // 8, VAE_WIDTH // 8)
+    with torch.no_grad():  # warm-up: oneDNN builds each convolution's kernel on its first call
+        dit(**inputs)
+        vae.decode(latents)
     with (
         annotate(dit),
         annotate(vae),

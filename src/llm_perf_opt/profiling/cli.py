@@ -104,7 +104,7 @@ def fit_command(args: argparse.Namespace) -> int:
     print("factors: " + ", ".join(f"{k}={v:.4g}" for k, v in fit.factors.items()))
     if fit.undetermined:
         print(f"not determined by this trace (left at the start value): {', '.join(fit.undetermined)}")
-    print(f"efficiency override for {fit.device} written: {path} (pass it with --efficiencies)")
+    print(f"efficiency override for {fit.device} written: {path} (an --efficiencies override file)")
     return 0
 
 
