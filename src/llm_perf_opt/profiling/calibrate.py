@@ -264,7 +264,12 @@ def _fit_factors(samples: Sequence[FitSample], keys: Sequence[str]) -> dict[str,
 
     The adapter the time engine's own fit replaces.
     """
-    from scipy.optimize import least_squares
+    try:
+        from scipy.optimize import least_squares
+    except ImportError:
+        raise LlmPerfOptError(
+            'samples: fitting needs scipy; install the profiling extra (pip install -e ".[profiling]")'
+        ) from None
 
     def residuals(log_factors: np.ndarray) -> np.ndarray:
         factors = dict(zip(keys, np.exp(log_factors), strict=True))

@@ -435,7 +435,13 @@ def _enclosing(outermost: tuple[list[float], list[_Operator]], at: float) -> str
 
 
 def _read_chrome(path: Path, compressed: bool) -> _Events:
-    import ijson  # the profiling extra
+    try:
+        import ijson
+    except ImportError:
+        raise LlmPerfOptError(
+            "trace: reading a Chrome trace needs ijson; install the profiling extra "
+            '(pip install -e ".[profiling]")'
+        ) from None
 
     opener = gzip.open if compressed else open
     try:
