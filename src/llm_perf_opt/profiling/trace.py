@@ -61,12 +61,13 @@ STAGES: Final = ("diffusion", "vae", "text_encoder", "image_encoder")
 MODULE_ID: Final = re.compile(rf"(?:{'|'.join(STAGES)})(?:\.[A-Za-z0-9_]+)*")
 """A module id: a stage, then dotted names or indices (``diffusion.blocks.0.self_attn.q``)."""
 
-_DEVICE_CATEGORIES: Final = frozenset({"kernel", "gpu_memcpy", "gpu_memset"})
+_DEVICE_CATEGORIES: Final = frozenset({"kernel", "gpu_memcpy", "gpu_memset", "memcpy", "memset"})
 """Chrome-trace categories of device work."""
-_LAUNCH_CATEGORIES: Final = frozenset({"cuda_runtime", "cuda_driver", "hip_runtime"})
+_LAUNCH_CATEGORIES: Final = frozenset({"cuda_runtime", "cuda_driver", "runtime", "hip_runtime"})
 """Chrome-trace categories of the host calls that launch device work (carry its correlation id)."""
 _RANGE_CATEGORY: Final = "user_annotation"
 _OPERATOR_CATEGORY: Final = "cpu_op"
+"""Categories are compared in lower case."""
 _TOP_UNATTRIBUTED: Final = 20
 """Operators listed by name in a profile's unattributed time."""
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
@@ -332,7 +333,7 @@ def _chrome_events(path: Path, stream: Iterable[Any]) -> _Events:
             raise LlmPerfOptError(f"trace: {source}: event {position} must be a JSON object, got {event!r}")
         if event.get("ph") != "X":
             continue
-        category = event.get("cat")
+        category = str(event.get("cat", "")).lower()  # older Kineto versions write "Kernel", "Runtime"
         name = event.get("name")
         if not isinstance(name, str):
             continue
