@@ -16,6 +16,7 @@ from llm_perf_opt.profiling.calibrate import (
     FitTerm,
     draft_fit,
     fit_samples,
+    fitted_table,
     write_efficiency_override,
 )
 from llm_perf_opt.profiling.trace import TraceProfile, import_trace
@@ -129,3 +130,4 @@ def test_calibration_end_to_end_on_the_cpu_trace(
     for key, value in fit.factors.items():
         assert table.value("device:host", key) == pytest.approx(value, rel=1e-5)
     assert [p.name for p in tmp_path.iterdir()] == ["host.json"]
+    assert fitted_table(fit).value("device:host", "memory_tensor") == fit.factors["memory_tensor"]

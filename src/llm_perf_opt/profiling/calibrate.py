@@ -30,7 +30,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import sympy
@@ -43,6 +43,9 @@ from llm_perf_opt.profiling.trace import TraceProfile
 from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
 
+if TYPE_CHECKING:
+    from llm_perf_opt.hardware.efficiency import EfficiencyTable
+
 __all__ = [
     "CalibrationFit",
     "ClassResidual",
@@ -51,6 +54,7 @@ __all__ = [
     "canonical_device",
     "draft_fit",
     "fit_samples",
+    "fitted_table",
     "write_efficiency_override",
 ]
 
@@ -331,6 +335,15 @@ class _Ones(dict[str, float]):
 
     def __missing__(self, key: str) -> float:
         return 1.0
+
+
+def fitted_table(fit: CalibrationFit, base: EfficiencyTable | None = None) -> EfficiencyTable:
+    """The efficiency table (the shipped one unless ``base``) with the fitted factors as a row of
+    ``fit.device``: what the time model takes to predict with them."""
+    from llm_perf_opt.hardware.efficiency import EFFICIENCIES
+
+    table = EFFICIENCIES if base is None else base
+    return table.with_values({(f"device:{fit.device}", key): value for key, value in fit.factors.items()})
 
 
 def write_efficiency_override(fit: CalibrationFit, path: Path, *, basis: str) -> Path:
