@@ -159,3 +159,48 @@ def test_leaving_the_block_restores_every_method() -> None:
     assert "forward" not in vars(official.head) and "forward" not in vars(official)
     names = {event.name for event in prof.events()}
     assert {"diffusion", "diffusion.head"} <= names
+
+
+def test_text_and_image_encoders_are_annotated(tmp_path: Path) -> None:
+    """Small umT5 and CLIP encoders: all op time lands on ids, CLIP's q/k/v each open ``to_qkv``."""
+    from torch.profiler import ProfilerActivity
+    from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    text = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=64,
+            d_model=16,
+            d_kv=4,
+            d_ff=32,
+            num_layers=2,
+            num_heads=4,
+            feed_forward_proj="gated-gelu",
+        )
+    ).eval()
+    image = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=28,
+            patch_size=14,
+        )
+    ).eval()
+    with (
+        annotate(text),
+        annotate(image),
+        torch.profiler.profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof,
+        torch.no_grad(),
+    ):
+        text(input_ids=torch.randint(0, 64, (1, 12)))
+        image(pixel_values=torch.randn(1, 3, 28, 28))
+    prof.export_chrome_trace(str(tmp_path / "encoders.json"))
+    profile = import_trace(tmp_path / "encoders.json")
+    assert profile.attributed_fraction >= 0.99, profile.unattributed_by_op
+    assert profile.module("text_encoder.blocks.1.ffn.gate.0").calls == 1
+    assert profile.module("text_encoder.blocks.0.attn").total_flops > 0
+    assert profile.module("image_encoder.transformer.1.attn.to_qkv").calls == 3
+    qkv = profile.module("image_encoder.transformer.0.attn.to_qkv").total_flops
+    assert qkv == 3 * 2 * 5 * 16 * 16  # q, k and v: [5 tokens, 16] @ [16, 16] each
