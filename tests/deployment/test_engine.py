@@ -123,7 +123,7 @@ def test_grid_equals_points() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"gpus": 0}, r"^gpus: must be an integer ≥ 1, got 0"),
+        ({"gpus": 0}, r"^gpus: must be an integer in 1…1024 .*, got 0"),
         (
             {"gpus": 2, "parallelism": Parallelism(ulysses=4)},
             r"^parallelism: ulysses × ring = 4 × 1 = 4 must equal gpus = 2",
