@@ -11,6 +11,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "llm_perf_opt"
 WAN_LAYER = ("wan2_1", "wan2_2", "reference")
 """The Wan families' declarations and run rules, and the reference harness of the real Wan code."""
+WAN_FILES = ("profiling/annotate.py",)
+"""Files outside those packages that work on the real Wan modules (they name their classes)."""
 WAN_NAMES = re.compile(
     r"""["'](Wan[A-Z]\w*|CausalConv3d|T5Encoder|T5Attention|VisionTransformer)["']"""
     r"""|["'](vae|diffusion|text_encoder|image_encoder)\.[a-z_]+"""
