@@ -22,7 +22,10 @@ WAN_NAMES = re.compile(
 
 def _outside_the_wan_layer() -> list[Path]:
     return [
-        path for path in sorted(PACKAGE.rglob("*.py")) if path.relative_to(PACKAGE).parts[0] not in WAN_LAYER
+        path
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.relative_to(PACKAGE).parts[0] not in WAN_LAYER
+        and path.relative_to(PACKAGE).as_posix() not in WAN_FILES
     ]
 
 

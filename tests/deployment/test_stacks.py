@@ -187,7 +187,7 @@ def test_unreadable_or_malformed_files_are_errors(tmp_path: Path) -> None:
         load_stack(tmp_path / "absent.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{", encoding="utf-8")
-    with pytest.raises(LlmPerfOptError, match=r"broken\.json: not valid JSON"):
+    with pytest.raises(LlmPerfOptError, match=r"broken\.json': not valid JSON"):
         load_stack(broken)
 
 

@@ -202,5 +202,5 @@ def test_unreadable_files(tmp_path: Path) -> None:
         load_accelerators(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
-    with pytest.raises(LlmPerfOptError, match=r"bad.json: not valid JSON"):
+    with pytest.raises(LlmPerfOptError, match=r"bad.json': not valid JSON"):
         load_accelerators(bad)
