@@ -92,7 +92,7 @@ class Wan22Variant:
     experts: tuple[str, ...] | None = field(converter=_optional_tuple, validator=_experts)
     """``("high_noise_model", "low_noise_model")`` for A14B; ``None`` for one transformer."""
     boundary: float | None = field(validator=_boundary)
-    """Switch point as a fraction of ``num_train_timesteps`` (0.875 T2V, 0.900 I2V); ``None`` without experts."""
+    """Switch point, a fraction of ``num_train_timesteps`` (0.875 T2V, 0.900 I2V); ``None`` alone."""
     sample_shift: float = field(validator=_positive_number)
     """Flow shift of the sampling schedule."""
     sample_steps: int = field(validator=integer(1))
