@@ -142,11 +142,11 @@ def dit_inputs(
     workload.validate(variant)
     b = workload.batch
     latent_frames, latent_height, latent_width = workload.latent_shape(variant)
-    tokens = latent_frames * latent_height * latent_width
+    video_tokens = latent_frames * latent_height * latent_width
     for stride in variant.patch_size:
-        tokens //= stride
+        video_tokens //= stride
     # Wan2.2 TI2V-5B: the pipeline (expand_timesteps) gives every token its own timestep
-    timestep_shape = (b, tokens) if "diffusers" in variant.timestep_per_token else (b,)
+    timestep_shape = (b, video_tokens) if "diffusers" in variant.timestep_per_token else (b,)
     inputs = {
         "hidden_states": torch.empty(
             b, variant.in_dim, latent_frames, latent_height, latent_width, dtype=dtype, device=device
