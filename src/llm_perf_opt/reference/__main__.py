@@ -52,6 +52,7 @@ from llm_perf_opt.reference.golden import (
     write_vae_golden_files,
 )
 from llm_perf_opt.reference.vae import VAE_USES, VaeWorkload, measure_vae
+from llm_perf_opt.reference.wan2_2 import write_wan2_2_golden_files
 from llm_perf_opt.wan2_1.check import (
     Comparison,
     compare_image_encoder_with_record,
@@ -60,10 +61,12 @@ from llm_perf_opt.wan2_1.check import (
     compare_with_record,
 )
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
+from llm_perf_opt.wan2_2.variants import get_variant as wan2_2_variant
 
 __all__ = ["main"]
 
 _DEFAULT_GOLDEN_DIR = Path("tests/golden/dit")
+_WAN2_2_GOLDEN_DIR = Path("tests/golden/wan2_2")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=_DEFAULT_GOLDEN_DIR, help=f"folder (default {_DEFAULT_GOLDEN_DIR})"
     )
     golden.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    wan2_2 = commands.add_parser("wan2_2-golden", help="regenerate the Wan2.2 transformer golden files")
+    wan2_2.add_argument(
+        "--out", type=Path, default=_WAN2_2_GOLDEN_DIR, help=f"folder (default {_WAN2_2_GOLDEN_DIR})"
+    )
+    wan2_2.add_argument("--variant", action="append", help="only this Wan2.2 variant (repeatable)")
     _add_vae_commands(commands)
     _add_encoder_commands(commands)
     return parser
@@ -360,6 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_dit(args)
         elif args.command == "compare":
             return 0 if _run_compare(args) else 1
+        elif args.command == "wan2_2-golden":
+            wanted = {wan2_2_variant(v).model_variant for v in args.variant} if args.variant else None
+            for path in write_wan2_2_golden_files(args.out, wanted):
+                print(f"wrote {path}")
         else:
             names = [get_variant(v).model_variant for v in args.variant] if args.variant else None
             for path in write_golden_files(args.out, names):
