@@ -12,7 +12,7 @@ from llm_perf_opt.wan2_2.schedule import expert_steps
 
 
 def simulated_high_noise_steps(steps: int, shift: float, boundary: float, trained: int = 1000) -> int:
-    """Steps with ``t ≥ boundary·N``, the timesteps built as FlowUniPCMultistepScheduler.set_timesteps does."""
+    """Steps with ``t ≥ boundary·N``, timesteps built as FlowUniPCMultistepScheduler.set_timesteps."""
     training_sigmas = (1.0 - np.linspace(1, 1 / trained, trained)[::-1]).astype(np.float32)
     sigma_max = float(training_sigmas[0])
     sigmas = np.linspace(sigma_max, 0.0, steps + 1)[:-1]
