@@ -18,6 +18,8 @@ from llm_perf_opt.wan2_1.dit import declare_dit
 from llm_perf_opt.wan2_1.implementation import OFFICIAL
 from llm_perf_opt.wan2_1.vace import VACE_VARIANTS, declare_vace_dit, get_vace_variant, with_reference_frames
 from llm_perf_opt.wan2_1.vace_check import compare_vace_with_record
+from llm_perf_opt.wan2_1.vace_pipeline import default_profile, pipeline_tree, resolve_workload
+from llm_perf_opt.wan2_1.vae import declare_vae
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden" / "vace"
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.json"))
@@ -112,3 +114,35 @@ def test_a_wrong_hint_projection_is_caught() -> None:
     record["modules"]["diffusion.vace_blocks.3.after_proj"]["flops"] += 1
     mismatches = [(r.module_id, r.metric) for r in compare_vace_with_record(record) if not r.matches]
     assert mismatches == [("diffusion.vace_blocks.3.after_proj", "flops")]
+
+
+def test_pipeline_runs_the_vace_transformer_with_guidance_and_two_control_encodes() -> None:
+    """The README run: 2·50 VACE forwards on T + 2 latent frames, two control-video encodes, one decode."""
+    variant = VACE_VARIANTS["vace-1.3b"]
+    profile = default_profile(variant)
+    assert (profile.frames, profile.height, profile.width, profile.steps) == (81, 480, 832, 50)
+    workload, notes = resolve_workload(variant, control_video=False, mask=False, reference_images=2)
+    metrics = compile_tree(pipeline_tree(variant, OFFICIAL, True, 2)).evaluate_exact(workload)
+    one = _metrics(
+        declare_vace_dit(variant, OFFICIAL, 2), batch=1, frames=81, height=480, width=832, text_len=512
+    )
+    assert metrics["diffusion"]["flops"] == 100 * one["diffusion"]["flops"]
+    encode_once = compile_tree(build_tree(declare_vae(OFFICIAL, encodes=1, decodes=0), "vae"))
+    assert metrics["vae.encoder"]["flops"] == 2 * encode_once.evaluate_exact(workload)["vae.encoder"]["flops"]
+    assert any("not counted" in note for note in notes)
+
+
+@pytest.mark.parametrize(
+    ("control_video", "mask", "refs", "message"),
+    [
+        (False, False, 0, "src_video: VACE needs a control video or reference images"),
+        (False, True, 1, r"src_video: a mask \(src_mask\) needs the control video"),
+        (True, True, -1, "reference_images: must be an integer ≥ 0"),
+    ],
+)
+def test_missing_vace_inputs_are_errors(control_video: bool, mask: bool, refs: int, message: str) -> None:
+    """A VACE request without any conditioning, or a mask without its video, is refused by name."""
+    with pytest.raises(LlmPerfOptError, match=message):
+        resolve_workload(
+            VACE_VARIANTS["vace-14b"], control_video=control_video, mask=mask, reference_images=refs
+        )
