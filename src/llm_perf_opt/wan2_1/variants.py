@@ -5,8 +5,9 @@ is the single source of truth for every config value, and its ``source`` field s
 config (and which diffusers conversion entry) each value comes from. :class:`WanVariant` is the frozen
 record read from it; nothing here re-types a config value.
 
-VACE-1.3B / VACE-14B are not listed: their extra control branch (VACE blocks, ``vace_patch_embedding``,
-``before_proj`` / ``after_proj`` hints) is not declared anywhere in this library yet.
+VACE-1.3B / VACE-14B are not listed here: they are the t2v transformers plus a control branch, with their
+own records and declarations in :mod:`llm_perf_opt.wan2_1.vace`. The Wan2.2 transformers use this same
+record (``family`` ``wan2.2``), read by :mod:`llm_perf_opt.wan2_2.variants`.
 """
 
 from __future__ import annotations
