@@ -104,12 +104,15 @@ def test_i2v_a14b_encodes_the_condition_once() -> None:
     assert i2v["vae.encoder"]["flops"] > 0 and t2v["vae.encoder"]["flops"] == 0
 
 
-def test_ti2v_tree_says_its_vae_is_not_declared() -> None:
-    """The Wan2.2 VAE is not declared: the TI2V-5B tree has no vae stage and says so."""
+def test_ti2v_pipeline_decodes_with_the_wan2_2_vae() -> None:
+    """TI2V-5B decodes once with the Wan2.2 VAE (48 channels) and does not encode in its text-to-video run."""
     variant = get_variant("ti2v-5b")
-    assert undeclared_stages(variant) == ("vae",)
+    assert undeclared_stages(variant) == ("vae encode of the input image (image-to-video mode)",)
     metrics = _pipeline_metrics("ti2v-5b")
-    assert "vae" not in metrics and metrics["diffusion"]["params"] == 4_999_787_712
+    assert metrics["diffusion"]["params"] == 4_999_787_712
+    assert metrics["vae"]["params"] == 704_688_668
+    assert metrics["vae.encoder"]["flops"] == 0 and metrics["vae.decoder"]["flops"] > 0
+    assert undeclared_stages(get_variant("t2v-a14b")) == ()
 
 
 def test_per_token_timesteps_cost_more_time_embedding_in_the_official_profile() -> None:

@@ -24,7 +24,8 @@ arguments, or ``--record saved.json``) compare them with the analytic encoders (
 ``text-encoder-golden`` / ``image-encoder-golden [--out DIR]`` regenerate their golden files.
 
 ``wan2_2-golden [--out tests/golden/wan2_2] [--variant V ...]`` and ``vace-golden [--out
-tests/golden/vace] [--variant V ...]`` regenerate the Wan2.2 and the Wan2.1 VACE transformer golden files.
+tests/golden/vace] [--variant V ...]`` regenerate the Wan2.2 and the Wan2.1 VACE transformer golden files;
+``wan2_2-vae-golden [--out tests/golden/wan2_2_vae]`` the Wan2.2 VAE's.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from llm_perf_opt.reference.golden import (
 from llm_perf_opt.reference.vace import write_vace_golden_files
 from llm_perf_opt.reference.vae import VAE_USES, VaeWorkload, measure_vae
 from llm_perf_opt.reference.wan2_2 import write_wan2_2_golden_files
+from llm_perf_opt.reference.wan2_2_vae import write_wan2_2_vae_golden_files
 from llm_perf_opt.wan2_1.check import (
     Comparison,
     compare_image_encoder_with_record,
@@ -73,6 +75,7 @@ __all__ = ["main"]
 _DEFAULT_GOLDEN_DIR = Path("tests/golden/dit")
 _WAN2_2_GOLDEN_DIR = Path("tests/golden/wan2_2")
 _VACE_GOLDEN_DIR = Path("tests/golden/vace")
+_WAN2_2_VAE_GOLDEN_DIR = Path("tests/golden/wan2_2_vae")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=_VACE_GOLDEN_DIR, help=f"folder (default {_VACE_GOLDEN_DIR})"
     )
     vace.add_argument("--variant", action="append", help="only this VACE variant (repeatable)")
+    wan2_2_vae = commands.add_parser("wan2_2-vae-golden", help="regenerate the Wan2.2 VAE golden files")
+    wan2_2_vae.add_argument(
+        "--out", type=Path, default=_WAN2_2_VAE_GOLDEN_DIR, help=f"folder (default {_WAN2_2_VAE_GOLDEN_DIR})"
+    )
     _add_vae_commands(commands)
     _add_encoder_commands(commands)
     return parser
@@ -379,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_dit(args)
         elif args.command == "compare":
             return 0 if _run_compare(args) else 1
+        elif args.command == "wan2_2-vae-golden":
+            for path in write_wan2_2_vae_golden_files(args.out):
+                print(f"wrote {path}")
         elif args.command == "vace-golden":
             wanted = {get_vace_variant(v).model_variant for v in args.variant} if args.variant else None
             for path in write_vace_golden_files(args.out, wanted):

@@ -4,7 +4,8 @@ A record (``tests/golden/wan2_2/``) measures diffusers' ``WanTransformer3DModel`
 variant's transformer record, keyed ``diffusion.…`` as every DiT record is. The two A14B experts are
 the same architecture (diffusers' ``transformer`` and ``transformer_2``; officially
 ``high_noise_model`` and ``low_noise_model``), so one record checks both: each expert's ids are the
-record's with ``diffusion`` replaced by the expert's name.
+record's with ``diffusion`` replaced by the expert's name. The Wan2.2 VAE records
+(``tests/golden/wan2_2_vae/``) are compared by :func:`compare_vae_with_record`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.wan2_1.check import Comparison
+from llm_perf_opt.symbolic.compiler import compile_tree
+from llm_perf_opt.symbolic.module import build_tree
+from llm_perf_opt.symbolic.symbols import Workload
+from llm_perf_opt.wan2_1.check import Comparison, compare_modules
 from llm_perf_opt.wan2_1.check import compare_with_record as compare_dit_with_record
+from llm_perf_opt.wan2_1.implementation import DIFFUSERS
+from llm_perf_opt.wan2_2.vae import declare_vae
 from llm_perf_opt.wan2_2.variants import get_variant
 
-__all__ = ["compare_with_record"]
+__all__ = ["compare_vae_with_record", "compare_with_record"]
 
 
 def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True) -> list[Comparison]:
@@ -36,3 +42,28 @@ def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True
         for expert in variant.experts
         for row in rows
     ]
+
+
+def compare_vae_with_record(record: Mapping[str, Any]) -> list[Comparison]:
+    """FLOPs and parameters of every Wan2.2 VAE id against one reference record (an encode or decode).
+
+    The record measures diffusers' ``AutoencoderKLWan`` with the Wan2.2 configuration (the ``diffusers``
+    profile); it cannot key the two SiLU applications of a residual block (one shared module) nor the
+    parameter-free modules of the part that did not run, which are skipped as for the Wan2.1 VAE.
+    """
+    if record.get("model") != "wan2.2" or record.get("component") != "vae":
+        raise LlmPerfOptError(f"component: expected a Wan2.2 VAE record, got {record.get('component')!r}")
+    encodes, decodes = (1, 0) if record["use"] == "encode" else (0, 1)
+    load = record["workload"]
+    root = declare_vae(DIFFUSERS, encodes=encodes, decodes=decodes)
+    workload = Workload(steps=1, text_len=0, **load)
+    metrics = compile_tree(build_tree(root, "vae")).evaluate_exact(workload)
+    reference = record["modules"]
+    analytic = {}
+    for module_id, values in metrics.items():
+        if module_id not in reference:
+            shared_activation = module_id.split(".")[-2] == "residual" and module_id.endswith((".1", ".4"))
+            if shared_activation or (values["flops"] == 0 and values["params"] == 0):
+                continue
+        analytic[module_id] = values
+    return compare_modules(root, "vae", analytic, workload.subs(), reference, bytes_checked=False)
