@@ -1,4 +1,4 @@
-"""The Wan2.2 and VACE reference records are what a fresh measurement of diffusers gives."""
+"""The Wan2.2 (transformers, VAE) and VACE reference records are what a fresh measurement gives."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ from llm_perf_opt.reference.vace import (
     vace_record,
 )
 from llm_perf_opt.reference.wan2_2 import wan2_2_golden_cases
+from llm_perf_opt.reference.wan2_2_vae import (
+    WAN2_2_VAE_GOLDEN_CASES,
+    measure_wan2_2_vae,
+    official_wan2_2_vae_id,
+    wan2_2_vae_record,
+)
 from llm_perf_opt.wan2_1.vace import VACE_VARIANTS
 from llm_perf_opt.wan2_2.variants import Wan22Variant
 
@@ -89,3 +95,34 @@ def test_negative_reference_images_is_an_error() -> None:
     """A negative reference-image count is refused before any model is built."""
     with pytest.raises(LlmPerfOptError, match="reference_images: must be an integer ≥ 0"):
         measure_vace("vace-1.3b", DitWorkload(batch=1, frames=5, height=256, width=256, text_len=64), -1)
+
+
+SMALL_VAE = [case for case in WAN2_2_VAE_GOLDEN_CASES if case[2] < 121]
+
+
+@pytest.mark.parametrize("case", SMALL_VAE, ids=[f"{c[0]}_b{c[1]}_f{c[2]}_{c[3]}x{c[4]}" for c in SMALL_VAE])
+def test_fresh_wan2_2_vae_measurement_equals_golden_file(case: tuple[str, int, int, int, int]) -> None:
+    """diffusers' Wan2.2 AutoencoderKLWan measured now gives the stored records."""
+    use, batch, frames, height, width = case
+    stored = json.loads(
+        (GOLDEN / "wan2_2_vae" / f"{use}__b{batch}_f{frames}_{height}x{width}.json").read_text()
+    )
+    measurement = measure_wan2_2_vae(use, batch=batch, frames=frames, height=height, width=width)
+    fresh = wan2_2_vae_record(use, batch, frames, height, width, measurement)
+    assert fresh["totals"] == stored["totals"]
+    assert fresh["modules"] == stored["modules"]
+
+
+def test_wan2_2_vae_names_map_onto_official_ids() -> None:
+    """The residual blocks of a level sit under its downsamples/upsamples, the resample last."""
+    assert official_wan2_2_vae_id("encoder.down_blocks.1.resnets.0.conv1") == (
+        "vae.encoder.downsamples.1.downsamples.0.residual.2"
+    )
+    assert official_wan2_2_vae_id("encoder.down_blocks.1.downsampler.time_conv") == (
+        "vae.encoder.downsamples.1.downsamples.2.time_conv"
+    )
+    assert official_wan2_2_vae_id("decoder.up_blocks.0.upsampler.resample.1") == (
+        "vae.decoder.upsamples.0.upsamples.3.resample.1"
+    )
+    with pytest.raises(LlmPerfOptError, match="not in the Wan2"):
+        official_wan2_2_vae_id("decoder.up_blocks.0.unknown")
