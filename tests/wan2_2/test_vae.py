@@ -61,10 +61,12 @@ def test_every_use_has_golden_records() -> None:
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=[p.stem for p in GOLDEN_FILES])
 def test_exact_agreement_with_golden_record(path: Path) -> None:
-    """FLOPs and parameters of every id equal diffusers' Wan2.2 AutoencoderKLWan."""
+    """FLOPs and parameters of every id, and convolution and attention bytes, equal diffusers' model."""
     rows = compare_vae_with_record(_record(path))
     assert len(rows) > 200
     assert not [row for row in rows if not row.matches]
+    metrics = {row.metric for row in rows}
+    assert {"flops", "params", "conv_bytes_read", "conv_bytes_written", "sdpa_bytes_read"} <= metrics
 
 
 def test_a_wrong_figure_is_caught() -> None:

@@ -24,7 +24,7 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.reference.counting import Measurement, measure_forward
+from llm_perf_opt.reference.counting import CPU_FLASH_SDPA, Measurement, measure_forward
 from llm_perf_opt.reference.golden import dumps_record
 from llm_perf_opt.reference.official_ids import VAE_BLOCK_PARTS, VAE_STAGE
 from llm_perf_opt.reference.vae import VaeDecode, VaeEncode, official_vae_costs
@@ -91,6 +91,12 @@ def _table() -> dict[str, str | None]:
             rows[f"{ours}.{resample}"] = f"{theirs}.{inner}.{resnets}"
     return rows
 
+
+_CONV_CLASSES: Final = frozenset(
+    {"diffusers.models.autoencoders.autoencoder_kl_wan.WanCausalConv3d", "torch.nn.Conv2d"}
+)
+_ATTENTION_CLASS: Final = "diffusers.models.autoencoders.autoencoder_kl_wan.WanAttentionBlock"
+_CONVOLUTION_OP: Final = "aten.convolution"
 
 _RULES: Final = _table()
 _PARTS: Final = dict(VAE_BLOCK_PARTS)
@@ -168,13 +174,25 @@ def measure_wan2_2_vae(use: str, *, batch: int, frames: int, height: int, width:
 def wan2_2_vae_record(
     use: str, batch: int, frames: int, height: int, width: int, measurement: Measurement
 ) -> dict[str, Any]:
-    """The JSON-ready record of one measured Wan2.2 VAE call: FLOPs and parameters per official id."""
+    """The JSON-ready record of one measured Wan2.2 VAE call: per official id its FLOPs and parameters;
+    convolution ids also their convolution ops' bytes (``conv_bytes``, every chunk, [read, written]), the
+    attention block its fused attention op's (``sdpa_bytes``)."""
     official = official_vae_costs(measurement, official_wan2_2_vae_id)
     ids = sorted(set(official.by_id) | set(official.parameters))
-    modules = {
-        module_id: {"flops": official.cost(module_id).flops, "params": official.parameters.get(module_id, 0)}
-        for module_id in ids
-    }
+    modules: dict[str, dict[str, Any]] = {}
+    for module_id in ids:
+        entry: dict[str, Any] = {
+            "flops": official.cost(module_id).flops,
+            "params": official.parameters.get(module_id, 0),
+        }
+        cls = official.classes.get(module_id)
+        if cls in _CONV_CLASSES:
+            conv = official.op_cost(module_id, _CONVOLUTION_OP)
+            entry["conv_bytes"] = [conv.bytes_read, conv.bytes_written]
+        elif cls == _ATTENTION_CLASS:
+            sdpa = official.op_cost(module_id, str(CPU_FLASH_SDPA))
+            entry["sdpa_bytes"] = [sdpa.bytes_read, sdpa.bytes_written]
+        modules[module_id] = entry
     total = measurement.total
     return {
         "component": "vae",
