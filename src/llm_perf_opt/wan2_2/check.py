@@ -75,12 +75,12 @@ def compare_vae_with_record(record: Mapping[str, Any]) -> list[Comparison]:
     metrics = compile_tree(build_tree(root, "vae")).evaluate_exact(workload)
     reference = record["modules"]
     analytic = {}
-    for module_id, values in metrics.items():
+    for module_id, figures in metrics.items():
         if module_id not in reference:
             shared_activation = module_id.split(".")[-2] == "residual" and module_id.endswith((".1", ".4"))
-            if shared_activation or (values["flops"] == 0 and values["params"] == 0):
+            if shared_activation or (figures["flops"] == 0 and figures["params"] == 0):
                 continue
-        analytic[module_id] = values
+        analytic[module_id] = figures
     values = workload.subs()
     rows = compare_modules(root, "vae", analytic, values, reference, bytes_checked=False)
     for module_id, module, calls in _walk_calls(root, "vae", sympy.Integer(1)):
