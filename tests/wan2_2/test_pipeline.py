@@ -107,12 +107,24 @@ def test_i2v_a14b_encodes_the_condition_once() -> None:
 def test_ti2v_pipeline_decodes_with_the_wan2_2_vae() -> None:
     """TI2V-5B decodes once with the Wan2.2 VAE (48 channels) and does not encode in its text-to-video run."""
     variant = get_variant("ti2v-5b")
-    assert undeclared_stages(variant) == ("vae encode of the input image (image-to-video mode)",)
+    assert undeclared_stages(variant) == ()
     metrics = _pipeline_metrics("ti2v-5b")
     assert metrics["diffusion"]["params"] == 4_999_787_712
     assert metrics["vae"]["params"] == 704_688_668
     assert metrics["vae.encoder"]["flops"] == 0 and metrics["vae.decoder"]["flops"] > 0
-    assert undeclared_stages(get_variant("t2v-a14b")) == ()
+
+
+def test_ti2v_image_mode_encodes_one_frame() -> None:
+    """With an input image TI2V-5B encodes one frame: the encoder's FLOPs equal an encode at F = 1."""
+    variant = get_variant("ti2v-5b")
+    workload, _ = resolve_workload(variant)
+    with_image = compile_tree(pipeline_tree(variant, OFFICIAL, True, True)).evaluate_exact(workload)
+    one_frame, _ = resolve_workload(variant, frames=1)
+    encode = compile_tree(pipeline_tree(variant, OFFICIAL, True, True)).evaluate_exact(one_frame)
+    assert with_image["vae.encoder"]["flops"] == encode["vae.encoder"]["flops"] > 0
+    assert with_image["vae.decoder"]["flops"] == _pipeline_metrics("ti2v-5b")["vae.decoder"]["flops"]
+    with pytest.raises(LlmPerfOptError, match="image: only ti2v-5b takes an optional input image"):
+        pipeline_tree(get_variant("t2v-a14b"), OFFICIAL, True, True)
 
 
 def test_per_token_timesteps_cost_more_time_embedding_in_the_official_profile() -> None:

@@ -54,8 +54,8 @@ def test_latent_is_a_sixteenth_of_the_video() -> None:
 
 
 def test_every_use_has_golden_records() -> None:
-    """Encode and decode at 256×256, a batch of 2 at 384×640, and TI2V-5B's default decode."""
-    assert len(GOLDEN_FILES) == 5
+    """Encode and decode at 256×256, a batch of 2 at 384×640, TI2V-5B's default decode and image encode."""
+    assert len(GOLDEN_FILES) == 6
     assert {_record(p)["use"] for p in GOLDEN_FILES} == {"encode", "decode"}
 
 

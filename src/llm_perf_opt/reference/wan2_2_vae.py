@@ -49,8 +49,10 @@ WAN2_2_VAE_GOLDEN_CASES: Final = (
     ("encode", 2, 9, 384, 640),
     ("decode", 2, 9, 384, 640),
     ("decode", 1, 121, 704, 1280),
+    ("encode", 1, 1, 704, 1280),
 )
-"""(use, batch, frames, height, width): small, a batch of 2 at another size, TI2V-5B's default decode."""
+"""(use, batch, frames, height, width): small, a batch of 2 at another size, TI2V-5B's default decode and
+its image-to-video mode's encode of the input image (one frame)."""
 
 
 def _table() -> dict[str, str | None]:

@@ -35,10 +35,10 @@ from attrs import frozen
 
 from llm_perf_opt.symbolic.module import Module, Repeated
 from llm_perf_opt.symbolic.primitives import OpCall, Size, add, conv_output_size, mul
-from llm_perf_opt.symbolic.symbols import B, H, W
+from llm_perf_opt.symbolic.symbols import B, F, H, W
 from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width
 from llm_perf_opt.wan2_1.implementation import Implementation
-from llm_perf_opt.wan2_1.vace import _substituted
+from llm_perf_opt.wan2_1.vace import _substituted, _substituted_cost
 from llm_perf_opt.wan2_1.vae import (
     CACHE_T,
     ChunkFrames,
@@ -363,11 +363,17 @@ def _at_half_resolution(module: Module) -> Module:
 
 @functools.cache
 def declare_vae(
-    implementation: Implementation, *, encodes: int = 1, decodes: int = 1, config: Wan22VAEConfig = WAN2_2_VAE
+    implementation: Implementation,
+    *,
+    encodes: int = 1,
+    decodes: int = 1,
+    encode_image: bool = False,
+    config: Wan22VAEConfig = WAN2_2_VAE,
 ) -> Module:
     """The whole Wan2.2 ``WanVAE_`` as ``implementation`` runs it, for ``encodes`` encodes and
     ``decodes`` decodes of ``B`` videos of ``F`` frames at ``H × W`` per call of the root (ids under
-    ``vae``, the official names)."""
+    ``vae``, the official names). With ``encode_image`` each encode is of one frame (TI2V-5B's input
+    image, ``F → 1`` in the encoder and ``conv1``), the decodes still of ``F`` frames."""
     encodes, decodes = _uses(encodes, "encodes"), _uses(decodes, "decodes")
     per_sample = implementation.vae_per_sample
     run = _Run(implementation.vae_dtype, sympy.Integer(1) if per_sample else B)
@@ -397,6 +403,10 @@ def declare_vae(
             add(latent, dtype=run.dtype, other_numel=z),
         ]
         ops += [_times(op, decode_calls) for op in denormalise]
+    if encode_image and encodes:
+        single = {F: sympy.Integer(1)}
+        children[:2] = [_substituted(child, single) for child in children[:2]]
+        ops = [attrs.evolve(op, cost=_substituted_cost(op.cost, single)) for op in ops[:2]] + ops[2:]
     root = Module(
         name=STAGE,
         class_name="WanVAE_",
