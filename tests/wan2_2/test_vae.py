@@ -16,6 +16,7 @@ from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.implementation import DIFFUSERS, OFFICIAL
 from llm_perf_opt.wan2_1.vae import declare_vae as declare_wan2_1_vae
 from llm_perf_opt.wan2_2.check import compare_vae_with_record
+from llm_perf_opt.wan2_2.evaluate import evaluate_vae
 from llm_perf_opt.wan2_2.vae import declare_vae
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden" / "wan2_2_vae"
@@ -81,3 +82,12 @@ def test_a_wan2_1_record_is_refused() -> None:
     """A record of another VAE is an error naming the component."""
     with pytest.raises(LlmPerfOptError, match=r"component: expected a Wan2\.2 VAE record"):
         compare_vae_with_record({"component": "vae", "use": "decode"})
+
+
+def test_evaluate_vae_validates_and_evaluates() -> None:
+    """evaluate_vae gives the tree's exact figures and refuses sizes off the 32-pixel grid."""
+    metrics = evaluate_vae(frames=17, height=256, width=256, encodes=0, decodes=1, implementation="diffusers")
+    record = _record(GOLDEN_DIR / "decode__b1_f17_256x256.json")
+    assert metrics["vae.decoder"]["flops"] == record["modules"]["vae.decoder"]["flops"]
+    with pytest.raises(LlmPerfOptError, match="nearest valid: 256 or 288"):
+        evaluate_vae(frames=17, height=272, width=256)

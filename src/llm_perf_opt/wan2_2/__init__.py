@@ -10,14 +10,15 @@ The surface a report, the time model or a command line needs, in one place:
   missing fields taken from :func:`default_profile`;
 - :func:`default_profile`: frames, size, steps, guidance and fps of the official default run;
 - :func:`expert_split`: steps of each A14B expert as SymPy expressions in ``steps``;
-- :func:`evaluate_dit`, :func:`evaluate_dit_grid`: one transformer forward, exact or over grids.
+- :func:`evaluate_dit`, :func:`evaluate_dit_grid`: one transformer forward, exact or over grids;
+  :func:`evaluate_vae`: the Wan2.2 VAE, exact.
 """
 
 from __future__ import annotations
 
 from attrs import frozen
 
-from llm_perf_opt.wan2_2.evaluate import evaluate_dit, evaluate_dit_grid, resolve_workload
+from llm_perf_opt.wan2_2.evaluate import evaluate_dit, evaluate_dit_grid, evaluate_vae, resolve_workload
 from llm_perf_opt.wan2_2.pipeline import dit_calls, expert_split, pipeline_tree, undeclared_stages
 from llm_perf_opt.wan2_2.variants import VARIANTS, Wan22Variant, get_variant
 
@@ -29,6 +30,7 @@ __all__ = [
     "dit_calls",
     "evaluate_dit",
     "evaluate_dit_grid",
+    "evaluate_vae",
     "expert_split",
     "get_variant",
     "pipeline_tree",

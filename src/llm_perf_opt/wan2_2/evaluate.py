@@ -22,9 +22,18 @@ from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN, check_frame_count
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
 from llm_perf_opt.wan2_2.geometry import check_frame_size, video_tokens
 from llm_perf_opt.wan2_2.pipeline import expert_split
+from llm_perf_opt.wan2_2.vae import declare_vae
 from llm_perf_opt.wan2_2.variants import Wan22Variant, get_variant
 
-__all__ = ["dit_evaluator", "dit_tree", "evaluate_dit", "evaluate_dit_grid", "resolve_workload"]
+__all__ = [
+    "dit_evaluator",
+    "dit_tree",
+    "evaluate_dit",
+    "evaluate_dit_grid",
+    "evaluate_vae",
+    "resolve_workload",
+    "vae_tree",
+]
 
 DIT_PREFIX = "diffusion"
 
@@ -146,3 +155,31 @@ def evaluate_dit_grid(
         text_len=values.get("text_len", PADDED_TEXT_LEN),
     )
     return dit_evaluator(record, profile).evaluate(workload)
+
+
+@functools.cache
+def vae_tree(implementation: Implementation, encodes: int = 1, decodes: int = 1) -> ModuleTree:
+    """The module tree of the Wan2.2 VAE (ids ``vae.…``) for ``encodes`` encodes and ``decodes`` decodes."""
+    return build_tree(declare_vae(implementation, encodes=encodes, decodes=decodes), "vae")
+
+
+def evaluate_vae(
+    *,
+    frames: int,
+    height: int,
+    width: int,
+    batch: int = 1,
+    encodes: int = 1,
+    decodes: int = 1,
+    implementation: str | Implementation = "official",
+) -> dict[str, dict[str, int]]:
+    """Exact integer costs of every module of the Wan2.2 VAE encoding and/or decoding ``batch`` videos
+    of ``frames`` frames at ``height × width`` (multiples of 32)."""
+    profile = get_implementation(implementation)
+    variant = get_variant("ti2v-5b")
+    check_frame_count(frames)
+    check_frame_size(variant.transformer, height, width)
+    workload = Workload(
+        batch=_count("batch_size", batch), frames=frames, height=height, width=width, steps=1, text_len=0
+    )
+    return compile_tree(vae_tree(profile, encodes, decodes)).evaluate_exact(workload)
