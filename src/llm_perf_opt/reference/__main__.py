@@ -22,6 +22,10 @@ one forward of transformers' ``UMT5EncoderModel``; ``image-encoder [--batch 1] [
 ``CLIPVisionModel`` (all 32 blocks). ``text-encoder-compare`` / ``image-encoder-compare`` (same
 arguments, or ``--record saved.json``) compare them with the analytic encoders (profile ``diffusers``);
 ``text-encoder-golden`` / ``image-encoder-golden [--out DIR]`` regenerate their golden files.
+
+``wan2_2-golden [--out tests/golden/wan2_2] [--variant V ...]`` and ``vace-golden [--out
+tests/golden/vace] [--variant V ...]`` regenerate the Wan2.2 and the Wan2.1 VACE transformer golden files;
+``wan2_2-vae-golden [--out tests/golden/wan2_2_vae]`` the Wan2.2 VAE's.
 """
 
 from __future__ import annotations
@@ -51,7 +55,10 @@ from llm_perf_opt.reference.golden import (
     write_golden_files,
     write_vae_golden_files,
 )
+from llm_perf_opt.reference.vace import write_vace_golden_files
 from llm_perf_opt.reference.vae import VAE_USES, VaeWorkload, measure_vae
+from llm_perf_opt.reference.wan2_2 import write_wan2_2_golden_files
+from llm_perf_opt.reference.wan2_2_vae import write_wan2_2_vae_golden_files
 from llm_perf_opt.wan2_1.check import (
     Comparison,
     compare_image_encoder_with_record,
@@ -59,11 +66,16 @@ from llm_perf_opt.wan2_1.check import (
     compare_vae_with_record,
     compare_with_record,
 )
+from llm_perf_opt.wan2_1.vace import get_vace_variant
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
+from llm_perf_opt.wan2_2.variants import get_variant as wan2_2_variant
 
 __all__ = ["main"]
 
 _DEFAULT_GOLDEN_DIR = Path("tests/golden/dit")
+_WAN2_2_GOLDEN_DIR = Path("tests/golden/wan2_2")
+_VACE_GOLDEN_DIR = Path("tests/golden/vace")
+_WAN2_2_VAE_GOLDEN_DIR = Path("tests/golden/wan2_2_vae")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,6 +109,20 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=_DEFAULT_GOLDEN_DIR, help=f"folder (default {_DEFAULT_GOLDEN_DIR})"
     )
     golden.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    wan2_2 = commands.add_parser("wan2_2-golden", help="regenerate the Wan2.2 transformer golden files")
+    wan2_2.add_argument(
+        "--out", type=Path, default=_WAN2_2_GOLDEN_DIR, help=f"folder (default {_WAN2_2_GOLDEN_DIR})"
+    )
+    wan2_2.add_argument("--variant", action="append", help="only this Wan2.2 variant (repeatable)")
+    vace = commands.add_parser("vace-golden", help="regenerate the Wan2.1 VACE transformer golden files")
+    vace.add_argument(
+        "--out", type=Path, default=_VACE_GOLDEN_DIR, help=f"folder (default {_VACE_GOLDEN_DIR})"
+    )
+    vace.add_argument("--variant", action="append", help="only this VACE variant (repeatable)")
+    wan2_2_vae = commands.add_parser("wan2_2-vae-golden", help="regenerate the Wan2.2 VAE golden files")
+    wan2_2_vae.add_argument(
+        "--out", type=Path, default=_WAN2_2_VAE_GOLDEN_DIR, help=f"folder (default {_WAN2_2_VAE_GOLDEN_DIR})"
+    )
     _add_vae_commands(commands)
     _add_encoder_commands(commands)
     return parser
@@ -398,6 +424,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_dit(args)
         elif args.command == "compare":
             return 0 if _run_compare(args) else 1
+        elif args.command == "wan2_2-vae-golden":
+            for path in write_wan2_2_vae_golden_files(args.out):
+                print(f"wrote {path}")
+        elif args.command == "vace-golden":
+            wanted = {get_vace_variant(v).model_variant for v in args.variant} if args.variant else None
+            for path in write_vace_golden_files(args.out, wanted):
+                print(f"wrote {path}")
+        elif args.command == "wan2_2-golden":
+            wanted = {wan2_2_variant(v).model_variant for v in args.variant} if args.variant else None
+            for path in write_wan2_2_golden_files(args.out, wanted):
+                print(f"wrote {path}")
         else:
             names = [get_variant(v).model_variant for v in args.variant] if args.variant else None
             for path in write_golden_files(args.out, names):

@@ -41,8 +41,8 @@ from llm_perf_opt.symbolic.primitives import (
     to_copy,
     with_parameters,
 )
-from llm_perf_opt.symbolic.symbols import B, L
-from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width, video_tokens
+from llm_perf_opt.symbolic.symbols import B, F, H, L, W
+from llm_perf_opt.wan2_1.geometry import video_tokens_at
 from llm_perf_opt.wan2_1.implementation import Implementation, WeightRole
 from llm_perf_opt.wan2_1.layers import cast, promoted
 from llm_perf_opt.wan2_1.variants import WanVariant
@@ -54,6 +54,17 @@ MODULATION_CHUNKS: Final = 6
 """A block's modulation: shift, scale, gate for self-attention, and the same for the FFN."""
 HEAD_MODULATION_CHUNKS: Final = 2
 """The head's modulation: shift and scale."""
+
+
+def _tokens(variant: WanVariant) -> sympy.Expr:
+    """Video tokens per sample at the variant's VAE stride and patch (:mod:`.geometry`)."""
+    return video_tokens_at(variant.vae_stride, variant.patch_size)
+
+
+def _time_rows(variant: WanVariant, impl: Implementation) -> sympy.Expr:
+    """Rows of the time embedding and the modulation: ``B``, or ``B·Lv`` where ``impl`` gives every
+    video token its own timestep (:attr:`WanVariant.timestep_per_token`)."""
+    return B * _tokens(variant) if impl.name in variant.timestep_per_token else B
 
 
 def _module(name: str, class_name: str, ops: list[OpCall], **params: object) -> Module:
@@ -196,7 +207,7 @@ def _self_attention(variant: WanVariant, impl: Implementation, rows: sympy.Expr,
     ops = [
         *_rotary(impl, rows, dim, head_dim),  # q
         *_rotary(impl, rows, dim, head_dim),  # k
-        *_attention_core(impl, rows, video_tokens(), heads, head_dim),
+        *_attention_core(impl, rows, _tokens(variant), heads, head_dim),
     ]
     return Module(
         name="self_attn",
@@ -222,7 +233,7 @@ def _cross_attention(variant: WanVariant, impl: Implementation, rows: sympy.Expr
     ]
     # q:[B, Lv, D] attends to the L text tokens
     ops = _attention_core(impl, rows, L, heads, head_dim)
-    class_name = "WanT2VCrossAttention"
+    class_name = "WanCrossAttention" if variant.family == "wan2.2" else "WanT2VCrossAttention"
     if variant.image_tokens:
         class_name = "WanI2VCrossAttention"
         image_rows = B * variant.image_tokens
@@ -246,10 +257,11 @@ def _cross_attention(variant: WanVariant, impl: Implementation, rows: sympy.Expr
     )
 
 
-def _modulate(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
-    """``norm(x)·(1 + scale) + shift`` in fp32, then cast to the stream dtype (diffusers' ``type_as``)."""
+def _modulate(impl: Implementation, rows: sympy.Expr, dim: int, time_rows: sympy.Expr) -> list[OpCall]:
+    """``norm(x)·(1 + scale) + shift`` in fp32, then cast to the stream dtype (diffusers' ``type_as``);
+    ``time_rows`` rows of shift and scale (per sample, or per token)."""
     numel = rows * dim
-    per_sample = B * dim
+    per_sample = time_rows * dim
     return [
         add(per_sample, dtype=FP32, other_numel=1),  # 1 + scale
         mul(numel, dtype=FP32, other_numel=per_sample),
@@ -258,13 +270,14 @@ def _modulate(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
     ]
 
 
-def _gated_residual(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
-    """``x + y·gate`` in fp32 (y from a Linear at the matmul dtype, gate fp32), at the stream dtype."""
+def _gated_residual(impl: Implementation, rows: sympy.Expr, dim: int, time_rows: sympy.Expr) -> list[OpCall]:
+    """``x + y·gate`` in fp32 (y from a Linear at the matmul dtype, gate fp32 on ``time_rows`` rows),
+    at the stream dtype."""
     numel = rows * dim
     stream = impl.stream_dtype
     return [
         *cast(numel, stream, FP32),
-        mul(numel, dtype=impl.matmul_dtype, other_numel=B * dim, other_dtype=FP32, out_dtype=FP32),
+        mul(numel, dtype=impl.matmul_dtype, other_numel=time_rows * dim, other_dtype=FP32, out_dtype=FP32),
         add(numel, dtype=FP32),
         *cast(numel, FP32, stream),
     ]
@@ -273,12 +286,13 @@ def _gated_residual(impl: Implementation, rows: sympy.Expr, dim: int) -> list[Op
 def _block(variant: WanVariant, impl: Implementation) -> Module:
     """``WanAttentionBlock``: modulated self-attention, cross-attention, modulated FFN."""
     dim, ffn_dim = variant.dim, variant.ffn_dim
-    rows = B * video_tokens()
+    rows = B * _tokens(variant)
+    time_rows = _time_rows(variant, impl)
     stream, act = impl.stream_dtype, impl.matmul_dtype
     eps = variant.eps
     modulation = with_parameters(
-        # modulation:[1, 6, D] + e0:[B, 6, D]
-        add(B * MODULATION_CHUNKS * dim, dtype=FP32, other_numel=MODULATION_CHUNKS * dim),
+        # modulation:[1, 6, D] + e0:[B, 6, D] (per token: [B, Lv, 6, D])
+        add(time_rows * MODULATION_CHUNKS * dim, dtype=FP32, other_numel=MODULATION_CHUNKS * dim),
         MODULATION_CHUNKS * dim,
         dtype=impl.weights(WeightRole.MODULATION),
     )
@@ -301,11 +315,11 @@ def _block(variant: WanVariant, impl: Implementation) -> Module:
     ]
     ops = [
         modulation,
-        *_modulate(impl, rows, dim),  # norm1 → self_attn
-        *_gated_residual(impl, rows, dim),  # x + self_attn·gate
+        *_modulate(impl, rows, dim, time_rows),  # norm1 → self_attn
+        *_gated_residual(impl, rows, dim, time_rows),  # x + self_attn·gate
         add(rows * dim, dtype=stream, other_dtype=act),  # x + cross_attn
-        *_modulate(impl, rows, dim),  # norm2 → ffn
-        *_gated_residual(impl, rows, dim),  # x + ffn·gate
+        *_modulate(impl, rows, dim, time_rows),  # norm2 → ffn
+        *_gated_residual(impl, rows, dim, time_rows),  # x + ffn·gate
     ]
     return Module(
         name="blocks",
@@ -329,11 +343,12 @@ def _block(variant: WanVariant, impl: Implementation) -> Module:
 def _head(variant: WanVariant, impl: Implementation) -> Module:
     """``Head``: modulated LayerNorm, then Linear(D → out_dim·∏patch) in the fp32 region."""
     dim = variant.dim
-    rows = B * video_tokens()
+    rows = B * _tokens(variant)
+    time_rows = _time_rows(variant, impl)
     out_features = variant.out_dim * variant.patch_size[0] * variant.patch_size[1] * variant.patch_size[2]
     modulation = with_parameters(
-        # modulation:[1, 2, D] + e:[B, 1, D]
-        add(B * HEAD_MODULATION_CHUNKS * dim, dtype=FP32, other_numel=HEAD_MODULATION_CHUNKS * dim),
+        # modulation:[1, 2, D] + e:[B, 1, D] (per token: [B, Lv, 2, D])
+        add(time_rows * HEAD_MODULATION_CHUNKS * dim, dtype=FP32, other_numel=HEAD_MODULATION_CHUNKS * dim),
         HEAD_MODULATION_CHUNKS * dim,
         dtype=impl.weights(WeightRole.MODULATION),
     )
@@ -353,7 +368,7 @@ def _head(variant: WanVariant, impl: Implementation) -> Module:
             "eps": variant.eps,
         },
         children=(norm, linear),
-        ops=(modulation, *_modulate(impl, rows, dim)),
+        ops=(modulation, *_modulate(impl, rows, dim, time_rows)),
     )
 
 
@@ -400,6 +415,7 @@ def _time_and_text_embeddings(variant: WanVariant, impl: Implementation) -> list
     """``text_embedding``, ``time_embedding`` and ``time_projection`` (three ``nn.Sequential``)."""
     dim, act = variant.dim, impl.matmul_dtype
     text_rows = B * L
+    time_rows = _time_rows(variant, impl)
     time = WeightRole.TIME_EMBEDDING
     time_dtype = impl.linear_dtype(time, fp32_region=True)
     projection_dtype = impl.linear_dtype(WeightRole.MATMUL, fp32_region=True)
@@ -417,18 +433,33 @@ def _time_and_text_embeddings(variant: WanVariant, impl: Implementation) -> list
             "time_embedding",
             "Sequential",
             [
-                _linear("0", impl, B, variant.freq_dim, dim, x_dtype=time_dtype, role=time, fp32_region=True),
-                _activation("1", "SiLU", silu(B * dim, dtype=time_dtype)),
-                _linear("2", impl, B, dim, dim, x_dtype=time_dtype, role=time, fp32_region=True),
+                _linear(
+                    "0",
+                    impl,
+                    time_rows,
+                    variant.freq_dim,
+                    dim,
+                    x_dtype=time_dtype,
+                    role=time,
+                    fp32_region=True,
+                ),
+                _activation("1", "SiLU", silu(time_rows * dim, dtype=time_dtype)),
+                _linear("2", impl, time_rows, dim, dim, x_dtype=time_dtype, role=time, fp32_region=True),
             ],
         ),
         _container(
             "time_projection",
             "Sequential",
             [
-                _activation("0", "SiLU", silu(B * dim, dtype=projection_dtype)),
+                _activation("0", "SiLU", silu(time_rows * dim, dtype=projection_dtype)),
                 _linear(
-                    "1", impl, B, dim, MODULATION_CHUNKS * dim, x_dtype=projection_dtype, fp32_region=True
+                    "1",
+                    impl,
+                    time_rows,
+                    dim,
+                    MODULATION_CHUNKS * dim,
+                    x_dtype=projection_dtype,
+                    fp32_region=True,
                 ),
             ],
         ),
@@ -438,7 +469,8 @@ def _time_and_text_embeddings(variant: WanVariant, impl: Implementation) -> list
 def _patch_embedding(variant: WanVariant, impl: Implementation) -> Module:
     """``Conv3d(in_dim → D, kernel = stride = patch)`` on the latent video."""
     pt, ph, pw = variant.patch_size
-    grid_in = (latent_frames(), latent_height(), latent_width())
+    vt, vh, vw = variant.vae_stride
+    grid_in = (sympy.floor((F - 1) / vt) + 1, H / vh, W / vw)
     grid_out = (grid_in[0] / pt, grid_in[1] / ph, grid_in[2] / pw)
     compute = impl.linear_dtype(WeightRole.MATMUL)
     held = impl.weights(WeightRole.MATMUL)
@@ -476,7 +508,7 @@ def _patch_embedding(variant: WanVariant, impl: Implementation) -> Module:
 def declare_dit(variant: WanVariant, impl: Implementation) -> Module:
     """The whole ``WanModel`` of ``variant`` as ``impl`` runs it: one forward on ``B`` videos."""
     dim = variant.dim
-    rows = B * video_tokens()
+    rows = B * _tokens(variant)
     head_out = variant.out_dim * variant.patch_size[0] * variant.patch_size[1] * variant.patch_size[2]
     head_dtype = impl.linear_dtype(WeightRole.MATMUL, fp32_region=True)
     children: list[Module | Repeated] = [
@@ -486,8 +518,8 @@ def declare_dit(variant: WanVariant, impl: Implementation) -> Module:
         _head(variant, impl),
     ]
     ops = [
-        # sinusoidal timestep embedding:[B, freq_dim], one element-wise product per element
-        mul(B * variant.freq_dim, dtype=FP32, other_numel=variant.freq_dim // 2),
+        # sinusoidal timestep embedding:[B, freq_dim] (per token: [B·Lv, freq_dim]), one product per element
+        mul(_time_rows(variant, impl) * variant.freq_dim, dtype=FP32, other_numel=variant.freq_dim // 2),
         # unpatchify: einsum 'fhwpqrc->cfphqwr' copies the head output into the latent layout
         to_copy(rows * head_out, in_dtype=head_dtype, out_dtype=head_dtype),
     ]

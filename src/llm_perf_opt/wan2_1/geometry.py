@@ -35,6 +35,7 @@ __all__ = [
     "latent_width",
     "patch_tokens_per_frame",
     "video_tokens",
+    "video_tokens_at",
 ]
 
 VAE_TEMPORAL_STRIDE: Final = 4
@@ -69,6 +70,20 @@ def patch_tokens_per_frame(height: sympy.Expr = H, width: sympy.Expr = W) -> sym
 def video_tokens(frames: sympy.Expr = F, height: sympy.Expr = H, width: sympy.Expr = W) -> sympy.Expr:
     """Video tokens of the diffusion transformer: ``((F − 1)//4 + 1)·(H/16)·(W/16)``."""
     return latent_frames(frames) * patch_tokens_per_frame(height, width)
+
+
+def video_tokens_at(
+    vae_stride: tuple[int, int, int],
+    patch_size: tuple[int, int, int],
+    frames: sympy.Expr = F,
+    height: sympy.Expr = H,
+    width: sympy.Expr = W,
+) -> sympy.Expr:
+    """Video tokens for any VAE stride (t, h, w) and patch (t, h, w):
+    ``((F − 1)//t + 1)/pt · H/(h·ph) · W/(w·pw)``; Wan2.1's (4, 8, 8) and (1, 2, 2) give
+    :func:`video_tokens`, Wan2.2's 4 × 16 × 16 VAE ``((F − 1)//4 + 1)·(H/32)·(W/32)``."""
+    frames_out = (sympy.floor((frames - 1) / vae_stride[0]) + 1) / patch_size[0]
+    return frames_out * (height / (vae_stride[1] * patch_size[1])) * (width / (vae_stride[2] * patch_size[2]))
 
 
 def effective_frames(frames: int) -> int:
