@@ -35,18 +35,18 @@ from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS, EFFICIENCIES, lo
 from llm_perf_opt.models import build_deployment
 from llm_perf_opt.parsing import parse_int
 from llm_perf_opt.profiling.cli import register as register_profile
-from llm_perf_opt.report.analysis import RunOptions
+from llm_perf_opt.report.analysis import RunOptions, request_workload
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
 from llm_perf_opt.report.grid_command import register as register_grid
 from llm_perf_opt.report.summary import format_si
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, latex_document, pretty, to_latex
-from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit, resolve_workload
+from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_tree
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
-from llm_perf_opt.wan2_1.workloads import PROFILES, default_steps, resolve_profile
+from llm_perf_opt.wan2_1.workloads import PROFILES, default_steps
 
 __all__ = ["main"]
 
@@ -397,18 +397,7 @@ def _estimate(args: argparse.Namespace) -> None:
     variant = get_variant(args.variant)
     deployment = _deployment(args)
     assert deployment is not None  # --device is required
-    request = _request(args)
-    profile, _ = resolve_profile(request.workload_profile_id, variant, request.overrides)
-    workload, notes = resolve_workload(
-        variant,
-        batch=profile.batch_size,
-        frames=profile.num_frames,
-        height=profile.height,
-        width=profile.width,
-        steps=profile.num_inference_steps,
-        text_len=profile.text_len,
-        pad_text=not args.no_pad_text,
-    )
+    profile, workload, _, notes = request_workload(_request(args), variant, not args.no_pad_text)
     values = run_model(deployment).evaluate_point(workload)
     total = values["total"]
     print(

@@ -43,6 +43,7 @@ from llm_perf_opt.contracts.models import (
     Wan2_1AnalyticModel,
     Wan2_1AnalyticRequest,
     Wan2_1ModelSpec,
+    Wan2_1WorkloadProfile,
 )
 from llm_perf_opt.deployment.engine import run_model
 from llm_perf_opt.deployment.value import Deployment
@@ -364,6 +365,25 @@ MODEL_NOTES: Final = (
 )
 
 
+def request_workload(
+    request: Wan2_1AnalyticRequest, variant: WanVariant, pad_text: bool
+) -> tuple[Wan2_1WorkloadProfile, Workload, list[str], list[str]]:
+    """The request's profile (with its overrides) and the workload the pipeline really runs, with
+    the notes of each."""
+    profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
+    workload, workload_notes = resolve_workload(
+        variant,
+        batch=profile.batch_size,
+        frames=profile.num_frames,
+        height=profile.height,
+        width=profile.width,
+        steps=profile.num_inference_steps,
+        text_len=profile.text_len,
+        pad_text=pad_text,
+    )
+    return profile, workload, list(profile_notes), list(workload_notes)
+
+
 def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -> Analysis:
     """Evaluate one request and assemble its ``Wan2_1AnalyticModel`` with exact figures behind it."""
     options = options or RunOptions()
@@ -374,17 +394,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
             f"(its model_id is {variant.model_id!r})"
         )
     implementation = get_implementation(options.implementation)
-    profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
-    workload, workload_notes = resolve_workload(
-        variant,
-        batch=profile.batch_size,
-        frames=profile.num_frames,
-        height=profile.height,
-        width=profile.width,
-        steps=profile.num_inference_steps,
-        text_len=profile.text_len,
-        pad_text=options.pad_text,
-    )
+    profile, workload, profile_notes, workload_notes = request_workload(request, variant, options.pad_text)
     tree = pipeline_tree(variant, implementation, options.guidance)
     figures, synthetic = _exact_figures(
         tree, workload, pipeline_key(variant, implementation, options.guidance)
