@@ -150,8 +150,8 @@ def _deployment(args: argparse.Namespace, *, gpus: int | None = None) -> Deploym
     parallelism = None
     if args.ulysses is not None or args.ring is not None or args.fsdp is not None:
         parallelism = Parallelism(
-            ulysses=args.ulysses or 1,
-            ring=args.ring or 1,
+            ulysses=1 if args.ulysses is None else args.ulysses,
+            ring=1 if args.ring is None else args.ring,
             fsdp=bool(args.fsdp) if args.fsdp is not None else count > 1,
         )
     return build_deployment(
@@ -551,6 +551,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader (``| head``) stopped reading: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:
+        # the output stream failed (a full device, a closed terminal)
+        where = error.filename if error.filename is not None else "output"
+        print(f"llm-perf-opt: error: {where}: {error.strerror or error}", file=sys.stderr)
+        return 2
     return 0
 
 
