@@ -476,9 +476,10 @@ def _devices(args: argparse.Namespace) -> None:
     del args
     for accelerator in ACCELERATORS.values():
         precisions = ", ".join(f"{p} {t:g}" for p, t in accelerator.peak_tflops.items())
+        power = "" if accelerator.board_power_w is None else f"{accelerator.board_power_w:>6g} W"
         print(
-            f"{accelerator.name:<12} {accelerator.memory_gb:>5g} GB "
-            f"{accelerator.memory_bandwidth_tbps:>5g} TB/s  dense TFLOP/s: {precisions}"
+            f"{accelerator.name:<20} {accelerator.memory_gb:>5g} GB "
+            f"{accelerator.memory_bandwidth_tbps:>5g} TB/s {power:>8}  dense TFLOP/s: {precisions}"
         )
 
 

@@ -40,10 +40,7 @@ _FIELDS = {
     "fitted",
     "notes",
 }
-_ADDED = json.loads(
-    resources.files("llm_perf_opt.hardware").joinpath("accelerators_more.json").read_text("utf-8")
-)
-_ADDED_NAMES = {key for row in _ADDED["accelerators"] for key in (row["name"], *row["aliases"])}
+_ADDED_NAMES = {key for device in ACCELERATORS.values() for key in (device.name, *device.aliases)}
 
 
 def test_the_count_matches_and_ids_are_unique() -> None:

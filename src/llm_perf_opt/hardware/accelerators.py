@@ -35,9 +35,9 @@ __all__ = [
     "load_accelerators",
 ]
 
-PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4")
-"""Peak-rate keys: ``fp32`` is the non-tensor rate, the others tensor-core rates."""
-FAMILIES: Final = ("ampere", "hopper", "ada", "blackwell", "cdna3")
+PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8")
+"""Peak-rate keys: ``fp32`` is the non-tensor rate, the others tensor-core rates (``int8`` in TOPS)."""
+FAMILIES: Final = ("ampere", "hopper", "ada", "blackwell", "cdna3", "cdna4")
 """Device families; efficiency factors are given per family (see :mod:`.efficiency`)."""
 VENDORS: Final = ("nvidia", "amd")
 
@@ -65,6 +65,11 @@ def _number(minimum: float, *, allow_zero: bool = False) -> Validator:
             raise FieldError((attribute.name,), f"must be a number {bound}, got {value!r}")
 
     return check
+
+
+def _optional_power(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not _is_number(value) or value <= 0):
+        raise FieldError((attribute.name,), f"must be a number > 0 (watts) or null, got {value!r}")
 
 
 def _rates(_: object, attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
@@ -117,6 +122,8 @@ class Accelerator:
             bridge, 0 without a link); larger groups go through the host link.
         host_link_kind: the link to the host (``PCIe Gen5 x16``).
         host_link_gbps_per_direction: host-link bandwidth per direction in GB/s.
+        board_power_w: the vendor's maximum board or module power in W (energy estimates are
+            upper bounds), ``None`` where not published.
         source: where the figures come from.
     """
 
@@ -143,6 +150,7 @@ class Accelerator:
     )
     host_link_kind: str = field(default="PCIe", validator=text())
     host_link_gbps_per_direction: float = field(validator=_number(0.0))
+    board_power_w: float | None = field(default=None, validator=_optional_power)
     source: str = field(validator=text())
 
     def __attrs_post_init__(self) -> None:
