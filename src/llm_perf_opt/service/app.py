@@ -399,6 +399,8 @@ async def read_formula(request: Request[Any, Any, Any]) -> Response[bytes]:
             fields["module_id"],
             fields["metric"],
         )
+    except compute.UnknownModuleError as error:
+        return _error(404, str(error))
     except LlmPerfOptError as error:
         return _error(422, str(error))
     return _json_response(_plain_json(result))

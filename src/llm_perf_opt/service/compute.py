@@ -16,29 +16,34 @@ from pathlib import Path
 from typing import Any, Final
 
 import attrs
+import numpy as np
 
 from llm_perf_opt.contracts import from_json, to_json
 from llm_perf_opt.contracts.models import OVERRIDE_MINIMUMS, Wan2_1AnalyticRequest
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import ACCELERATORS, get_accelerator
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS
+from llm_perf_opt.hardware.memory import run_memory
+from llm_perf_opt.hardware.pipeline import pipeline_time
 from llm_perf_opt.hardware.run import run_config
-from llm_perf_opt.hardware.sizing import estimate_run
 from llm_perf_opt.report.analysis import RunOptions, report_id_for
 from llm_perf_opt.report.files import run
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, to_latex
+from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.evaluate import resolve_workload
+from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN, check_frame_count, check_frame_size
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_tree
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
 from llm_perf_opt.wan2_1.workloads import PROFILES, resolve_profile
 
 __all__ = [
-    "MAX_GPUS",
+    "GPU_COUNTS",
     "OVERRIDE_MAXIMUMS",
     "RUN_OPTION_NAMES",
     "ComputedReport",
+    "UnknownModuleError",
     "catalogue",
     "check_request",
     "compute_report",
@@ -60,8 +65,9 @@ OVERRIDE_MAXIMUMS: Final[Mapping[str, int]] = {
 }
 """The largest override the service accepts per field: a bound on the work one request asks for."""
 
-MAX_GPUS: Final = 64
-"""The most devices a request may ask the time model for."""
+GPU_COUNTS: Final[tuple[int, ...]] = (1, 2, 4, 8)
+"""The device counts a request may ask the time model for: those of the official recipes (and
+each a new compilation of the time model, so a bound on the work one request asks for)."""
 
 RUN_OPTION_NAMES: Final[tuple[str, ...]] = tuple(a.name for a in attrs.fields(RunOptions))
 """The query parameters of a run request: the fields of the run options."""
@@ -74,15 +80,6 @@ def _boolean(name: str, text: str) -> bool:
         return _BOOLEANS[text]
     except KeyError:
         raise LlmPerfOptError(f"{name}: must be true or false, got {text!r}") from None
-
-
-def _integer(name: str, text: str, low: int, high: int) -> int:
-    if not text.isascii() or not text.isdigit():
-        raise LlmPerfOptError(f"{name}: must be an integer from {low} to {high}, got {text!r}")
-    value = int(text)
-    if not low <= value <= high:
-        raise LlmPerfOptError(f"{name}: must be an integer from {low} to {high}, got {value}")
-    return value
 
 
 def run_options(query: Mapping[str, str]) -> RunOptions:
@@ -101,7 +98,9 @@ def run_options(query: Mapping[str, str]) -> RunOptions:
         if name in ("guidance", "pad_text", "t5_cpu", "offload"):
             values[name] = _boolean(name, text)
         elif name == "gpus":
-            values[name] = _integer(name, text, 1, MAX_GPUS)
+            if text not in {str(count) for count in GPU_COUNTS}:
+                raise LlmPerfOptError(f"gpus: must be one of {', '.join(map(str, GPU_COUNTS))}, got {text!r}")
+            values[name] = int(text)
         elif name == "implementation":
             if text not in IMPLEMENTATIONS:
                 raise LlmPerfOptError(
@@ -115,8 +114,17 @@ def run_options(query: Mapping[str, str]) -> RunOptions:
                 )
             values[name] = text
         else:
-            values[name] = get_accelerator(text).name
+            values[name] = _device(text)
     return RunOptions(**values)
+
+
+def _device(text: str) -> str:
+    try:
+        return get_accelerator(text).name
+    except LlmPerfOptError:
+        raise LlmPerfOptError(
+            f"device: unknown device {text!r}; accepted: {', '.join(ACCELERATORS)}"
+        ) from None
 
 
 def _check_overrides(request: Wan2_1AnalyticRequest) -> None:
@@ -219,46 +227,74 @@ def _multiple_of_16(value: float) -> int:
 def curve(
     options: RunOptions, model_variant: str, *, frames: int, height: int, width: int, steps: int
 ) -> dict[str, Any]:
-    """Predicted seconds and peak memory per device over frame counts and over heights (at the
-    width/height ratio of the given size), from the time model, for the explorer's curves."""
+    """Predicted seconds and peak memory per device at one video, over :data:`CURVE_FRAMES` and
+    over :data:`CURVE_HEIGHTS` (at the width/height ratio of the given size), for the explorer.
+
+    One compiled evaluation of the time model and of the memory model over all points, with the
+    sizing queries' convention: one video (batch 1), the prompt padded to 512 tokens.
+    """
     if options.device is None:
         raise LlmPerfOptError("device: the curve needs a device; accepted: " + ", ".join(ACCELERATORS))
     variant = get_variant(model_variant)
-    setup: dict[str, Any] = {
-        "gpus": options.gpus,
-        "steps": steps,
-        "implementation": options.implementation,
-        "offload": options.offload,
-        "t5_cpu": options.t5_cpu,
-        "attention_kernel": options.attention_kernel,
-        "guidance": options.guidance,
-    }
-
-    def point(point_frames: int, point_height: int, point_width: int) -> dict[str, Any]:
-        figures = estimate_run(
-            variant,
-            options.device or "",
-            frames=point_frames,
-            height=point_height,
-            width=point_width,
-            **setup,
-        )
-        return {
-            "frames": figures.frames,
-            "height": figures.height,
-            "width": figures.width,
-            "seconds": figures.seconds,
-            "peak_memory_gb": figures.peak_memory_gb,
-        }
-
+    implementation = get_implementation(options.implementation)
+    accelerator = get_accelerator(options.device)
+    config = run_config(
+        variant.num_heads,
+        accelerator,
+        gpus=options.gpus,
+        offload=options.offload,
+        t5_cpu=options.t5_cpu,
+        attention_kernel=options.attention_kernel,
+        guidance=options.guidance,
+    )
+    effective = check_frame_count(frames, field="num_frames")
+    check_frame_size(height, width)
     ratio = width / height
+    sizes = [(effective, height, width)]
+    sizes += [(count, height, width) for count in CURVE_FRAMES]
+    sizes += [(effective, rows, _multiple_of_16(rows * ratio)) for rows in CURVE_HEIGHTS]
+    workload = Workload(
+        batch=1,
+        frames=np.array([size[0] for size in sizes]),
+        height=np.array([size[1] for size in sizes]),
+        width=np.array([size[2] for size in sizes]),
+        steps=steps,
+        text_len=PADDED_TEXT_LEN,
+    )
+    seconds = pipeline_time(
+        variant,
+        implementation,
+        accelerator,
+        gpus=config.gpus,
+        parallelism=config.parallelism,
+        offload=config.offload,
+        t5_cpu=config.t5_cpu,
+        t5_fsdp=config.t5_fsdp,
+        attention_kernel=config.attention_kernel,
+        guidance=config.guidance,
+    ).evaluate(workload)["total"]
+    peak = run_memory(variant, implementation, config).evaluate(workload)["peak"]
+    points = [
+        {
+            "frames": size[0],
+            "height": size[1],
+            "width": size[2],
+            "seconds": float(seconds[index]),
+            "peak_memory_gb": float(peak[index]) / 1e9,
+        }
+        for index, size in enumerate(sizes)
+    ]
     return {
         "model_variant": variant.model_variant,
-        "device": options.device,
-        "at": point(frames, height, width),
-        "over_frames": [point(count, height, width) for count in CURVE_FRAMES],
-        "over_height": [point(frames, rows, _multiple_of_16(rows * ratio)) for rows in CURVE_HEIGHTS],
+        "device": accelerator.name,
+        "at": points[0],
+        "over_frames": points[1 : 1 + len(CURVE_FRAMES)],
+        "over_height": points[1 + len(CURVE_FRAMES) :],
     }
+
+
+class UnknownModuleError(LlmPerfOptError):
+    """A formula was asked of a module the pipeline does not have."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -271,7 +307,7 @@ def module_formula(
     variant = get_variant(model_variant)
     tree = pipeline_tree(variant, get_implementation(implementation), guidance)
     if module_id not in {node.id for node in tree}:
-        raise LlmPerfOptError(f"module_id: no module {module_id!r} in {variant.model_variant}'s pipeline")
+        raise UnknownModuleError(f"module_id: no module {module_id!r} in {variant.model_variant}'s pipeline")
     expression = formula(tree, module_id, metric)
     return {
         "model_variant": variant.model_variant,
@@ -294,7 +330,9 @@ def catalogue() -> dict[str, Any]:
         "implementations": list(IMPLEMENTATIONS),
         "attention_kernels": list(ATTENTION_KERNELS),
         "metrics": list(METRICS),
+        "curve_frames": list(CURVE_FRAMES),
+        "curve_heights": list(CURVE_HEIGHTS),
         "override_minimums": dict(OVERRIDE_MINIMUMS),
         "override_maximums": dict(OVERRIDE_MAXIMUMS),
-        "max_gpus": MAX_GPUS,
+        "gpu_counts": list(GPU_COUNTS),
     }

@@ -48,10 +48,34 @@ def merge_additions(base: dict[str, Any], additions: dict[str, Any], where: str 
     return merged
 
 
+def _choices() -> dict[str, list[str]]:
+    from llm_perf_opt.service.compute import catalogue
+
+    choices = catalogue()
+    return {
+        "variants": [variant["model_variant"] for variant in choices["variants"]],
+        "devices": list(choices["devices"]),
+        "metrics": list(choices["metrics"]),
+    }
+
+
+def _fill_enums(node: Any, choices: dict[str, list[str]]) -> Any:
+    """Replace each ``x-enum-of: NAME`` by ``enum`` of the library's current choices."""
+    if isinstance(node, list):
+        return [_fill_enums(item, choices) for item in node]
+    if not isinstance(node, dict):
+        return node
+    filled = {key: _fill_enums(value, choices) for key, value in node.items() if key != "x-enum-of"}
+    if "x-enum-of" in node:
+        filled["enum"] = choices[node["x-enum-of"]]
+    return filled
+
+
 @functools.cache
 def served_document() -> dict[str, Any]:
     """The document the server serves at ``/openapi.json``."""
-    return merge_additions(contract_document(), _load("llm_perf_opt.service", "openapi_service.yaml"))
+    additions = _fill_enums(_load("llm_perf_opt.service", "openapi_service.yaml"), _choices())
+    return merge_additions(contract_document(), additions)
 
 
 @functools.cache
