@@ -46,6 +46,7 @@ class LiveServer:
         if workers_only:
             command.append("--workers-only")
         self.output: list[str] = []
+        self.output_dir = reports
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )
@@ -79,10 +80,11 @@ class LiveServer:
         self.process.wait(30)
 
     def stop(self) -> None:
-        """A clean stop: SIGTERM, then SIGKILL if it does not end within 30 s."""
+        """A clean stop: SIGTERM to the server (which ends its worker processes), then SIGKILL to
+        all of them if it does not end within 30 s."""
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+                os.kill(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
