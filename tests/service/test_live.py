@@ -74,6 +74,7 @@ def test_a_bad_body_is_422_with_the_command_line_s_message(
     ("body", "query", "detail"),
     [
         ("{not json", {}, "<document>: not valid JSON"),
+        (b'{"model_id": "\xff"}', {}, "<document>: not valid JSON (not UTF-8 at byte 14)"),
         (
             json.dumps(tiny(num_frames=4000)),
             {},
@@ -91,7 +92,7 @@ def test_a_bad_body_is_422_with_the_command_line_s_message(
     ],
 )
 def test_a_bad_request_is_422_and_never_accepted(
-    server: LiveServer, body: str, query: dict[str, str], detail: str
+    server: LiveServer, body: str | bytes, query: dict[str, str], detail: str
 ) -> None:
     """Bad JSON, limits, options and what the report would reject are 422 before any job exists."""
     with server.client() as client:

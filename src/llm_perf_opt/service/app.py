@@ -174,6 +174,13 @@ def _query(request: Request[Any, Any, Any]) -> dict[str, str]:
     return values
 
 
+def _utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LlmPerfOptError(f"<document>: not valid JSON (not UTF-8 at byte {error.start})") from None
+
+
 def _split(query: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
     return {name: query.pop(name) for name in names if name in query}
 
@@ -219,7 +226,7 @@ async def run_report(request: Request[Any, Any, Any]) -> Response[bytes]:
     try:
         query = _query(request)
         options = compute.run_options(query)
-        analytic_request = from_json(body, Wan2_1AnalyticRequest)
+        analytic_request = from_json(_utf8(body), Wan2_1AnalyticRequest)
         compute.check_request(analytic_request, options)
     except LlmPerfOptError as error:
         return _error(422, str(error))
