@@ -35,7 +35,7 @@ from litestar.exceptions import HTTPException
 from llm_perf_opt.contracts import from_json, to_json
 from llm_perf_opt.contracts.models import Wan2_1AnalyticAccepted, Wan2_1AnalyticRequest
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.report.files import REPORT_FILE, read_report
+from llm_perf_opt.report.files import REPORT_FILE, SUMMARY_FILE
 from llm_perf_opt.service import compute
 from llm_perf_opt.service.openapi import served_document, served_json
 from llm_perf_opt.service.store import JOB_STATUSES, Job, QueueFullError, Store, open_store
@@ -100,7 +100,7 @@ class _Service:
         self.config = config
         self.store: Store | None = None
         self.pool: WorkerPool | None = None
-        self._cache: collections.OrderedDict[str, tuple[tuple[int, int], bytes, bytes]] = (
+        self._cache: collections.OrderedDict[str, tuple[tuple[tuple[int, int], ...], bytes, bytes]] = (
             collections.OrderedDict()
         )
         self._cache_lock = threading.Lock()
@@ -110,23 +110,28 @@ class _Service:
             self._cache.pop(report_id, None)
 
     def bodies(self, report_id: str) -> tuple[bytes, bytes] | None:
-        """The report's model and summary JSON, or ``None`` while its files are not complete."""
+        """The report's ``report.json`` and ``summary.json`` bytes, or ``None`` while the folder
+        does not hold both.
+
+        The files are served as written: the library writes each one atomically (a temporary
+        name, then a rename), and ``summary.json`` after ``report.json``, so a folder with both is
+        a finished report. Bodies are cached per version of the files (modification time, size).
+        """
         folder = self.config.reports_dir / report_id
         try:
-            stat = (folder / REPORT_FILE).stat()
+            stats = [(folder / name).stat() for name in (REPORT_FILE, SUMMARY_FILE)]
         except OSError:
             return None
-        signature = (stat.st_mtime_ns, stat.st_size)
+        signature = tuple((stat.st_mtime_ns, stat.st_size) for stat in stats)
         with self._cache_lock:
             cached = self._cache.get(report_id)
             if cached is not None and cached[0] == signature:
                 self._cache.move_to_end(report_id)
                 return cached[1], cached[2]
         try:
-            model, summary = read_report(folder)
-        except LlmPerfOptError:
+            bodies = ((folder / REPORT_FILE).read_bytes(), (folder / SUMMARY_FILE).read_bytes())
+        except OSError:
             return None
-        bodies = (to_json(model).encode(), to_json(summary).encode())
         with self._cache_lock:
             self._cache[report_id] = (signature, *bodies)
             while len(self._cache) > 32:

@@ -235,7 +235,8 @@ class _SqlStore:
     _claim_lock: str = ""
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, write: bool = True) -> Iterator[Any]:
+        """A transaction; ``write=False`` for one that only reads (SQLite: no write lock)."""
         raise NotImplementedError
         yield
 
@@ -286,7 +287,7 @@ class _SqlStore:
         return int(row[0]) if row and row[0] is not None else 0
 
     def schema_version(self) -> int:
-        with self._transaction() as cursor:
+        with self._transaction(write=False) as cursor:
             return self._version(cursor)
 
     def _row(self, cursor: Any, report_id: str, lock: bool = False) -> Job | None:
@@ -407,12 +408,12 @@ class _SqlStore:
             return len(dead)
 
     def job(self, report_id: str) -> Job | None:
-        with self._transaction() as cursor:
+        with self._transaction(write=False) as cursor:
             return self._row(cursor, report_id)
 
     def jobs(self, *, status: str | None, limit: int, offset: int) -> list[Job]:
         where, params = ("", ()) if status is None else (" WHERE status = ?", (status,))
-        with self._transaction() as cursor:
+        with self._transaction(write=False) as cursor:
             rows = self._execute(
                 cursor,
                 f"SELECT {_COLUMNS} FROM jobs{where} ORDER BY created_at DESC, report_id LIMIT ? OFFSET ?",
@@ -421,7 +422,7 @@ class _SqlStore:
         return [_job(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        with self._transaction() as cursor:
+        with self._transaction(write=False) as cursor:
             rows = self._execute(cursor, "SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
         found = {str(status): int(count) for status, count in rows}
         return {status: found.get(status, 0) for status in JOB_STATUSES}
@@ -467,10 +468,10 @@ class SqliteStore(_SqlStore):
         return connection
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, write: bool = True) -> Iterator[Any]:
         connection = self._connection()
         cursor = connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield cursor
         except BaseException:
@@ -522,7 +523,7 @@ class PostgresStore(_SqlStore):
         return connection
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, write: bool = True) -> Iterator[Any]:
         connection = self._connection()
         with connection.transaction(), connection.cursor() as cursor:
             yield cursor
