@@ -1,6 +1,7 @@
 """Live servers on loopback for the service tests, started and stopped by the tests themselves.
 
-The service tests need the ``service`` and ``service-test`` extras; without them they are skipped.
+The live-server tests need the ``service`` and ``service-test`` extras; without them they are
+skipped (the store, OpenAPI and compute tests need only the base install).
 The PostgreSQL tests need ``LLM_PERF_OPT_TEST_POSTGRES_URL`` (CI starts a server and sets it).
 """
 
@@ -21,9 +22,18 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("litestar")
-pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
+
+def _service_extras() -> bool:
+    try:
+        import httpx  # noqa: F401
+        import litestar  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+SERVICE_EXTRAS = _service_extras()
 
 POSTGRES_URL_VARIABLE = "LLM_PERF_OPT_TEST_POSTGRES_URL"
 
@@ -41,6 +51,8 @@ class LiveServer:
     """``python -m llm_perf_opt.service`` in a child process on 127.0.0.1 and a free port."""
 
     def __init__(self, store: str, reports: Path, *extra: str, workers_only: bool = False) -> None:
+        if not SERVICE_EXTRAS:
+            pytest.skip("needs the service and service-test extras")
         command = [sys.executable, "-m", "llm_perf_opt.service", "--host", "127.0.0.1", "--port", "0"]
         command += ["--store", store, "--reports", str(reports), *extra]
         if workers_only:
@@ -71,6 +83,8 @@ class LiveServer:
             raise RuntimeError("the server did not start:\n" + "".join(self.output))
 
     def client(self, **options: Any) -> Any:
+        import httpx
+
         return httpx.Client(base_url=self.url, timeout=60.0, **options)
 
     def kill(self) -> None:

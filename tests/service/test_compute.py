@@ -8,7 +8,7 @@ from llm_perf_opt.contracts import Wan2_1AnalyticRequest, structure
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.report.analysis import RunOptions, report_id_for
 from llm_perf_opt.service import compute
-from llm_perf_opt.service.app import REPORT_ID_PATTERN
+from llm_perf_opt.service.compute import REPORT_ID_PATTERN
 
 TINY = {"model_id": "wan2.1-t2v-1.3b", "model_variant": "t2v-1.3b", "workload_profile_id": "wan2-1-ci-tiny"}
 

@@ -8,9 +8,11 @@ import statistics
 import time
 from typing import Any
 
-import httpx
+import pytest
 
 from tests.service.conftest import LiveServer, tiny, wait_done
+
+httpx = pytest.importorskip("httpx")
 
 CLIENTS = 50
 REQUESTS = 1000

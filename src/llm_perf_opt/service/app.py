@@ -19,7 +19,6 @@ import collections
 import contextlib
 import functools
 import logging
-import re
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from importlib import resources
@@ -37,14 +36,12 @@ from llm_perf_opt.contracts.models import Wan2_1AnalyticAccepted, Wan2_1Analytic
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.report.files import REPORT_FILE, SUMMARY_FILE
 from llm_perf_opt.service import compute
+from llm_perf_opt.service.compute import REPORT_ID_PATTERN
 from llm_perf_opt.service.openapi import served_document, served_json
 from llm_perf_opt.service.store import JOB_STATUSES, Job, QueueFullError, Store, open_store
 from llm_perf_opt.service.workers import DEFAULT_LEASE_S, WorkerPool
 
-__all__ = ["REPORT_ID_PATTERN", "ServiceConfig", "create_app"]
-
-REPORT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}__[0-9a-f]{12}")
-"""A report id as :func:`~llm_perf_opt.report.analysis.report_id_for` makes it, matched whole."""
+__all__ = ["ServiceConfig", "create_app"]
 
 T = TypeVar("T")
 

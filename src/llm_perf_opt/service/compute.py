@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -41,6 +42,7 @@ from llm_perf_opt.wan2_1.workloads import PROFILES, resolve_profile
 __all__ = [
     "GPU_COUNTS",
     "OVERRIDE_MAXIMUMS",
+    "REPORT_ID_PATTERN",
     "RUN_OPTION_NAMES",
     "ComputedReport",
     "UnknownModuleError",
@@ -54,6 +56,10 @@ __all__ = [
     "report_id",
     "run_options",
 ]
+
+REPORT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}__[0-9a-f]{12}")
+"""A report id as :func:`~llm_perf_opt.report.analysis.report_id_for` makes it, matched whole
+(with ``fullmatch``) before any file is touched: one folder name of a fixed alphabet."""
 
 OVERRIDE_MAXIMUMS: Final[Mapping[str, int]] = {
     "batch_size": 16,
