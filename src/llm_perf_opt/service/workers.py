@@ -22,10 +22,13 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.service.compute import ComputedReport, compute_report
 from llm_perf_opt.service.store import Job, Store, worker_name
 
-__all__ = ["DEFAULT_LEASE_S", "WorkerPool"]
+__all__ = ["DEFAULT_LEASE_S", "MAX_ATTEMPTS", "WorkerPool"]
 
 DEFAULT_LEASE_S: Final = 60.0
 """How long a claim lasts without renewal; a worker renews it every third of that."""
+
+MAX_ATTEMPTS: Final = 3
+"""Claims of one job whose worker process died before it is marked failed."""
 
 T = TypeVar("T")
 
@@ -101,13 +104,17 @@ class WorkerPool:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
                 continue
-            await self._run(job, worker)
+            try:
+                await self._run(job, worker)
+            except Exception:
+                _log.exception("recording the result of %s failed; its lease will run out", job.report_id)
 
     async def _run(self, job: Job, worker: str) -> None:
-        assert self._pool is not None
+        pool = self._pool
+        assert pool is not None
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._pool, compute_report, self.reports_dir, job.request_json, job.options_json
+            pool, compute_report, self.reports_dir, job.request_json, job.options_json
         )
         renewal = asyncio.create_task(self._renew(job.report_id, worker))
         try:
@@ -115,12 +122,18 @@ class WorkerPool:
         except LlmPerfOptError as error:
             await asyncio.to_thread(self.store.fail, job.report_id, worker, str(error))
         except concurrent.futures.process.BrokenProcessPool:
-            _log.error(
-                "the worker process of %s died; the job stays claimed until its lease ends", job.report_id
-            )
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.slots, mp_context=multiprocessing.get_context("spawn")
-            )
+            if self._pool is pool:  # the first slot to see the broken pool replaces it
+                pool.shutdown(wait=False)
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=self.slots, mp_context=multiprocessing.get_context("spawn")
+                )
+            if job.attempts >= MAX_ATTEMPTS:
+                message = f"internal error: the worker process died in each of {job.attempts} attempts"
+                await asyncio.to_thread(self.store.fail, job.report_id, worker, message)
+            else:
+                _log.error(
+                    "the worker process of %s died; it is claimed again when its lease ends", job.report_id
+                )
         except Exception as error:
             _log.exception("job %s failed", job.report_id)
             await asyncio.to_thread(
