@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -233,32 +234,48 @@ def test_the_page_and_its_assets_are_served_from_the_package(server: LiveServer)
     assert document.json() == served_document()
 
 
-def test_an_api_only_server_bounds_its_queue_and_a_restart_finishes_every_job(tmp_path: Path) -> None:
-    """Queued jobs of a killed server (SIGKILL) are computed after a restart; past the bound, 503."""
-    first = LiveServer(str(tmp_path), tmp_path, "--workers", "0", "--max-queued", "2")
+def test_a_killed_server_s_running_and_queued_jobs_finish_after_a_restart(tmp_path: Path) -> None:
+    """SIGKILL while one job runs and two wait: the restarted server computes all three; a run past
+    the queue's bound is 503, and an unfinished report's read is 409, both with Retry-After."""
+    first = LiveServer(str(tmp_path), tmp_path, "--max-queued", "2")
     try:
         with first.client() as client:
-            ids = [client.post(RUN, json=tiny(num_frames=frames)).json()["report_id"] for frames in (21, 25)]
-            full = client.post(RUN, json=tiny(num_frames=29))
-            not_ready = client.get(f"/analytic/wan2-1/{ids[0]}/summary")
+            running = client.post(RUN, json=tiny(num_frames=21)).json()["report_id"]
+            wait = 0
+            while (
+                client.get(f"/analytic/wan2-1/{running}/status").json()["status"] != "running" and wait < 600
+            ):
+                time.sleep(0.05)
+                wait += 1
+            # The worker process compiles the variant's formulas for its first report (seconds of
+            # CPU), so the job is still running when the server is killed.
+            queued = [
+                client.post(RUN, json=tiny(num_frames=frames)).json()["report_id"] for frames in (25, 29)
+            ]
+            full = client.post(RUN, json=tiny(num_frames=33))
+            not_ready = client.get(f"/analytic/wan2-1/{queued[0]}/summary")
             statuses = [
-                client.get(f"/analytic/wan2-1/{report_id}/status").json()["status"] for report_id in ids
+                client.get(f"/analytic/wan2-1/{report_id}/status").json()["status"]
+                for report_id in (running, *queued)
             ]
     finally:
         first.kill()
+    assert statuses == ["running", "queued", "queued"]
     assert full.status_code == 503 and full.headers["retry-after"] == "2"
     assert "2 jobs are waiting, the most this server accepts is 2" in full.json()["detail"]
     assert not_ready.status_code == 409 and not_ready.headers["retry-after"] == "2"
-    assert not_ready.json()["detail"] == f"report_id: report {ids[0]!r} is queued"
-    assert statuses == ["queued", "queued"]
+    assert not_ready.json()["detail"] == f"report_id: report {queued[0]!r} is queued"
     second = LiveServer(str(tmp_path), tmp_path)
     try:
         with second.client() as client:
-            for report_id in ids:
-                assert wait_done(client, report_id)["status"] == "done"
+            for report_id in (running, *queued):
+                status = wait_done(client, report_id)
+                assert status["status"] == "done"
+                assert status["attempts"] == (2 if report_id == running else 1)
                 assert client.get(f"/analytic/wan2-1/{report_id}/summary").status_code == 200
     finally:
         second.stop()
+    assert "requeued 1 jobs of workers that are gone" in "".join(second.output)
     # uvicorn re-raises the signal it shut down on, so a clean stop ends with -SIGTERM.
     assert second.process.returncode in (0, -signal.SIGTERM)
     assert "Traceback" not in "".join(second.output)
