@@ -18,6 +18,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -26,9 +27,11 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import attrs
+import yaml
 from attrs import frozen
 from litestar import Litestar, Request, Response, get, post
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from llm_perf_opt.contracts import from_json, to_json
@@ -161,8 +164,6 @@ def _error(status_code: int, detail: str, headers: Mapping[str, str] | None = No
 
 
 def _plain_json(data: object) -> bytes:
-    import json
-
     return json.dumps(data, ensure_ascii=False, allow_nan=False).encode()
 
 
@@ -442,8 +443,6 @@ async def openapi_json() -> Response[bytes]:
 @get("/openapi.yaml")
 async def openapi_yaml() -> Response[str]:
     """The served OpenAPI document as YAML."""
-    import yaml
-
     return Response(
         content=yaml.safe_dump(served_document(), sort_keys=False, allow_unicode=True),
         media_type="application/yaml",
@@ -560,7 +559,5 @@ def create_app(config: ServiceConfig) -> Litestar:
     )
 
 
-def _state(service: _Service) -> Any:
-    from litestar.datastructures import State
-
+def _state(service: _Service) -> State:
     return State({"service": service})
