@@ -305,3 +305,16 @@ def test_postgresql_servers_and_a_separate_worker_share_one_queue(postgres_url: 
         worker.stop()
         for server in servers:
             server.stop()
+
+
+def test_cors_is_granted_only_to_a_configured_origin(tmp_path: Path) -> None:
+    """With ``--cors-origin``, that origin gets a grant and another origin still gets none."""
+    live = LiveServer(str(tmp_path), tmp_path, "--workers", "0", "--cors-origin", "http://sizing.example")
+    try:
+        with live.client() as client:
+            allowed = client.get("/health", headers={"origin": "http://sizing.example"})
+            other = client.get("/health", headers={"origin": "http://elsewhere.example"})
+    finally:
+        live.stop()
+    assert allowed.headers["access-control-allow-origin"] == "http://sizing.example"
+    assert "access-control-allow-origin" not in other.headers
