@@ -25,7 +25,7 @@ def api_only_server(tmp_path: Path) -> Iterator[LiveServer]:
     live.stop()
 
 
-def test_schemathesis_finds_no_failure(api_only_server: LiveServer) -> None:
+def test_schemathesis_finds_no_failure(api_only_server: LiveServer, tmp_path: Path) -> None:
     """Coverage, fuzzing and stateful phases over all operations, all checks: no failure, no error."""
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
@@ -33,7 +33,8 @@ def test_schemathesis_finds_no_failure(api_only_server: LiveServer) -> None:
         "--checks", "all", "--max-examples", "10", "--seed", "1", "--workers", "1",
         "--request-timeout", "120", "--max-response-time", "120", "--no-color",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    # In a folder of its own: schemathesis keeps a cache of crashes in its working folder.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path)
     output = result.stdout + result.stderr
     cases = re.search(r"(\d+) generated", output)
     print(f"schemathesis: {cases.group(1) if cases else '?'} cases")
