@@ -6,9 +6,10 @@ import pytest
 
 from llm_perf_opt.contracts import Wan2_1AnalyticRequest, structure
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.models import build_deployment
 from llm_perf_opt.report.analysis import RunOptions, report_id_for
 from llm_perf_opt.service import compute
-from llm_perf_opt.service.compute import REPORT_ID_PATTERN
+from llm_perf_opt.service.compute import REPORT_ID_PATTERN, ServiceOptions
 
 TINY = {"model_id": "wan2.1-t2v-1.3b", "model_variant": "t2v-1.3b", "workload_profile_id": "wan2-1-ci-tiny"}
 
@@ -16,12 +17,18 @@ TINY = {"model_id": "wan2.1-t2v-1.3b", "model_variant": "t2v-1.3b", "workload_pr
 def test_run_options_are_read_from_the_query() -> None:
     """Every field of the run options is a query parameter, strictly typed."""
     options = compute.run_options(
-        {"device": "H100-SXM", "gpus": "4", "guidance": "false", "offload": "true", "attention_kernel": "fa3"}
+        {
+            "device": "H100-SXM",
+            "gpus": "4",
+            "guidance": "false",
+            "offload": "group",
+            "attention_kernel": "fa3",
+        }
     )
-    assert options == RunOptions(
-        device="h100-sxm", gpus=4, guidance=False, offload=True, attention_kernel="fa3"
+    assert options == ServiceOptions(
+        device="h100-sxm", gpus=4, guidance=False, offload="group", attention_kernel="fa3"
     )
-    assert compute.run_options({}) == RunOptions()
+    assert compute.run_options({}) == ServiceOptions()
 
 
 @pytest.mark.parametrize(
@@ -31,6 +38,7 @@ def test_run_options_are_read_from_the_query() -> None:
         ({"gpus": "3"}, "gpus: must be one of 1, 2, 4, 8, got '3'"),
         ({"gpus": "1.5"}, "gpus: must be one of 1, 2, 4, 8, got '1.5'"),
         ({"guidance": "yes"}, "guidance: must be true or false, got 'yes'"),
+        ({"offload": "true"}, "offload: unknown offload 'true'; accepted: none, model, group"),
         ({"implementation": "jax"}, "implementation: unknown profile 'jax'; accepted: official, diffusers"),
         ({"attention_kernel": "fa9"}, "attention_kernel: unknown kernel 'fa9'; accepted: sdpa, fa2, fa3"),
         ({"device": "tpu"}, "tpu"),
@@ -47,22 +55,30 @@ def test_a_bad_option_names_the_parameter(query: dict[str, str], message: str) -
     [
         (
             {**TINY, "overrides": {"num_frames": 2000}},
-            RunOptions(),
+            ServiceOptions(),
             "overrides.num_frames: must be from 1 to 1025",
         ),
-        ({**TINY, "overrides": {"height": 8192}}, RunOptions(), "overrides.height: must be from 1 to 4096"),
-        ({**TINY, "model_variant": "t2v-14b"}, RunOptions(), "model_id: 'wan2.1-t2v-1.3b' does not match"),
-        ({**TINY, "workload_profile_id": "x"}, RunOptions(), "workload_profile_id: unknown profile 'x'"),
-        ({**TINY, "overrides": {"height": 250}}, RunOptions(), "height"),
+        (
+            {**TINY, "overrides": {"height": 8192}},
+            ServiceOptions(),
+            "overrides.height: must be from 1 to 4096",
+        ),
+        (
+            {**TINY, "model_variant": "t2v-14b"},
+            ServiceOptions(),
+            "model_id: 'wan2.1-t2v-1.3b' does not match",
+        ),
+        ({**TINY, "workload_profile_id": "x"}, ServiceOptions(), "workload_profile_id: unknown profile 'x'"),
+        ({**TINY, "overrides": {"height": 250}}, ServiceOptions(), "height"),
         (
             {**TINY},
-            RunOptions(device="a100", attention_kernel="fa3"),
+            ServiceOptions(device="a100", attention_kernel="fa3"),
             "attention_kernel: .fa3. has no efficiency on a100",
         ),
     ],
 )
 def test_the_check_rejects_what_the_report_would(
-    request_data: dict[str, object], options: RunOptions, message: str
+    request_data: dict[str, object], options: ServiceOptions, message: str
 ) -> None:
     """Limits, the variant's model id, the profile, frame sizes and the device setup fail before a job."""
     request = structure(request_data, Wan2_1AnalyticRequest)
@@ -73,8 +89,9 @@ def test_the_check_rejects_what_the_report_would(
 def test_the_report_id_is_the_library_s_and_matches_the_pattern() -> None:
     """The service's id is the command line's id, and the strict pattern accepts it."""
     request = structure(TINY, Wan2_1AnalyticRequest)
-    options = RunOptions(device="h100-sxm")
-    assert compute.report_id(request, options) == report_id_for(request, options)
+    options = ServiceOptions(device="h100-sxm")
+    deployment = build_deployment("t2v-1.3b", accelerator="h100-sxm")
+    assert compute.report_id(request, options) == report_id_for(request, RunOptions(deployment=deployment))
     assert REPORT_ID_PATTERN.fullmatch(compute.report_id(request, options))
     for bad in ("../etc__0123456789ab", "a/b__0123456789ab", "a__0123456789AB", "", "a__0123"):
         assert not REPORT_ID_PATTERN.fullmatch(bad)
@@ -82,7 +99,7 @@ def test_the_report_id_is_the_library_s_and_matches_the_pattern() -> None:
 
 def test_options_survive_the_store_as_json() -> None:
     """Run options written to the store read back equal."""
-    options = RunOptions(device="h200", gpus=8, offload=False, t5_cpu=True)
+    options = ServiceOptions(device="h200", gpus=8, offload="none", t5_cpu=True)
     assert compute.options_from_json(compute.options_json(options)) == options
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, from_json, structure
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.models import build_deployment
 from llm_perf_opt.report.analysis import RunOptions, report_id_for
 from llm_perf_opt.report.compare import compare_reports
 from llm_perf_opt.report.files import read_report
@@ -29,7 +30,10 @@ def test_run_is_accepted_and_the_reads_serve_the_report_files_byte_for_byte(
         response = client.post(RUN, params={"device": "h100-sxm"}, json=tiny())
         assert response.status_code == 202
         accepted = response.json()
-        expected_id = report_id_for(structure(tiny(), Wan2_1AnalyticRequest), RunOptions(device="h100-sxm"))
+        deployment = build_deployment("t2v-1.3b", accelerator="h100-sxm")
+        expected_id = report_id_for(
+            structure(tiny(), Wan2_1AnalyticRequest), RunOptions(deployment=deployment)
+        )
         assert accepted["report_id"] == expected_id and accepted["status"] in ("queued", "running")
         assert response.headers["location"] == f"/analytic/wan2-1/{expected_id}/status"
         status = wait_done(client, expected_id)
@@ -190,9 +194,11 @@ def test_the_extra_reads(server: LiveServer) -> None:
     assert formula.status_code == 200 and r"\mathrm{frames}" in formula.json()["latex"]
     assert no_module.status_code == 404 and "module_id: no module 'x'" in no_module.json()["detail"]
     assert curve.status_code == 200, curve.text
-    from llm_perf_opt.hardware.sizing import estimate_run
+    from llm_perf_opt.deployment.sizing import estimate
 
-    figures = estimate_run("t2v-1.3b", "h100-sxm", frames=17, height=480, width=832, steps=50)
+    figures = estimate(
+        build_deployment("t2v-1.3b", accelerator="h100-sxm"), frames=17, height=480, width=832, steps=50
+    )
     at = curve.json()["at"]
     assert at["seconds"] == pytest.approx(figures.seconds, rel=1e-12)
     assert at["peak_memory_gb"] == pytest.approx(figures.peak_memory_gb, rel=1e-12)

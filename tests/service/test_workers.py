@@ -6,8 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from llm_perf_opt.report.analysis import RunOptions
-from llm_perf_opt.service.compute import options_json
+from llm_perf_opt.service.compute import ServiceOptions, options_json
 from llm_perf_opt.service.store import open_store
 from llm_perf_opt.service.workers import WorkerPool
 
@@ -16,7 +15,7 @@ def test_a_job_that_fails_records_the_error_and_the_pool_goes_on(tmp_path: Path)
     """A stored request for an unknown variant fails in the worker process with the field's message."""
     store = open_store(tmp_path)
     request = {"model_id": "wan9", "model_variant": "t9v", "workload_profile_id": "wan2-1-ci-tiny"}
-    store.submit("t9v__wan2-1-ci-tiny__0123456789ab", json.dumps(request), options_json(RunOptions()),
+    store.submit("t9v__wan2-1-ci-tiny__0123456789ab", json.dumps(request), options_json(ServiceOptions()),
                  rebuild=False, max_queued=10)  # fmt: skip
 
     async def run() -> None:

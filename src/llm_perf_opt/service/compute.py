@@ -21,12 +21,12 @@ import numpy as np
 
 from llm_perf_opt.contracts import from_json, to_json
 from llm_perf_opt.contracts.models import OVERRIDE_MINIMUMS, Wan2_1AnalyticRequest
+from llm_perf_opt.deployment.engine import run_model
+from llm_perf_opt.deployment.value import OFFLOADS, Deployment
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import ACCELERATORS, get_accelerator
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS
-from llm_perf_opt.hardware.memory import run_memory
-from llm_perf_opt.hardware.pipeline import pipeline_time
-from llm_perf_opt.hardware.run import run_config
+from llm_perf_opt.models import build_deployment
 from llm_perf_opt.report.analysis import RunOptions, report_id_for
 from llm_perf_opt.report.files import run
 from llm_perf_opt.symbolic.cost import METRICS
@@ -45,6 +45,7 @@ __all__ = [
     "REPORT_ID_PATTERN",
     "RUN_OPTION_NAMES",
     "ComputedReport",
+    "ServiceOptions",
     "UnknownModuleError",
     "catalogue",
     "check_request",
@@ -54,6 +55,7 @@ __all__ = [
     "options_from_json",
     "options_json",
     "report_id",
+    "report_options",
     "run_options",
 ]
 
@@ -75,8 +77,35 @@ GPU_COUNTS: Final[tuple[int, ...]] = (1, 2, 4, 8)
 """The device counts a request may ask the time model for: those of the official recipes (and
 each a new compilation of the time model, so a bound on the work one request asks for)."""
 
-RUN_OPTION_NAMES: Final[tuple[str, ...]] = tuple(a.name for a in attrs.fields(RunOptions))
-"""The query parameters of a run request: the fields of the run options."""
+
+@attrs.frozen(kw_only=True)
+class ServiceOptions:
+    """How a run is evaluated, as a request gives it (query parameters) and the store keeps it
+    (plain values); :func:`report_options` turns it into the report's run options and deployment.
+
+    Attributes:
+        implementation: implementation profile the bytes follow (``official`` or ``diffusers``).
+        guidance: classifier-free guidance on.
+        pad_text: pad the prompt to 512 tokens.
+        device: accelerator the times are predicted on (``None``: no times).
+        gpus: devices in the run.
+        attention_kernel: fused attention kernel (``sdpa``, ``fa2``, ``fa3``).
+        offload: where weights wait (``none``, ``model``, ``group``; ``None``: the official default).
+        t5_cpu: the text encoder runs on the host CPU.
+    """
+
+    implementation: str = "official"
+    guidance: bool = True
+    pad_text: bool = True
+    device: str | None = None
+    gpus: int = 1
+    attention_kernel: str = "fa2"
+    offload: str | None = None
+    t5_cpu: bool = False
+
+
+RUN_OPTION_NAMES: Final[tuple[str, ...]] = tuple(a.name for a in attrs.fields(ServiceOptions))
+"""The query parameters of a run request: the fields of :class:`ServiceOptions`."""
 
 _BOOLEANS: Final[Mapping[str, bool]] = {"true": True, "false": False}
 
@@ -88,11 +117,11 @@ def _boolean(name: str, text: str) -> bool:
         raise LlmPerfOptError(f"{name}: must be true or false, got {text!r}") from None
 
 
-def run_options(query: Mapping[str, str]) -> RunOptions:
-    """The run options from query parameters (each a field of :class:`RunOptions`), checked.
+def run_options(query: Mapping[str, str]) -> ServiceOptions:
+    """The run options from query parameters (each a field of :class:`ServiceOptions`), checked.
 
-    ``device`` names an accelerator; ``offload`` is ``true``, ``false`` or absent (the official
-    default); the other booleans are ``true`` or ``false``.
+    ``device`` names an accelerator; ``offload`` is one of ``none``, ``model``, ``group`` or absent
+    (the official default); the booleans are ``true`` or ``false``.
     """
     unknown = sorted(set(query) - set(RUN_OPTION_NAMES))
     if unknown:
@@ -101,8 +130,12 @@ def run_options(query: Mapping[str, str]) -> RunOptions:
         )
     values: dict[str, Any] = {}
     for name, text in query.items():
-        if name in ("guidance", "pad_text", "t5_cpu", "offload"):
+        if name in ("guidance", "pad_text", "t5_cpu"):
             values[name] = _boolean(name, text)
+        elif name == "offload":
+            if text not in OFFLOADS:
+                raise LlmPerfOptError(f"offload: unknown offload {text!r}; accepted: {', '.join(OFFLOADS)}")
+            values[name] = text
         elif name == "gpus":
             if text not in {str(count) for count in GPU_COUNTS}:
                 raise LlmPerfOptError(f"gpus: must be one of {', '.join(map(str, GPU_COUNTS))}, got {text!r}")
@@ -121,7 +154,35 @@ def run_options(query: Mapping[str, str]) -> RunOptions:
             values[name] = text
         else:
             values[name] = _device(text)
-    return RunOptions(**values)
+    return ServiceOptions(**values)
+
+
+def _deployment(model_variant: str, options: ServiceOptions) -> Deployment | None:
+    """The deployment the options describe (``None`` without a device), built and checked by the
+    model family's builder."""
+    if options.device is None:
+        return None
+    return build_deployment(
+        model_variant,
+        implementation=options.implementation,
+        accelerator=options.device,
+        gpus=options.gpus,
+        offload=options.offload,
+        t5_cpu=options.t5_cpu,
+        attention_kernel=options.attention_kernel,
+        guidance=options.guidance,
+    )
+
+
+def report_options(model_variant: str, options: ServiceOptions) -> RunOptions:
+    """The report's run options (with its deployment) for ``options``: the one place where the
+    service's options meet the report and deployment layers."""
+    return RunOptions(
+        implementation=options.implementation,
+        guidance=options.guidance,
+        pad_text=options.pad_text,
+        deployment=_deployment(model_variant, options),
+    )
 
 
 def _device(text: str) -> str:
@@ -143,7 +204,7 @@ def _check_overrides(request: Wan2_1AnalyticRequest) -> None:
             )
 
 
-def check_request(request: Wan2_1AnalyticRequest, options: RunOptions) -> None:
+def check_request(request: Wan2_1AnalyticRequest, options: ServiceOptions) -> None:
     """Everything the report would reject, checked without computing it: the variant and its
     model id, the profile and overrides, the workload's sizes, and the device setup."""
     _check_overrides(request)
@@ -165,31 +226,22 @@ def check_request(request: Wan2_1AnalyticRequest, options: RunOptions) -> None:
         text_len=profile.text_len,
         pad_text=options.pad_text,
     )
-    if options.device is not None:
-        run_config(
-            variant.num_heads,
-            get_accelerator(options.device),
-            gpus=options.gpus,
-            offload=options.offload,
-            t5_cpu=options.t5_cpu,
-            attention_kernel=options.attention_kernel,
-            guidance=options.guidance,
-        )
+    report_options(variant.model_variant, options)
 
 
-def report_id(request: Wan2_1AnalyticRequest, options: RunOptions) -> str:
+def report_id(request: Wan2_1AnalyticRequest, options: ServiceOptions) -> str:
     """The report's id: the library's content hash of the request and options."""
-    return report_id_for(request, options)
+    return report_id_for(request, report_options(request.model_variant, options))
 
 
-def options_json(options: RunOptions) -> str:
+def options_json(options: ServiceOptions) -> str:
     """The run options as JSON, for the store."""
     return json.dumps(attrs.asdict(options), sort_keys=True)
 
 
-def options_from_json(text: str) -> RunOptions:
+def options_from_json(text: str) -> ServiceOptions:
     """Run options back from the store's JSON."""
-    return RunOptions(**json.loads(text))
+    return ServiceOptions(**json.loads(text))
 
 
 @attrs.frozen(kw_only=True)
@@ -207,7 +259,8 @@ def compute_report(reports_dir: Path, request_json: str, options_text: str) -> C
     Runs in a worker process: its arguments and result are plain values.
     """
     request = from_json(request_json, Wan2_1AnalyticRequest)
-    result = run(request, reports_dir, options_from_json(options_text))
+    options = report_options(request.model_variant, options_from_json(options_text))
+    result = run(request, reports_dir, options)
     return ComputedReport(
         model_variant=result.summary.model_variant,
         workload_profile_id=result.summary.workload_profile_id,
@@ -231,28 +284,18 @@ def _multiple_of_16(value: float) -> int:
 
 
 def curve(
-    options: RunOptions, model_variant: str, *, frames: int, height: int, width: int, steps: int
+    options: ServiceOptions, model_variant: str, *, frames: int, height: int, width: int, steps: int
 ) -> dict[str, Any]:
     """Predicted seconds and peak memory per device at one video, over :data:`CURVE_FRAMES` and
     over :data:`CURVE_HEIGHTS` (at the width/height ratio of the given size), for the explorer.
 
-    One compiled evaluation of the time model and of the memory model over all points, with the
-    sizing queries' convention: one video (batch 1), the prompt padded to 512 tokens.
+    One evaluation of the deployment's compiled run model over all points, with the sizing
+    queries' convention: one video (batch 1), the prompt padded to 512 tokens.
     """
-    if options.device is None:
-        raise LlmPerfOptError("device: the curve needs a device; accepted: " + ", ".join(ACCELERATORS))
     variant = get_variant(model_variant)
-    implementation = get_implementation(options.implementation)
-    accelerator = get_accelerator(options.device)
-    config = run_config(
-        variant.num_heads,
-        accelerator,
-        gpus=options.gpus,
-        offload=options.offload,
-        t5_cpu=options.t5_cpu,
-        attention_kernel=options.attention_kernel,
-        guidance=options.guidance,
-    )
+    deployment = _deployment(variant.model_variant, options)
+    if deployment is None:
+        raise LlmPerfOptError("device: the curve needs a device; accepted: " + ", ".join(ACCELERATORS))
     effective = check_frame_count(frames, field="num_frames")
     check_frame_size(height, width)
     ratio = width / height
@@ -267,19 +310,8 @@ def curve(
         steps=steps,
         text_len=PADDED_TEXT_LEN,
     )
-    seconds = pipeline_time(
-        variant,
-        implementation,
-        accelerator,
-        gpus=config.gpus,
-        parallelism=config.parallelism,
-        offload=config.offload,
-        t5_cpu=config.t5_cpu,
-        t5_fsdp=config.t5_fsdp,
-        attention_kernel=config.attention_kernel,
-        guidance=config.guidance,
-    ).evaluate(workload)["total"]
-    peak = run_memory(variant, implementation, config).evaluate(workload)["peak"]
+    values = run_model(deployment).evaluate(workload, names=("total", "peak_memory"))
+    seconds, peak = values["total"], values["peak_memory"]
     points = [
         {
             "frames": size[0],
@@ -292,7 +324,7 @@ def curve(
     ]
     return {
         "model_variant": variant.model_variant,
-        "device": accelerator.name,
+        "device": get_accelerator(options.device or "").name,
         "at": points[0],
         "over_frames": points[1 : 1 + len(CURVE_FRAMES)],
         "over_height": points[1 + len(CURVE_FRAMES) :],
