@@ -367,6 +367,7 @@ def catalogue() -> dict[str, Any]:
         "devices": sorted(ACCELERATORS),
         "implementations": list(IMPLEMENTATIONS),
         "attention_kernels": list(ATTENTION_KERNELS),
+        "offloads": list(OFFLOADS),
         "metrics": list(METRICS),
         "curve_frames": list(CURVE_FRAMES),
         "curve_heights": list(CURVE_HEIGHTS),
