@@ -40,6 +40,7 @@ from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
 from llm_perf_opt.report.grid_command import register as register_grid
 from llm_perf_opt.report.summary import format_si
+from llm_perf_opt.service.cli import register as register_serve
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, latex_document, pretty, to_latex
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit
@@ -227,6 +228,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     register_grid(commands)  # type: ignore[arg-type]  # a subclass of ArgumentParser
     register_profile(commands)
+    register_serve(commands)
 
     commands.add_parser("variants", help="list the Wan2.1 variants").set_defaults(func=_variants)
     commands.add_parser("profiles", help="list the workload profiles").set_defaults(func=_profiles)
