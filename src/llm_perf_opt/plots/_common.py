@@ -30,6 +30,9 @@ FORMATS: Final = ("png", "svg")
 DPI: Final = 150
 """Resolution of the PNG files, in dots per inch."""
 
+SVG_HASH_SALT: Final = "llm-perf-opt"
+"""Fixed salt of the SVG element ids, so the same figure writes the same SVG."""
+
 
 @frozen(kw_only=True)
 class FigureRun:
@@ -103,7 +106,7 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
         raise LlmPerfOptError(f"output: the folder {str(target.parent)!r} does not exist")
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{suffix}", dir=target.parent)
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with os.fdopen(handle, "wb") as stream, mpl.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
             figure.savefig(stream, format=suffix, dpi=DPI, bbox_inches="tight", metadata=_metadata(suffix))
         os.replace(temporary, target)
     except BaseException:

@@ -8,6 +8,7 @@ device come from the symbolic layer directly, outside this module.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Final
 
@@ -233,8 +234,10 @@ class CalibrationPoint:
     fitted: bool
 
 
+@functools.cache
 def calibration_points() -> tuple[CalibrationPoint, ...]:
-    """Every calibration point that has a prediction, in the calibration table's order."""
+    """Every calibration point that has a prediction, in the calibration table's order (computed
+    once per process: the shipped factors do not change)."""
     return tuple(
         CalibrationPoint(
             id=row.id,
