@@ -30,6 +30,9 @@ FORMATS: Final = ("png", "svg")
 DPI: Final = 150
 """Resolution of the PNG files, in dots per inch."""
 
+FILE_MODE: Final = 0o644
+"""Permissions of a written figure (a temporary file starts private)."""
+
 SVG_HASH_SALT: Final = "llm-perf-opt"
 """Fixed salt of the SVG element ids, so the same figure writes the same SVG."""
 
@@ -108,6 +111,7 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     try:
         with os.fdopen(handle, "wb") as stream, mpl.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
             figure.savefig(stream, format=suffix, dpi=DPI, bbox_inches="tight", metadata=_metadata(suffix))
+        os.chmod(temporary, FILE_MODE)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

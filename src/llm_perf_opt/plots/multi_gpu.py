@@ -8,6 +8,7 @@ from typing import Final
 
 from attrs import frozen
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.plots import _model
@@ -99,6 +100,9 @@ def multi_gpu_figure(
     speed_ax.plot(gpus, [g / gpus[0] for g in gpus], "k--", linewidth=1, label="ideal: g/g₁")
     speed_ax.set_xscale("log", base=2)
     speed_ax.set_yscale("log", base=2)
+    speed_ax.yaxis.set_major_locator(FixedLocator([g / gpus[0] for g in gpus]))
+    speed_ax.yaxis.set_major_formatter(ScalarFormatter())
+    speed_ax.yaxis.set_minor_formatter(NullFormatter())
     speed_ax.set_ylabel(f"speed-up over {gpus[0]} GPU{'s' if gpus[0] > 1 else ''} (×)")
     speed_ax.set_title("speed-up")
 

@@ -172,10 +172,10 @@ def _latex_term(term: sympy.Expr, letter: str) -> str:
     return f"${mantissa}\\times10^{{{int(exponent)}}}\\,{power_text}$"
 
 
-def _ticks(values: FloatArray, count: int = 6) -> list[float]:
-    """About ``count`` of the swept values, evenly spread on a log axis, first and last included."""
-    indices = np.unique(np.round(np.geomspace(1, len(values), count)).astype(int) - 1)
-    return [float(values[i]) for i in indices]
+def _ticks(values: FloatArray, most: int = 8) -> list[float]:
+    """The swept values as tick positions, every other one when there are more than ``most``."""
+    step = 1 if len(values) <= most else 2
+    return [float(v) for v in values[::step]]
 
 
 def scaling_figure(
