@@ -44,7 +44,7 @@ def write_gallery(folder: Path, formats: Sequence[str] = ("png",)) -> list[Path]
         raise LlmPerfOptError(f"formats: unknown format {unknown[0]!r}; accepted: {', '.join(FORMATS)}")
     if not folder.is_dir():
         raise LlmPerfOptError(f"folder: {str(folder)!r} is not a folder")
-    written = []
+    written: list[Path] = []
     for stem, build in GALLERY.items():
         figure = build()
         written.extend(save_figure(figure, folder / f"{stem}.{suffix}") for suffix in formats)
