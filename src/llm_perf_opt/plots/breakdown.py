@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from llm_perf_opt.plots import _model
 from llm_perf_opt.plots._common import FigureRun, figure_run
-from llm_perf_opt.report.analysis import OWN_OPS_NAME, Analysis
+from llm_perf_opt.report.analysis import Analysis
 from llm_perf_opt.report.summary import format_si, summary_rows
 
 __all__ = ["BreakdownData", "breakdown_data", "breakdown_figure"]
@@ -92,11 +92,11 @@ def breakdown_data(
         return row
 
     components = {}
-    for child_id in root.children:
+    for child_id in root.children:  # the stages, and the root's own ops (guidance) as ``.ops``
         metrics = figures[child_id].metrics
-        moved = metrics["bytes_read"] + metrics["bytes_written"]
-        if child_id.endswith(f".{OWN_OPS_NAME}") or metrics["flops"] or moved or seconds:
-            components[child_id] = values(child_id, metrics["flops"], moved)
+        components[child_id] = values(
+            child_id, metrics["flops"], metrics["bytes_read"] + metrics["bytes_written"]
+        )
     total = figures[root.module_id].metrics
     totals = {"flops": float(total["flops"]), "bytes": float(total["bytes_read"] + total["bytes_written"])}
     if seconds is not None:
