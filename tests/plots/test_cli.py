@@ -40,6 +40,7 @@ CASES = {
     "scaling": [*TINY],
     "roofline": [*TINY, "--device", "a100"],
     "multi-gpu": [*TINY, "--gpu-counts", "1,2"],
+    "deployments": [*TINY, "--devices", "h100,a100", "--gpu-counts", "1,2"],
     "calibration": [],
 }
 
@@ -75,6 +76,8 @@ def test_each_kind_writes_its_file(
         (["plot", "multi-gpu", "--gpu-counts", "4,2", "--out", "x.png"], "gpus: GPU counts must increase"),
         (["plot", "roofline", "--device", "tpu", "--out", "x.png"], "tpu"),
         (["plot", "roofline", "--frames", "x", "--out", "x.png"], "must be an integer, got 'x'"),
+        (["plot", "deployments", "--devices", "h100,H100", "--out", "x.png"], "devices: each device once"),
+        (["plot", "deployments", "--device", "h100", "--out", "x.png"], "unrecognized arguments: --device"),
     ],
 )
 def test_bad_options_are_one_error(

@@ -12,11 +12,12 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from llm_perf_opt.hardware import calibration_table, get_accelerator, pipeline_time, time_model
+from llm_perf_opt.hardware import calibration_table, get_accelerator, pipeline_time, run_memory, time_model
 from llm_perf_opt.plots import (
     _model,
     breakdown_figure,
     calibration_figure,
+    deployments_figure,
     multi_gpu_figure,
     roofline_figure,
     save_figure,
@@ -202,6 +203,26 @@ def test_multi_gpu_lines_equal_the_run_time_per_count(tmp_path: object) -> None:
         assert gpu_bar.get_height() + host_bar.get_height() == pytest.approx(100 * loads / value["total"])
     assert gpu_bars[0].get_height() == 0  # one GPU: no collectives
     assert gpu_bars[2].get_height() > gpu_bars[1].get_height() > 0
+
+
+def test_deployments_bars_equal_time_and_memory_per_setup(tmp_path: object) -> None:
+    """Each device's bars are the whole-run model's seconds and peak memory per GPU for each GPU
+    count, and the capacity line is the device's memory."""
+    devices, counts = ("h100-sxm", "rtx4090"), (1, 2)
+    figure = deployments_figure(VARIANT, PROFILE, devices=devices, gpu_counts=counts)
+    _written(figure, tmp_path, "deployments")
+    time_ax, memory_ax = figure.axes
+    for index, gpus in enumerate(counts):
+        for device, time_bar, memory_bar in zip(
+            devices, time_ax.containers[index].patches, memory_ax.containers[index].patches, strict=True
+        ):
+            timing = pipeline_time(VARIANT, "official", device, gpus=gpus)
+            assert time_bar.get_height() == pytest.approx(timing.evaluate_point(WORKLOAD)["total"], rel=1e-12)
+            memory = run_memory(get_variant(VARIANT), OFFICIAL, timing.config).evaluate_point(WORKLOAD)
+            assert memory_bar.get_height() == pytest.approx(memory["peak"] / 1e9, rel=1e-12)
+    (capacity,) = memory_ax.collections
+    tops = [segment[0][1] for segment in capacity.get_segments()]
+    assert tops == pytest.approx([get_accelerator(d).memory_bytes / 1e9 for d in devices])
 
 
 def test_calibration_points_are_the_calibration_table(

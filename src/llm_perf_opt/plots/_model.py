@@ -22,6 +22,7 @@ from llm_perf_opt.hardware import (
     get_accelerator,
     op_class,
     pipeline_time,
+    run_memory,
 )
 from llm_perf_opt.hardware.efficiency import EFFICIENCIES
 from llm_perf_opt.hardware.roofline import roofline_rule, roofline_terms
@@ -94,6 +95,8 @@ class RunTime:
         stages: stage → seconds (they add up to the total).
         gpu_link_seconds: the GPU-to-GPU collectives' link time before overlap.
         host_link_seconds: the host copies' link time before overlap.
+        peak_memory_bytes: the peak memory per device (rank 0).
+        device_memory_bytes: the device's memory capacity.
     """
 
     setup: str
@@ -101,6 +104,8 @@ class RunTime:
     stages: Mapping[str, float]
     gpu_link_seconds: float
     host_link_seconds: float
+    peak_memory_bytes: float
+    device_memory_bytes: float
 
 
 def run_time(
@@ -110,6 +115,7 @@ def run_time(
     multi-GPU layout (offload on one GPU; FSDP and Ulysses on several)."""
     timing = pipeline_time(variant, implementation, device, gpus=gpus, attention_kernel=attention_kernel)
     values = timing.evaluate_point(workload)
+    memory = run_memory(get_variant(variant), get_implementation(implementation), timing.config)
     loads = {name: values[name] for name in timing.loads}
     gpu_link = sum(v for n, v in loads.items() if any(m in n for m in GPU_LINK_LOAD_MARKERS))
     return RunTime(
@@ -118,6 +124,8 @@ def run_time(
         stages={stage: values[stage] for stage in timing.stages},
         gpu_link_seconds=gpu_link,
         host_link_seconds=sum(loads.values()) - gpu_link,
+        peak_memory_bytes=memory.evaluate_point(workload)["peak"],
+        device_memory_bytes=float(timing.accelerator.memory_bytes),
     )
 
 

@@ -1,7 +1,8 @@
 """The ``plot`` command: ``llm-perf-opt plot KIND --out FILE …`` writes one figure as PNG or SVG.
 
-Kinds: ``breakdown``, ``scaling``, ``roofline``, ``multi-gpu``, ``calibration``. :func:`register`
-adds them to a command line's sub-parsers; each sets ``func`` to a handler ``(args) -> int``.
+Kinds: ``breakdown``, ``scaling``, ``roofline``, ``multi-gpu``, ``deployments``, ``calibration``.
+:func:`register` adds them to a command line's sub-parsers; each sets ``func`` to a handler
+``(args) -> int``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.plots._common import FORMATS, save_figure
 from llm_perf_opt.plots.breakdown import breakdown_figure
 from llm_perf_opt.plots.calibration import calibration_figure
+from llm_perf_opt.plots.deployments import DEFAULT_DEVICES, deployments_figure
+from llm_perf_opt.plots.deployments import DEFAULT_GPU_COUNTS as DEPLOYMENT_GPU_COUNTS
 from llm_perf_opt.plots.multi_gpu import DEFAULT_GPU_COUNTS, multi_gpu_figure
 from llm_perf_opt.plots.roofline import roofline_figure
 from llm_perf_opt.plots.scaling import scaling_figure
 
 __all__ = ["KINDS", "register"]
 
-KINDS: Final = ("breakdown", "scaling", "roofline", "multi-gpu", "calibration")
+KINDS: Final = ("breakdown", "scaling", "roofline", "multi-gpu", "deployments", "calibration")
 
 _OVERRIDES: Final = (
     ("frames", "num_frames"),
@@ -46,6 +49,10 @@ def _integers(text: str) -> list[int]:
     return [_integer(part.strip()) for part in text.split(",") if part.strip()]
 
 
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def _add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
@@ -55,7 +62,7 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_run(parser: argparse.ArgumentParser, *, device: str | None) -> None:
+def _add_run(parser: argparse.ArgumentParser, *, device: str | None, with_device: bool = True) -> None:
     parser.add_argument("--variant", default="t2v-14b", help="model_variant, e.g. t2v-14b (default)")
     parser.add_argument(
         "--profile", default="wan2-1-official-720p", help="workload profile id (default wan2-1-official-720p)"
@@ -66,7 +73,9 @@ def _add_run(parser: argparse.ArgumentParser, *, device: str | None) -> None:
         "--implementation", default="official", help="implementation profile (official or diffusers)"
     )
     parser.add_argument("--kernel", default="fa2", help="attention kernel: fa2 (default), fa3 or sdpa")
-    if device is None:
+    if not with_device:
+        parser.set_defaults(device=None)
+    elif device is None:
         parser.add_argument("--device", help="accelerator for the time bars (default: FLOPs and bytes only)")
     else:
         parser.add_argument("--device", default=device, help=f"accelerator (default {device})")
@@ -114,6 +123,14 @@ def _roofline(args: argparse.Namespace) -> Figure:
 
 def _multi_gpu(args: argparse.Namespace) -> Figure:
     return multi_gpu_figure(args.variant, args.profile, gpu_counts=args.gpu_counts, **_run_keywords(args))
+
+
+def _deployments(args: argparse.Namespace) -> Figure:
+    keywords = _run_keywords(args)
+    keywords.pop("device")
+    return deployments_figure(
+        args.variant, args.profile, devices=args.devices, gpu_counts=args.gpu_counts, **keywords
+    )
 
 
 def _calibration(_args: argparse.Namespace) -> Figure:
@@ -171,6 +188,23 @@ def register(subparsers: Any) -> None:
     )
     _add_output(multi)
     multi.set_defaults(func=_handler(_multi_gpu))
+
+    deployments = kinds.add_parser("deployments", help="time and memory on several devices and GPU counts")
+    _add_run(deployments, device=None, with_device=False)
+    deployments.add_argument(
+        "--devices",
+        type=_names,
+        default=list(DEFAULT_DEVICES),
+        help=f"comma-separated devices (default {','.join(DEFAULT_DEVICES)})",
+    )
+    deployments.add_argument(
+        "--gpu-counts",
+        type=_integers,
+        default=list(DEPLOYMENT_GPU_COUNTS),
+        help="comma-separated GPU counts (default 1,8)",
+    )
+    _add_output(deployments)
+    deployments.set_defaults(func=_handler(_deployments))
 
     calibration = kinds.add_parser("calibration", help="predicted against published times, C1–C8")
     _add_output(calibration)

@@ -17,6 +17,7 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.plots._common import FORMATS, save_figure
 from llm_perf_opt.plots.breakdown import breakdown_figure
 from llm_perf_opt.plots.calibration import calibration_figure
+from llm_perf_opt.plots.deployments import deployments_figure
 from llm_perf_opt.plots.multi_gpu import multi_gpu_figure
 from llm_perf_opt.plots.roofline import roofline_figure
 from llm_perf_opt.plots.scaling import scaling_figure
@@ -32,6 +33,7 @@ GALLERY: Final[dict[str, Callable[[], Figure]]] = {
     ),
     "roofline_t2v_14b_720p_h100": lambda: roofline_figure("t2v-14b", "wan2-1-official-720p", device="h100"),
     "multi_gpu_t2v_14b_720p_h100": lambda: multi_gpu_figure("t2v-14b", "wan2-1-official-720p", device="h100"),
+    "deployments_t2v_1_3b_480p": deployments_figure,
     "calibration": calibration_figure,
 }
 """File stem → the figure written under it."""
