@@ -90,6 +90,14 @@ def test_breakdown_stacks_equal_the_formulas_and_the_time_model(breakdown: Figur
     assert labels[0] == "diffusion.blocks.*.self_attn"
     flops_row = modules.containers[0].patches[0]
     assert flops_row.get_width() == pytest.approx(100 * FORWARDS * self_attn / total_flops, rel=1e-12)
+    module_seconds, _ = pipeline_time(VARIANT, "official", "h100", gpus=1).module_seconds(WORKLOAD)
+    attention_seconds = sum(
+        value
+        for key, value in module_seconds.items()
+        if re.fullmatch(r"diffusion\.blocks\.\d+\.self_attn", key)
+    )
+    time_row = modules.containers[2].patches[0]
+    assert time_row.get_width() == pytest.approx(100 * attention_seconds / run["total"], rel=1e-9)
     assert "h100-sxm × 1" in breakdown._suptitle.get_text()
     assert "81 frames at 832×480, 50 steps" in breakdown._suptitle.get_text()
 
