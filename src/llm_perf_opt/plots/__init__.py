@@ -1,4 +1,4 @@
-"""Figures of the cost and time model (matplotlib, Agg backend): each function returns a
+"""Figures of the cost and time model (matplotlib, rendered by Agg, no pyplot): each function returns a
 ``matplotlib.figure.Figure``; :func:`save_figure` writes it as PNG or SVG.
 
 - :func:`breakdown_figure`: where one run's FLOPs, bytes and time go, by component and top module;

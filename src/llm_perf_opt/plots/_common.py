@@ -1,4 +1,9 @@
-"""What every figure shares: the workload a figure is drawn for, its words, and saving a figure."""
+"""What every figure shares: the workload a figure is drawn for, its words, and saving a figure.
+
+Figures are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``), never
+through ``pyplot``: no GUI backend is involved and the caller's backend is left alone; PNG files
+are rendered by Agg, SVG files by matplotlib's SVG writer.
+"""
 
 from __future__ import annotations
 
