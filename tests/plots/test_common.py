@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.plots import save_figure
-from llm_perf_opt.plots._common import figure_run
+from llm_perf_opt.plots._common import ModelFigure, figure_run
 
 
 def _figure() -> Figure:
@@ -65,3 +65,10 @@ def test_figure_run_validates_the_workload() -> None:
     run = figure_run("t2v-1.3b", "wan2-1-official-480p", {"num_frames": 33})
     assert run.workload.frames == 33
     assert run.words == "wan2.1-t2v-1.3b: 33 frames at 832×480, 50 steps"
+
+
+def test_model_figure_shows_itself_in_a_notebook() -> None:
+    """A ModelFigure's notebook representation is a PNG image, with no pyplot involved."""
+    figure = ModelFigure()
+    figure.subplots().plot([1, 2], [3, 4])
+    assert figure._repr_png_().startswith(b"\x89PNG")

@@ -7,6 +7,7 @@ are rendered by Agg, SVG files by matplotlib's SVG writer.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 from llm_perf_opt.wan2_1.workloads import resolve_profile
 
-__all__ = ["FORMATS", "FigureRun", "figure_run", "save_figure"]
+__all__ = ["FORMATS", "FigureRun", "ModelFigure", "figure_run", "save_figure"]
 
 FORMATS: Final = ("png", "svg")
 """The file formats a figure is written in, by the file's suffix."""
@@ -40,6 +41,20 @@ FILE_MODE: Final = 0o644
 
 SVG_HASH_SALT: Final = "llm-perf-opt"
 """Fixed salt of the SVG element ids, so the same figure writes the same SVG."""
+
+
+NOTEBOOK_DPI: Final = 100
+"""Resolution of a figure shown in a notebook, in dots per inch."""
+
+
+class ModelFigure(Figure):
+    """A matplotlib Figure that shows itself in a notebook (IPython's ``_repr_png_``), without
+    pyplot or a notebook backend."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=NOTEBOOK_DPI, bbox_inches="tight")
+        return buffer.getvalue()
 
 
 @frozen(kw_only=True)

@@ -12,7 +12,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from llm_perf_opt.plots import _model
-from llm_perf_opt.plots._common import FigureRun, figure_run
+from llm_perf_opt.plots._common import FigureRun, ModelFigure, figure_run
 from llm_perf_opt.report.analysis import Analysis
 from llm_perf_opt.report.summary import format_si, summary_rows
 
@@ -133,7 +133,7 @@ def breakdown_figure(
         top=top,
     )
     metrics = list(data.totals)
-    figure = Figure(figsize=(13, 5.6), layout="constrained")
+    figure = ModelFigure(figsize=(13, 5.6), layout="constrained")
     stacked, modules = figure.subplots(1, 2, width_ratios=(1, 1.6))
     bottoms = [0.0] * len(metrics)
     labels = [f"{METRIC_LABELS[m]}\n{format_si(data.totals[m], METRIC_UNITS[m])}" for m in metrics]

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from llm_perf_opt.plots import _model
+from llm_perf_opt.plots._common import ModelFigure
 
 __all__ = ["BANDS", "calibration_figure"]
 
@@ -23,7 +24,7 @@ def calibration_figure() -> Figure:
     fitted = [p for p in points if p.fitted]
     mape = 100 * sum(abs(p.predicted_seconds / p.measured_seconds - 1) for p in fitted) / len(fitted)
     within = sum(abs(p.predicted_seconds / p.measured_seconds - 1) <= BANDS[0] for p in fitted)
-    figure = Figure(figsize=(9, 8), layout="constrained")
+    figure = ModelFigure(figsize=(9, 8), layout="constrained")
     ax = figure.subplots()
     values = [v for p in points for v in (p.measured_seconds, p.predicted_seconds)]
     span = np.geomspace(min(values) / 1.6, max(values) * 1.6, 100)

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.plots import _model
-from llm_perf_opt.plots._common import FigureRun, figure_run
+from llm_perf_opt.plots._common import FigureRun, ModelFigure, figure_run
 
 __all__ = ["DEFAULT_DEVICES", "DeploymentsData", "deployments_data", "deployments_figure"]
 
@@ -87,7 +87,7 @@ def deployments_figure(
         implementation=implementation,
         attention_kernel=attention_kernel,
     )
-    figure = Figure(figsize=(13, 5.6), layout="constrained")
+    figure = ModelFigure(figsize=(13, 5.6), layout="constrained")
     time_ax, memory_ax = figure.subplots(1, 2)
     width = 0.8 / len(data.gpus)
     positions = list(range(len(data.devices)))

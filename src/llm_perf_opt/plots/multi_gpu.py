@@ -12,7 +12,7 @@ from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.plots import _model
-from llm_perf_opt.plots._common import FigureRun, figure_run
+from llm_perf_opt.plots._common import FigureRun, ModelFigure, figure_run
 
 __all__ = ["DEFAULT_GPU_COUNTS", "MultiGpuData", "multi_gpu_data", "multi_gpu_figure"]
 
@@ -86,7 +86,7 @@ def multi_gpu_figure(
     )
     gpus = list(data.gpus)
     first = data.times[0].total_seconds
-    figure = Figure(figsize=(15, 5.4), layout="constrained")
+    figure = ModelFigure(figsize=(15, 5.4), layout="constrained")
     time_ax, speed_ax, link_ax = figure.subplots(1, 3)
 
     time_ax.plot(gpus, [t.total_seconds for t in data.times], "o-", label="model")

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from llm_perf_opt.plots import _model
-from llm_perf_opt.plots._common import figure_run
+from llm_perf_opt.plots._common import ModelFigure, figure_run
 
 __all__ = ["roofline_figure"]
 
@@ -34,7 +34,7 @@ def roofline_figure(
     run = figure_run(variant, profile, overrides)
     points = _model.op_class_points(variant, implementation, device, run.workload, attention_kernel)
     device_roofs = _model.roofs(device)
-    figure = Figure(figsize=(10, 6.5), layout="constrained")
+    figure = ModelFigure(figsize=(10, 6.5), layout="constrained")
     ax = figure.subplots()
     intensity = np.geomspace(*INTENSITY_RANGE, 400)
     ax.loglog(

@@ -16,7 +16,7 @@ from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.plots import _model
-from llm_perf_opt.plots._common import FigureRun, figure_run
+from llm_perf_opt.plots._common import FigureRun, ModelFigure, figure_run
 from llm_perf_opt.symbolic.compiler import compile_tree
 from llm_perf_opt.symbolic.formula import formula
 from llm_perf_opt.symbolic.symbols import F as FRAMES
@@ -202,7 +202,7 @@ def scaling_figure(
         frames=frames,
         heights=heights,
     )
-    figure = Figure(figsize=(12, 8.5), layout="constrained")
+    figure = ModelFigure(figsize=(12, 8.5), layout="constrained")
     axes = figure.subplots(2, 2)
     columns = {"frames": 0, "height": 1}
     rows = {"flops": 0, "seconds": 1}
