@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.plots import _model
+from llm_perf_opt.plots import _model, cli
 from llm_perf_opt.plots._model import CalibrationPoint
 from llm_perf_opt.plots.cli import KINDS, register
 
@@ -86,4 +88,27 @@ def test_bad_options_are_one_error(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(LlmPerfOptError, match=message):
         _run(argv)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_register_needs_no_matplotlib() -> None:
+    """Importing the command and registering it imports no matplotlib (the plots extra is optional)."""
+    code = (
+        "import argparse, sys\n"
+        "from llm_perf_opt.plots.cli import register\n"
+        "register(argparse.ArgumentParser().add_subparsers())\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_matplotlib_the_plot_command_says_which_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without matplotlib a plot is one error naming the plots extra, and writes nothing."""
+    monkeypatch.setattr(cli, "matplotlib_installed", lambda: False)
+    with pytest.raises(
+        LlmPerfOptError, match=r"plot: drawing figures needs matplotlib; install the plots extra"
+    ):
+        _run(["plot", "calibration", "--out", str(tmp_path / "c.png")])
     assert list(tmp_path.iterdir()) == []

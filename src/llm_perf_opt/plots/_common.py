@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from llm_perf_opt.contracts.models import Wan2_1AnalyticRequest, Wan2_1WorkloadProfile
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.plots.defaults import FORMATS
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
@@ -30,8 +31,6 @@ from llm_perf_opt.wan2_1.workloads import resolve_profile
 
 __all__ = ["FORMATS", "FigureRun", "ModelFigure", "figure_run", "save_figure"]
 
-FORMATS: Final = ("png", "svg")
-"""The file formats a figure is written in, by the file's suffix."""
 
 DPI: Final = 150
 """Resolution of the PNG files, in dots per inch."""

@@ -13,13 +13,12 @@ from matplotlib.figure import Figure
 
 from llm_perf_opt.plots import _model
 from llm_perf_opt.plots._common import FigureRun, ModelFigure, figure_run
+from llm_perf_opt.plots.defaults import TOP_MODULES
 from llm_perf_opt.report.analysis import Analysis
 from llm_perf_opt.report.summary import format_si, summary_rows
 
 __all__ = ["BreakdownData", "breakdown_data", "breakdown_figure"]
 
-TOP_MODULES: Final = 8
-"""Modules shown in the right panel (the summary's rows, by FLOPs)."""
 
 SEGMENT_LABEL_SHARE: Final = 3.0
 """Stacked segments at least this share (%) carry their share as a label."""

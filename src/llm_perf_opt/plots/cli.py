@@ -8,21 +8,22 @@ Kinds: ``breakdown``, ``scaling``, ``roofline``, ``multi-gpu``, ``deployments``,
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any, Final
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.plots._common import FORMATS, save_figure
-from llm_perf_opt.plots.breakdown import breakdown_figure
-from llm_perf_opt.plots.calibration import calibration_figure
-from llm_perf_opt.plots.deployments import DEFAULT_DEVICES, deployments_figure
-from llm_perf_opt.plots.deployments import DEFAULT_GPU_COUNTS as DEPLOYMENT_GPU_COUNTS
-from llm_perf_opt.plots.multi_gpu import DEFAULT_GPU_COUNTS, multi_gpu_figure
-from llm_perf_opt.plots.roofline import roofline_figure
-from llm_perf_opt.plots.scaling import scaling_figure
+from llm_perf_opt.plots.defaults import (
+    DEPLOYMENT_DEVICES,
+    DEPLOYMENT_GPU_COUNTS,
+    FORMATS,
+    MULTI_GPU_COUNTS,
+    TOP_MODULES,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["KINDS", "register"]
 
@@ -108,24 +109,34 @@ def _run_keywords(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _breakdown(args: argparse.Namespace) -> Figure:
+    from llm_perf_opt.plots.breakdown import breakdown_figure
+
     return breakdown_figure(
         args.variant, args.profile, gpus=_gpus(args.gpus), top=args.top, **_run_keywords(args)
     )
 
 
 def _scaling(args: argparse.Namespace) -> Figure:
+    from llm_perf_opt.plots.scaling import scaling_figure
+
     return scaling_figure(args.variant, args.profile, gpus=_gpus(args.gpus), **_run_keywords(args))
 
 
 def _roofline(args: argparse.Namespace) -> Figure:
+    from llm_perf_opt.plots.roofline import roofline_figure
+
     return roofline_figure(args.variant, args.profile, **_run_keywords(args))
 
 
 def _multi_gpu(args: argparse.Namespace) -> Figure:
+    from llm_perf_opt.plots.multi_gpu import multi_gpu_figure
+
     return multi_gpu_figure(args.variant, args.profile, gpu_counts=args.gpu_counts, **_run_keywords(args))
 
 
 def _deployments(args: argparse.Namespace) -> Figure:
+    from llm_perf_opt.plots.deployments import deployments_figure
+
     keywords = _run_keywords(args)
     keywords.pop("device")
     return deployments_figure(
@@ -134,7 +145,14 @@ def _deployments(args: argparse.Namespace) -> Figure:
 
 
 def _calibration(_args: argparse.Namespace) -> Figure:
+    from llm_perf_opt.plots.calibration import calibration_figure
+
     return calibration_figure()
+
+
+def matplotlib_installed() -> bool:
+    """Whether matplotlib can be imported (the ``plots`` extra)."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _handler(build: Callable[[argparse.Namespace], Figure]) -> Callable[[argparse.Namespace], int]:
@@ -147,6 +165,12 @@ def _handler(build: Callable[[argparse.Namespace], Figure]) -> Callable[[argpars
             )
         if not args.out.parent.is_dir():
             raise LlmPerfOptError(f"--out: the folder {str(args.out.parent)!r} does not exist")
+        if not matplotlib_installed():
+            raise LlmPerfOptError(
+                "plot: drawing figures needs matplotlib; install the plots extra (pip install -e '.[plots]')"
+            )
+        from llm_perf_opt.plots._common import save_figure
+
         path = save_figure(build(args), args.out)
         print(f"figure written: {path}")
         return 0
@@ -163,7 +187,12 @@ def register(subparsers: Any) -> None:
     breakdown = kinds.add_parser("breakdown", help="FLOPs, bytes and time by component and top module")
     _add_run(breakdown, device=None)
     breakdown.add_argument("--gpus", type=_integer, default=1, help="devices in the run (default 1)")
-    breakdown.add_argument("--top", type=_integer, default=8, help="modules in the right panel (default 8)")
+    breakdown.add_argument(
+        "--top",
+        type=_integer,
+        default=TOP_MODULES,
+        help=f"modules in the right panel (default {TOP_MODULES})",
+    )
     _add_output(breakdown)
     breakdown.set_defaults(func=_handler(_breakdown))
 
@@ -183,7 +212,7 @@ def register(subparsers: Any) -> None:
     multi.add_argument(
         "--gpu-counts",
         type=_integers,
-        default=list(DEFAULT_GPU_COUNTS),
+        default=list(MULTI_GPU_COUNTS),
         help="comma-separated GPU counts (default 1,2,4,8)",
     )
     _add_output(multi)
@@ -194,8 +223,8 @@ def register(subparsers: Any) -> None:
     deployments.add_argument(
         "--devices",
         type=_names,
-        default=list(DEFAULT_DEVICES),
-        help=f"comma-separated devices (default {','.join(DEFAULT_DEVICES)})",
+        default=list(DEPLOYMENT_DEVICES),
+        help=f"comma-separated devices (default {','.join(DEPLOYMENT_DEVICES)})",
     )
     deployments.add_argument(
         "--gpu-counts",

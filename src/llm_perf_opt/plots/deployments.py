@@ -12,11 +12,12 @@ from matplotlib.figure import Figure
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.plots import _model
 from llm_perf_opt.plots._common import FigureRun, ModelFigure, figure_run
+from llm_perf_opt.plots.defaults import DEPLOYMENT_DEVICES, DEPLOYMENT_GPU_COUNTS
 
 __all__ = ["DEFAULT_DEVICES", "DeploymentsData", "deployments_data", "deployments_figure"]
 
-DEFAULT_DEVICES: Final = ("h100-sxm", "h200", "a100", "h20", "rtx4090")
-DEFAULT_GPU_COUNTS: Final = (1, 8)
+DEFAULT_DEVICES: Final = DEPLOYMENT_DEVICES
+DEFAULT_GPU_COUNTS: Final = DEPLOYMENT_GPU_COUNTS
 GIGA: Final = 1e9
 
 

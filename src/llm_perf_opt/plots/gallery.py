@@ -14,9 +14,10 @@ from typing import Final
 from matplotlib.figure import Figure
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.plots._common import FORMATS, save_figure
+from llm_perf_opt.plots._common import save_figure
 from llm_perf_opt.plots.breakdown import breakdown_figure
 from llm_perf_opt.plots.calibration import calibration_figure
+from llm_perf_opt.plots.defaults import FORMATS
 from llm_perf_opt.plots.deployments import deployments_figure
 from llm_perf_opt.plots.multi_gpu import multi_gpu_figure
 from llm_perf_opt.plots.roofline import roofline_figure

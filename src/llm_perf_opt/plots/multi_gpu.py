@@ -13,10 +13,11 @@ from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.plots import _model
 from llm_perf_opt.plots._common import FigureRun, ModelFigure, figure_run
+from llm_perf_opt.plots.defaults import MULTI_GPU_COUNTS
 
 __all__ = ["DEFAULT_GPU_COUNTS", "MultiGpuData", "multi_gpu_data", "multi_gpu_figure"]
 
-DEFAULT_GPU_COUNTS: Final = (1, 2, 4, 8)
+DEFAULT_GPU_COUNTS: Final = MULTI_GPU_COUNTS
 
 
 @frozen(kw_only=True)
