@@ -43,9 +43,11 @@ REFERENCE_MODULES: Final = (
     "llm_perf_opt.plots.scaling",
     "llm_perf_opt.plots.roofline",
     "llm_perf_opt.plots.multi_gpu",
+    "llm_perf_opt.plots.deployments",
     "llm_perf_opt.plots.calibration",
     "llm_perf_opt.plots.cli",
     "llm_perf_opt.plots.gallery",
+    "llm_perf_opt.plots.defaults",
 )
 
 
