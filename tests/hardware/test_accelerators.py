@@ -156,23 +156,23 @@ def test_a_file_adds_a_device_and_replaces_a_known_one(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ([], r"devices.json: must be a JSON object, got \[\]"),
-        ({"devices": []}, r"devices.json.accelerators: required field is missing"),
-        ({"accelerators": []}, r"devices.json.accelerators: must be a non-empty list"),
+        ([], r"devices.json: <document>: must be a JSON object for AcceleratorFile, got \[\]"),
+        ({"devices": []}, r"devices.json: accelerators: required field is missing"),
+        ({"accelerators": []}, r"devices.json: accelerators: must be a non-empty list"),
         (
             {"accelerators": [_row(colour="green")]},
-            r"accelerators\[0\].colour: unknown field; accepted fields",
+            r"accelerators.0.colour: unknown field; accepted: name",
         ),
         (
             {"accelerators": [{k: v for k, v in _row().items() if k != "source"}]},
-            r"accelerators\[0\].source: required field is missing",
+            r"accelerators.0.source: required field is missing",
         ),
         (
             {"accelerators": [_row(memory_gb=-1)]},
-            r"accelerators\[0\].memory_gb: must be a number > 0, got -1",
+            r"accelerators.0.memory_gb: must be a number > 0, got -1",
         ),
-        ({"accelerators": [_row(memory_gb="80")]}, r"memory_gb: must be a number > 0, got '80'"),
-        ({"accelerators": [_row(family="volta")]}, r"family: must be one of ampere, hopper, .*, got 'volta'"),
+        ({"accelerators": [_row(memory_gb="80")]}, r"memory_gb: must be a number, got '80'"),
+        ({"accelerators": [_row(family="volta")]}, r"family: must be one of ampere, hopper, .*; got 'volta'"),
         (
             {"accelerators": [_row(peak_tflops={"fp32": 1, "int8": 2})]},
             r"peak_tflops.int8: unknown precision; accepted: " + ", ".join(PRECISIONS),
@@ -198,7 +198,7 @@ def test_override_file_errors_name_the_field(tmp_path: Path, data: object, messa
 
 def test_unreadable_files(tmp_path: Path) -> None:
     """A missing file and a file that is not JSON are errors naming the path."""
-    with pytest.raises(LlmPerfOptError, match=r"path: cannot read"):
+    with pytest.raises(LlmPerfOptError, match=r"missing.json: cannot read"):
         load_accelerators(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")

@@ -9,7 +9,9 @@ and what is accepted, e.g. ``overrides.num_frames: must be ≥ 1, got 0``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
@@ -21,7 +23,16 @@ from llm_perf_opt.contracts import models
 from llm_perf_opt.contracts.models import FieldError
 from llm_perf_opt.errors import LlmPerfOptError
 
-__all__ = ["CONTRACT_CLASSES", "converter", "from_json", "structure", "to_json", "unstructure"]
+__all__ = [
+    "CONTRACT_CLASSES",
+    "converter",
+    "error_message",
+    "from_json",
+    "read_json",
+    "structure",
+    "to_json",
+    "unstructure",
+]
 
 T = TypeVar("T")
 
@@ -105,40 +116,50 @@ def _accepted_fields(cls: type) -> str:
     return ", ".join(a.name for a in attrs.fields(cls))
 
 
-def _problems(error: BaseException, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
-    """Flatten cattrs' nested exception groups into (field path, reason) pairs."""
-    if isinstance(error, ClassValidationError | IterableValidationError):
-        with_notes, without_notes = error.group_exceptions()
-        for inner, note in with_notes:
-            step = getattr(note, "name", None)
-            if step is None:
-                step = str(getattr(note, "index", "?"))
-            yield from _problems(inner, (*path, step))
-        for inner in without_notes:
-            yield from _problems(inner, path)
-    elif isinstance(error, FieldError):
-        yield (*path, *error.path), error.reason
-    elif isinstance(error, ForbiddenExtraKeysError):
-        for key in sorted(error.extra_fields):
-            yield (*path, key), f"unknown field; accepted: {_accepted_fields(error.cl)}"
-    elif isinstance(error, KeyError):
-        yield path, "required field is missing"
-    else:
-        yield path, str(error)
+_SEPARATOR = "\x00"
+"""Between a field path inside an object and the reason, in the descriptions below."""
 
 
-def _format(problems: Iterator[tuple[tuple[str, ...], str]]) -> str:
-    return "; ".join(f"{'.'.join(path) or '<document>'}: {reason}" for path, reason in problems)
+def _describe(error: BaseException, _type: type | None) -> str:
+    """One problem as ``<path inside the object>\\x00<reason>`` for :func:`cattrs.transform_error`."""
+    if isinstance(error, FieldError):
+        return f"{'.'.join(error.path)}{_SEPARATOR}{error.reason}"
+    if isinstance(error, ForbiddenExtraKeysError):
+        keys = ", ".join(sorted(error.extra_fields))
+        return f"{keys}{_SEPARATOR}unknown field; accepted: {_accepted_fields(error.cl)}"
+    if isinstance(error, KeyError):
+        return f"{_SEPARATOR}required field is missing"
+    if isinstance(error, LlmPerfOptError):
+        return f"{_SEPARATOR}{error}"
+    return f"{_SEPARATOR}{error}"
 
 
-def structure(data: object, cls: type[T]) -> T:
-    """Build a contract object from plain JSON data, or raise one error naming every bad field."""
+def _message(line: str) -> str:
+    """``<description> @ $.a[0].b`` → ``a.0.b.<field>: <reason>``."""
+    description, _, where = line.rpartition(" @ ")
+    inner, _, reason = description.partition(_SEPARATOR)
+    outer = where.removeprefix("$").replace("[", ".").replace("]", "").replace("'", "").lstrip(".")
+    path = ".".join(part for part in (outer, inner) if part)
+    return f"{path or '<document>'}: {reason}"
+
+
+def error_message(error: BaseException, where: str = "") -> str:
+    """Every problem of a failed structuring, ``field.path: reason`` joined by ``; ``, each path
+    prefixed by ``where`` (a file name) when given."""
+    lines = [_message(line) for line in cattrs.transform_error(error, format_exception=_describe)]
+    return "; ".join(f"{where}: {line}" if where else line for line in lines)
+
+
+def structure(data: object, cls: type[T], *, where: str = "") -> T:
+    """Build an object of ``cls`` (a contract class or a data-file record) from plain JSON data, or
+    raise one error naming every bad field (prefixed by ``where``, e.g. the file it came from)."""
     if not isinstance(data, Mapping):
-        raise LlmPerfOptError(f"<document>: must be a JSON object for {cls.__name__}, got {data!r}")
+        prefix = f"{where}: " if where else ""
+        raise LlmPerfOptError(f"{prefix}<document>: must be a JSON object for {cls.__name__}, got {data!r}")
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError, FieldError) as error:
-        raise LlmPerfOptError(_format(_problems(error, ()))) from None
+        raise LlmPerfOptError(error_message(error, where)) from None
 
 
 def unstructure(obj: object) -> Any:
@@ -162,3 +183,22 @@ def from_json(text: str | bytes, cls: type[T]) -> T:
 
 def _reject_constant(name: str) -> float:
     raise LlmPerfOptError(f"<document>: {name} is not a valid JSON number")
+
+
+def read_json(path: str | os.PathLike[str]) -> object:
+    """The JSON document in the file ``path``; any problem reading or parsing it is one error naming
+    the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise LlmPerfOptError(f"{path}: cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise LlmPerfOptError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise LlmPerfOptError(f"{path}: not valid JSON ({error})") from None
+    except (RecursionError, ValueError) as error:
+        raise LlmPerfOptError(f"{path}: not a JSON document this reader accepts ({error})") from None
+    except LlmPerfOptError as error:
+        raise LlmPerfOptError(f"{path}: {error}") from None

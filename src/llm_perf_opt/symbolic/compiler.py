@@ -23,6 +23,7 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import PythonCodePrinter
 
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.symbolic.cache import load_function
 from llm_perf_opt.symbolic.cost import METRICS, simplify_expr
 from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.symbolic.symbols import WORKLOAD_SYMBOLS, Workload
@@ -143,16 +144,23 @@ class Evaluator:
     """The compiled costs of one module tree (see :func:`compile_tree`).
 
     Every module is evaluated by its ``aggregate`` cost: all its calls in one call of the root.
+    The generated code is cached on disk (:mod:`.cache`), keyed by the expressions, so a new process
+    loads it instead of simplifying and lambdifying again.
 
     Attributes:
-        expressions: the unique simplified expressions, in evaluator output order.
-        slots: module id → index into ``expressions``, per metric in the order of :data:`METRICS`.
+        raw_expressions: the unique expressions as derived, in evaluator output order.
+        slots: module id → index into them, per metric in the order of :data:`METRICS`.
     """
 
-    def __init__(self, expressions: tuple[sympy.Expr, ...], slots: Mapping[str, tuple[int, ...]]) -> None:
-        self.expressions = expressions
+    def __init__(self, raw_expressions: tuple[sympy.Expr, ...], slots: Mapping[str, tuple[int, ...]]) -> None:
+        self.raw_expressions = raw_expressions
         self.slots = slots
-        self._grid, self._exact = _lambdify_both(expressions)
+        self._grid, self._exact = _lambdify_both(raw_expressions)
+
+    @functools.cached_property
+    def expressions(self) -> tuple[sympy.Expr, ...]:
+        """The unique expressions, simplified, in evaluator output order."""
+        return _simplified(self.raw_expressions)
 
     @property
     def source(self) -> str:
@@ -232,21 +240,43 @@ def _full(out: object, shape: tuple[int, ...]) -> FloatArray:
 
 
 @functools.lru_cache(maxsize=32)
+def _simplified(expressions: tuple[sympy.Expr, ...]) -> tuple[sympy.Expr, ...]:
+    return tuple(simplify_expr(expr) for expr in expressions)
+
+
+_GRID_NAMESPACE: dict[str, Any] = {"numpy": np}
+
+
+@functools.lru_cache(maxsize=32)
 def _lambdify_both(
     expressions: tuple[sympy.Expr, ...],
 ) -> tuple[Callable[..., list[Any]], Callable[..., list[Any]]]:
-    """The numpy and the exact evaluator of ``expressions``, cached on the expressions themselves."""
-    grid = sympy.lambdify(
-        WORKLOAD_SYMBOLS,
-        [floor_divisions(expr) for expr in expressions],
-        modules="numpy",
-        printer=GridPrinter,
-        cse=True,
+    """The numpy and the exact evaluator of ``expressions`` (simplified first), cached on the
+    expressions in memory and on disk."""
+    material = "\n".join(str(expr) for expr in expressions)
+
+    def grid() -> Callable[..., list[Any]]:
+        return sympy.lambdify(  # type: ignore[no-any-return]
+            WORKLOAD_SYMBOLS,
+            [floor_divisions(expr) for expr in _simplified(expressions)],
+            modules="numpy",
+            printer=GridPrinter,
+            cse=True,
+        )
+
+    def exact() -> Callable[..., list[Any]]:
+        return sympy.lambdify(  # type: ignore[no-any-return]
+            WORKLOAD_SYMBOLS,
+            list(_simplified(expressions)),
+            modules=[_EXACT_NAMESPACE],
+            printer=_ExactPrinter,
+            cse=True,
+        )
+
+    return (
+        load_function(f"grid\n{material}", grid, _GRID_NAMESPACE),
+        load_function(f"exact\n{material}", exact, _EXACT_NAMESPACE),
     )
-    exact = sympy.lambdify(
-        WORKLOAD_SYMBOLS, list(expressions), modules=[_EXACT_NAMESPACE], printer=_ExactPrinter, cse=True
-    )
-    return grid, exact
 
 
 @functools.lru_cache(maxsize=32)
@@ -270,13 +300,8 @@ def compile_tree(tree: ModuleTree, module_ids: tuple[str, ...] | None = None) ->
             for _, raw in cost:
                 index = index_of.get(raw)
                 if index is None:
-                    simplified = simplify_expr(raw)
-                    index = index_of.get(simplified)
-                    if index is None:
-                        index = len(expressions)
-                        expressions.append(simplified)
-                        index_of[simplified] = index
-                    index_of[raw] = index
+                    index = index_of[raw] = len(expressions)
+                    expressions.append(raw)
                 indices.append(index)
             found = slots_of_cost[id(cost)] = tuple(indices)
         slots[node.id] = found
