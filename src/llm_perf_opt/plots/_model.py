@@ -1,8 +1,9 @@
 """The one place the figures call the time model.
 
 Per-module times, device roofs, op classes, multi-GPU runs and the calibration predictions all come
-from ``llm_perf_opt.hardware`` (and the report's analysis with a device) through the functions
-below; the figures see only the small records this module returns. FLOPs and bytes without a
+from the deployment layer (``build_deployment`` and the compiled ``run_model``), the hardware
+layer's roofline, the calibration table and the report's analysis with a deployment, through the
+functions below; the figures see only the small records this module returns. FLOPs and bytes without a
 device come from the symbolic layer directly, outside this module.
 """
 
@@ -14,21 +15,18 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+import sympy
 from attrs import frozen
 
+from llm_perf_opt.calibration import calibration_table
 from llm_perf_opt.contracts.models import Wan2_1AnalyticRequest
-from llm_perf_opt.hardware import (
-    calibration_table,
-    get_accelerator,
-    op_class,
-    pipeline_time,
-    run_memory,
-)
-from llm_perf_opt.hardware.efficiency import EFFICIENCIES
-from llm_perf_opt.hardware.roofline import roofline_rule, roofline_terms
-from llm_perf_opt.hardware.run import run_config
+from llm_perf_opt.deployment import Deployment, run_model
+from llm_perf_opt.hardware.accelerators import get_accelerator
+from llm_perf_opt.hardware.efficiency import factor_symbol
+from llm_perf_opt.hardware.roofline import Maximum, kind_seconds, op_class, roofline_rule
+from llm_perf_opt.models import build_deployment
 from llm_perf_opt.report.analysis import Analysis, RunOptions, analyze
-from llm_perf_opt.symbolic.symbols import Workload
+from llm_perf_opt.symbolic.symbols import WORKLOAD_SYMBOLS, Workload
 from llm_perf_opt.wan2_1.evaluate import dit_tree
 from llm_perf_opt.wan2_1.implementation import get_implementation
 from llm_perf_opt.wan2_1.variants import get_variant
@@ -60,13 +58,24 @@ def device_name(device: str) -> str:
     return get_accelerator(device).name
 
 
+def deployment(
+    variant: str, implementation: str, device: str, gpus: int, attention_kernel: str
+) -> Deployment:
+    """The official layout of ``variant`` on ``gpus`` × ``device`` (offload on one GPU; FSDP and
+    sequence parallelism on several)."""
+    return build_deployment(
+        variant,
+        implementation=implementation,
+        accelerator=device,
+        gpus=gpus,
+        attention_kernel=attention_kernel,
+    )
+
+
 def setup_words(variant: str, device: str, gpus: int, attention_kernel: str) -> str:
     """``<device> × <gpus>: <generate.py flags> (<kernel>)``: the official layout on that many GPUs."""
-    accelerator = get_accelerator(device)
-    config = run_config(
-        get_variant(variant).num_heads, accelerator, gpus=gpus, attention_kernel=attention_kernel
-    )
-    return f"{accelerator.name} × {gpus}: {config.flags}"
+    setup = deployment(variant, "official", device, gpus, attention_kernel)
+    return f"{setup.accelerator.name} × {gpus}: {setup.flags}"
 
 
 def analysis_on_device(
@@ -79,10 +88,10 @@ def analysis_on_device(
 ) -> Analysis:
     """The report's analysis of ``request``, with every module's time on ``device`` × ``gpus``
     (no times with ``device=None``)."""
-    options = RunOptions(
-        implementation=implementation, device=device, gpus=gpus, attention_kernel=attention_kernel
-    )
-    return analyze(request, options)
+    setup = None
+    if device is not None:
+        setup = deployment(request.model_variant, implementation, device, gpus, attention_kernel)
+    return analyze(request, RunOptions(implementation=implementation, deployment=setup))
 
 
 @frozen(kw_only=True)
@@ -113,19 +122,18 @@ def run_time(
 ) -> RunTime:
     """The time of one run of ``variant`` at ``workload`` on ``gpus`` devices, in the official
     multi-GPU layout (offload on one GPU; FSDP and Ulysses on several)."""
-    timing = pipeline_time(variant, implementation, device, gpus=gpus, attention_kernel=attention_kernel)
-    values = timing.evaluate_point(workload)
-    memory = run_memory(get_variant(variant), get_implementation(implementation), timing.config)
-    loads = {name: values[name] for name in timing.loads}
+    setup = deployment(variant, implementation, device, gpus, attention_kernel)
+    values = run_model(setup).evaluate_point(workload)
+    loads = {name[len("load.") :]: v for name, v in values.items() if name.startswith("load.")}
     gpu_link = sum(v for n, v in loads.items() if any(m in n for m in GPU_LINK_LOAD_MARKERS))
     return RunTime(
-        setup=timing.config.flags,
+        setup=setup.flags,
         total_seconds=values["total"],
-        stages={stage: values[stage] for stage in timing.stages},
+        stages={name[len("stage.") :]: v for name, v in values.items() if name.startswith("stage.")},
         gpu_link_seconds=gpu_link,
         host_link_seconds=sum(loads.values()) - gpu_link,
-        peak_memory_bytes=memory.evaluate_point(workload)["peak"],
-        device_memory_bytes=float(timing.accelerator.memory_bytes),
+        peak_memory_bytes=values["peak_memory"],
+        device_memory_bytes=float(setup.accelerator.memory_bytes),
     )
 
 
@@ -133,10 +141,8 @@ def total_seconds_grid(
     variant: str, implementation: str, device: str, gpus: int, workload: Workload, attention_kernel: str
 ) -> FloatArray:
     """Seconds of whole runs over workload arrays (broadcast like numpy)."""
-    timing = pipeline_time(variant, implementation, device, gpus=gpus, attention_kernel=attention_kernel)
-    return np.broadcast_to(
-        timing.evaluate(workload)["total"], np.broadcast_shapes(*(np.shape(v) for v in workload.values()))
-    ).astype(np.float64)
+    setup = deployment(variant, implementation, device, gpus, attention_kernel)
+    return np.asarray(run_model(setup).evaluate(workload, names=("total",))["total"], dtype=np.float64)
 
 
 @frozen(kw_only=True)
@@ -197,25 +203,42 @@ class OpClassPoint:
         return self.work_flops / self.seconds
 
 
+def _numeric_maxima(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with each roofline :class:`Maximum` of numbers taken."""
+    return expr.replace(lambda e: isinstance(e, Maximum), lambda e: sympy.Max(*e.args))
+
+
 def op_class_points(
     variant: str, implementation: str, device: str, workload: Workload, attention_kernel: str
 ) -> tuple[OpClassPoint, ...]:
     """Every (op class, precision) of one transformer forward of ``variant`` at ``workload`` on
-    one ``device``: its work, traffic and modelled time."""
+    one ``device``: its work, traffic and modelled time (the roofline of each op kind with the
+    device's efficiency factors)."""
     accelerator = get_accelerator(device)
-    efficiency = EFFICIENCIES.for_device(accelerator)
+    factors = build_deployment(variant, accelerator=accelerator, attention_kernel=attention_kernel).factors
+    values: dict[sympy.Symbol, object] = {
+        symbol: sympy.Integer(int(value))
+        for symbol, value in zip(WORKLOAD_SYMBOLS, workload.values(), strict=True)
+    }
+    values.update({factor_symbol(key): sympy.Float(value) for key, value in factors.items()})
     tree = dit_tree(get_variant(variant), get_implementation(implementation))
+    memo: dict[tuple[int, object, object], tuple[float, float, float]] = {}
     sums: dict[tuple[str, str], list[float]] = {}
-    for term in roofline_terms(tree, accelerator, workload, attention_kernel=attention_kernel):
-        rule = roofline_rule(term.kind, attention_kernel)
-        key = (op_class(term.kind[0]).value, rule.precision)
-        entry = sums.setdefault(key, [0.0, 0.0, 0.0])
-        entry[0] += term.count * term.compute_seconds * accelerator.peak_flops(rule.precision)
-        entry[1] += term.count * term.memory_seconds * accelerator.memory_bandwidth
-        entry[2] += term.count * max(
-            term.compute_seconds / efficiency.factor(term.compute_factor),
-            term.memory_seconds / efficiency.factor(term.memory_factor),
-        )
+    for node in tree:
+        for kind, cost in node.own_breakdown.items():
+            rule = roofline_rule(kind, attention_kernel)
+            key = (id(cost), node.calls, kind)
+            found = memo.get(key)
+            if found is None:
+                calls = sympy.sympify(node.calls)
+                found = memo[key] = (
+                    float((calls * getattr(cost, rule.work)).xreplace(values)),
+                    float((calls * (cost.bytes_read + cost.bytes_written)).xreplace(values)),
+                    float(_numeric_maxima((calls * kind_seconds(cost, rule, accelerator)).xreplace(values))),
+                )
+            entry = sums.setdefault((op_class(kind[0]).value, rule.precision), [0.0, 0.0, 0.0])
+            for index, value in enumerate(found):
+                entry[index] += value
     return tuple(
         OpClassPoint(op_class=kind, precision=precision, work_flops=w, traffic_bytes=b, seconds=s)
         for (kind, precision), (w, b, s) in sorted(sums.items())
@@ -244,16 +267,15 @@ class CalibrationPoint:
 
 @functools.cache
 def calibration_points() -> tuple[CalibrationPoint, ...]:
-    """Every calibration point that has a prediction, in the calibration table's order (computed
+    """Every calibration record with its prediction, in the calibration table's order (computed
     once per process: the shipped factors do not change)."""
     return tuple(
         CalibrationPoint(
-            id=row.id,
+            id=row.record.id,
             setup=row.setup,
-            measured_seconds=row.measured_seconds,
+            measured_seconds=row.record.measured_seconds,
             predicted_seconds=row.predicted_seconds,
-            fitted=row.fitted,
+            fitted=row.record.fitted,
         )
         for row in calibration_table().rows
-        if row.predicted_seconds is not None
     )
