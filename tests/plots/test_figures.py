@@ -12,7 +12,10 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from llm_perf_opt.hardware import calibration_table, get_accelerator, pipeline_time, run_memory, time_model
+from llm_perf_opt.calibration import calibration_table
+from llm_perf_opt.deployment import run_model
+from llm_perf_opt.hardware.accelerators import get_accelerator
+from llm_perf_opt.models import build_deployment
 from llm_perf_opt.plots import (
     _model,
     breakdown_figure,
@@ -36,6 +39,13 @@ VARIANT = "t2v-1.3b"
 PROFILE = "wan2-1-official-480p"
 WORKLOAD = Workload(batch=1, frames=81, height=480, width=832, steps=50, text_len=512)
 FORWARDS = 2 * WORKLOAD.steps  # classifier-free guidance: two transformer forwards per step
+
+
+def _run(device: str = "h100", gpus: int = 1, **options: object) -> dict[str, float]:
+    """Every output of the compiled whole-run model of the test variant at the test workload."""
+    return run_model(build_deployment(VARIANT, accelerator=device, gpus=gpus, **options)).evaluate_point(
+        WORKLOAD
+    )
 
 
 def _bars(ax: object) -> list[Rectangle]:
@@ -75,8 +85,8 @@ def test_breakdown_stacks_equal_the_formulas_and_the_time_model(breakdown: Figur
     moved = exact["pipeline"]["bytes_read"] + exact["pipeline"]["bytes_written"]
     diffusion_moved = exact["diffusion"]["bytes_read"] + exact["diffusion"]["bytes_written"]
     assert bytes_bar.get_height() == pytest.approx(100 * diffusion_moved / moved, rel=1e-12)
-    run = pipeline_time(VARIANT, "official", "h100", gpus=1).evaluate_point(WORKLOAD)
-    assert time_bar.get_height() == pytest.approx(100 * run["diffusion"] / run["total"], rel=1e-9)
+    run = _run()
+    assert time_bar.get_height() == pytest.approx(100 * run["module.diffusion"] / run["total"], rel=1e-9)
     # every stack reaches 100 %
     for index in range(3):
         assert sum(c.patches[index].get_height() for c in stacked.containers) == pytest.approx(100)
@@ -90,11 +100,8 @@ def test_breakdown_stacks_equal_the_formulas_and_the_time_model(breakdown: Figur
     assert labels[0] == "diffusion.blocks.*.self_attn"
     flops_row = modules.containers[0].patches[0]
     assert flops_row.get_width() == pytest.approx(100 * FORWARDS * self_attn / total_flops, rel=1e-12)
-    module_seconds, _ = pipeline_time(VARIANT, "official", "h100", gpus=1).module_seconds(WORKLOAD)
     attention_seconds = sum(
-        value
-        for key, value in module_seconds.items()
-        if re.fullmatch(r"diffusion\.blocks\.\d+\.self_attn", key)
+        value for key, value in run.items() if re.fullmatch(r"module\.diffusion\.blocks\.\d+\.self_attn", key)
     )
     time_row = modules.containers[2].patches[0]
     assert time_row.get_width() == pytest.approx(100 * attention_seconds / run["total"], rel=1e-9)
@@ -128,7 +135,7 @@ def test_scaling_lines_equal_exact_flops_and_the_time_model(tmp_path: object) ->
     flops_frames, flops_height, time_frames, time_height = figure.axes
     tree = pipeline_tree(get_variant(VARIANT), OFFICIAL, True)
     evaluator = compile_tree(tree, ("pipeline",))
-    timing = pipeline_time(VARIANT, "official", "h100", gpus=1)
+    timing = run_model(build_deployment(VARIANT, accelerator="h100", gpus=1))
     line = flops_frames.get_lines()[0]
     np.testing.assert_array_equal(line.get_xdata(), frames)
     for f, y in zip(frames, line.get_ydata(), strict=True):
@@ -176,7 +183,8 @@ def test_roofline_points_add_up_to_the_forward(tmp_path: object) -> None:
     assert sum(p.work_flops for p in elementwise) == pytest.approx(forward["vector_flops"] - fused, rel=1e-12)
     moved = forward["bytes_read"] + forward["bytes_written"]
     assert sum(p.traffic_bytes for p in points) == pytest.approx(moved, rel=1e-12)
-    seconds = time_model(tree, get_accelerator("h100")).evaluate_point(WORKLOAD)[tree.root_id]
+    # one GPU without offload: the transformer's time is its forwards' roofline time and nothing else
+    seconds = _run(offload="none")["module.diffusion"] / FORWARDS
     assert sum(p.seconds for p in points) == pytest.approx(seconds, rel=1e-9)
     ax = figure.axes[0]
     markers = [line for line in ax.get_lines() if line.get_marker() == "o"]
@@ -197,8 +205,7 @@ def test_multi_gpu_lines_equal_the_run_time_per_count(tmp_path: object) -> None:
     figure = multi_gpu_figure(VARIANT, PROFILE, device="h100", gpu_counts=counts)
     _written(figure, tmp_path, "multi_gpu")
     time_ax, speed_ax, link_ax = figure.axes
-    runs = [pipeline_time(VARIANT, "official", "h100", gpus=g) for g in counts]
-    values = [r.evaluate_point(WORKLOAD) for r in runs]
+    values = [_run(gpus=g) for g in counts]
     totals = [v["total"] for v in values]
     np.testing.assert_allclose(time_ax.get_lines()[0].get_ydata(), totals, rtol=1e-12)
     np.testing.assert_allclose(
@@ -206,8 +213,8 @@ def test_multi_gpu_lines_equal_the_run_time_per_count(tmp_path: object) -> None:
     )
     np.testing.assert_allclose(speed_ax.get_lines()[1].get_ydata(), counts)
     gpu_bars, host_bars = link_ax.containers[0].patches, link_ax.containers[1].patches
-    for run, value, gpu_bar, host_bar in zip(runs, values, gpu_bars, host_bars, strict=True):
-        loads = sum(value[name] for name in run.loads)
+    for value, gpu_bar, host_bar in zip(values, gpu_bars, host_bars, strict=True):
+        loads = sum(v for name, v in value.items() if name.startswith("load."))
         assert gpu_bar.get_height() + host_bar.get_height() == pytest.approx(100 * loads / value["total"])
     assert gpu_bars[0].get_height() == 0  # one GPU: no collectives
     assert gpu_bars[2].get_height() > gpu_bars[1].get_height() > 0
@@ -224,10 +231,9 @@ def test_deployments_bars_equal_time_and_memory_per_setup(tmp_path: object) -> N
         for device, time_bar, memory_bar in zip(
             devices, time_ax.containers[index].patches, memory_ax.containers[index].patches, strict=True
         ):
-            timing = pipeline_time(VARIANT, "official", device, gpus=gpus)
-            assert time_bar.get_height() == pytest.approx(timing.evaluate_point(WORKLOAD)["total"], rel=1e-12)
-            memory = run_memory(get_variant(VARIANT), OFFICIAL, timing.config).evaluate_point(WORKLOAD)
-            assert memory_bar.get_height() == pytest.approx(memory["peak"] / 1e9, rel=1e-12)
+            run = _run(device, gpus)
+            assert time_bar.get_height() == pytest.approx(run["total"], rel=1e-12)
+            assert memory_bar.get_height() == pytest.approx(run["peak_memory"] / 1e9, rel=1e-12)
     (capacity,) = memory_ax.collections
     tops = [segment[0][1] for segment in capacity.get_segments()]
     assert tops == pytest.approx([get_accelerator(d).memory_bytes / 1e9 for d in devices])
@@ -236,17 +242,17 @@ def test_deployments_bars_equal_time_and_memory_per_setup(tmp_path: object) -> N
 def test_calibration_points_are_the_calibration_table(
     tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every predicted row of the calibration table is one point at (measured, predicted), and the
+    """Every row of the calibration table is one point at (measured, predicted), and the
     title's MAPE is the table's."""
     table = calibration_table()
     monkeypatch.setattr(_model, "calibration_table", lambda: table)  # computed once for both sides
     _model.calibration_points.cache_clear()
     figure = calibration_figure()
     _written(figure, tmp_path, "calibration")
-    rows = [r for r in table.rows if r.predicted_seconds is not None]
+    rows = table.rows
     ax = figure.axes[0]
     drawn = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
-    expected = np.array([(r.measured_seconds, r.predicted_seconds) for r in rows])
+    expected = np.array([(r.record.measured_seconds, r.predicted_seconds) for r in rows])
     assert sorted(map(tuple, drawn)) == sorted(map(tuple, expected))
     assert f"MAPE {table.mape:.1f}%" in figure._suptitle.get_text()
-    assert {t.get_text() for t in ax.texts} == {r.id for r in rows}
+    assert {t.get_text() for t in ax.texts} == {r.record.id for r in rows}
