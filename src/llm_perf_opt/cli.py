@@ -19,14 +19,10 @@ Bad input is one line on stderr naming the field, the value and what is accepted
 from __future__ import annotations
 
 import argparse
-import csv
-import itertools
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from llm_perf_opt.calibration import calibration_table, fit_efficiencies
 from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, structure
@@ -37,16 +33,16 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import ACCELERATORS, get_accelerator, load_accelerators
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS, EFFICIENCIES, load_efficiencies
 from llm_perf_opt.models import build_deployment
+from llm_perf_opt.parsing import parse_int
+from llm_perf_opt.profiling.cli import register as register_profile
 from llm_perf_opt.report.analysis import RunOptions
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
+from llm_perf_opt.report.grid_command import register as register_grid
 from llm_perf_opt.report.summary import format_si
-from llm_perf_opt.symbolic.compiler import compile_tree
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, latex_document, pretty, to_latex
-from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit, resolve_workload
-from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_tree
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
@@ -63,10 +59,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _integer(text: str) -> int:
+    """An integer option: ASCII digits only (``1_000``, ``+9`` and non-ASCII digits are rejected)."""
     try:
-        return int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        return parse_int("value", text)
+    except LlmPerfOptError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("value: ")) from None
 
 
 def _add_variant(parser: argparse.ArgumentParser) -> None:
@@ -228,27 +225,8 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("after", type=Path, help="report folder (or its report.json)")
     compare.set_defaults(func=_compare)
 
-    grid = commands.add_parser("grid", help="figures over a grid of workloads, as CSV")
-    grid.add_argument("--variant", required=True, help="model_variant or model_id, e.g. t2v-14b")
-    for name, default in (
-        ("batch", "1"),
-        ("frames", "81"),
-        ("height", "480"),
-        ("width", "832"),
-        ("steps", None),
-        ("text-len", "512"),
-    ):
-        grid.add_argument(
-            f"--{name}",
-            default=default,
-            help="comma-separated values"
-            + (f" (default {default})" if default else " (default: task default)"),
-        )
-    grid.add_argument("--module", action="append", help="module id (repeatable; default the whole pipeline)")
-    grid.add_argument("--metric", action="append", choices=METRICS, help="metric (repeatable; default flops)")
-    grid.add_argument("--out", type=Path, help="CSV file (default: standard output)")
-    _add_run_options(grid)
-    grid.set_defaults(func=_grid)
+    register_grid(commands)  # type: ignore[arg-type]  # a subclass of ArgumentParser
+    register_profile(commands)
 
     commands.add_parser("variants", help="list the Wan2.1 variants").set_defaults(func=_variants)
     commands.add_parser("profiles", help="list the workload profiles").set_defaults(func=_profiles)
@@ -352,8 +330,8 @@ def _overrides(assignments: list[str]) -> dict[str, object] | None:
         if not sep:
             raise LlmPerfOptError(f"--set: expected FIELD=VALUE, got {assignment!r}")
         try:
-            overrides[key.strip()] = int(text, 10)
-        except ValueError:
+            overrides[key.strip()] = parse_int(f"--set {key.strip()}", text)
+        except LlmPerfOptError:
             overrides[key.strip()] = text
     return overrides or None
 
@@ -394,67 +372,6 @@ def _print_report(result: RunResult) -> None:
 def _read_model(path: Path) -> Wan2_1AnalyticModel:
     folder = path.parent if path.name == REPORT_FILE else path
     return read_report(folder)[0]
-
-
-def _values(field: str, text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    values = []
-    for item in text.split(","):
-        try:
-            values.append(int(item, 10))
-        except ValueError:
-            raise LlmPerfOptError(f"{field}: must be comma-separated integers, got {item!r}") from None
-    return values
-
-
-def _grid(args: argparse.Namespace) -> None:
-    variant = get_variant(args.variant)
-    options = _options(args)
-    fields: dict[str, list[int]] = {
-        "batch": _values("batch", args.batch) or [1],
-        "frames": _values("frames", args.frames) or [81],
-        "height": _values("height", args.height) or [480],
-        "width": _values("width", args.width) or [832],
-        "steps": _values("steps", args.steps) or [default_steps(variant)],
-        "text_len": _values("text_len", args.text_len) or [PADDED_TEXT_LEN],
-    }
-    points = list(itertools.product(*fields.values()))
-    for batch, frames, height, width, steps, text_len in points:
-        resolve_workload(
-            variant,
-            batch=batch,
-            frames=frames,
-            height=height,
-            width=width,
-            steps=steps,
-            text_len=text_len,
-            pad_text=options.pad_text,
-        )
-    columns = np.array(points, dtype=np.int64).T
-    text_len = columns[5] if not options.pad_text else np.full_like(columns[5], PADDED_TEXT_LEN)
-    workload = Workload(
-        batch=columns[0],
-        frames=columns[1],
-        height=columns[2],
-        width=columns[3],
-        steps=columns[4],
-        text_len=text_len,
-    )
-    tree = pipeline_tree(variant, get_implementation(options.implementation), options.guidance)
-    result = compile_tree(tree).evaluate(workload)
-    modules = args.module or [tree.root_id]
-    metrics = args.metric or ["flops"]
-    stream = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
-    try:
-        writer = csv.writer(stream)
-        writer.writerow([*fields, *(f"{module}:{metric}" for module in modules for metric in metrics)])
-        arrays = [result[module, metric] for module in modules for metric in metrics]
-        for index, point in enumerate(points):
-            writer.writerow([*point, *(f"{array[index]:.17g}" for array in arrays)])
-    finally:
-        if args.out:
-            stream.close()
 
 
 def _request(args: argparse.Namespace) -> Wan2_1AnalyticRequest:

@@ -28,7 +28,6 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import scipy.optimize
 from attrs import field, frozen
 
 from llm_perf_opt.contracts.converter import read_json, structure
@@ -62,12 +61,12 @@ WHAT_TIMED: Final = ("end_to_end", "dit_only")
 PADDED_TEXT_LEN: Final = 512
 
 
-def _positive(_: object, attribute: Any, value: object) -> None:
+def _positive(_: object, attribute: Any, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise FieldError((attribute.name,), f"must be a number > 0, got {value!r}")
 
 
-def _optional_positive(instance: object, attribute: Any, value: object) -> None:
+def _optional_positive(instance: object, attribute: Any, value: float | None) -> None:
     if value is not None:
         _positive(instance, attribute, value)
 
@@ -111,7 +110,7 @@ class CalibrationRecord:
     steps: int = field(validator=integer(1))
     guidance: bool = field(validator=flag())
     what_timed: str = field(validator=one_of(WHAT_TIMED))
-    measured_seconds: float = field(validator=_positive)  # type: ignore[assignment]
+    measured_seconds: float = field(validator=_positive)
     measured_peak_gb: float | None = field(default=None, validator=_optional_positive)
     fitted: bool = field(default=True, validator=flag())
     note: str = ""
@@ -150,7 +149,7 @@ class FreeFactor:
 
     name: str = field(validator=text())
     cells: tuple[tuple[str, str], ...]
-    prior: float = field(validator=_positive)  # type: ignore[assignment]
+    prior: float = field(validator=_positive)
     basis: str = ""
     lower: float = field(default=0.05, validator=_positive)
     upper: float = field(default=1.0, validator=_positive)
@@ -172,7 +171,7 @@ class CalibrationFile:
 
     schema_version: int = field(default=1, validator=integer(1))
     description: str = ""
-    prior_weight: float = field(validator=_positive)  # type: ignore[assignment]
+    prior_weight: float = field(validator=_positive)
     free_factors: tuple[FreeFactor, ...]
     records: tuple[CalibrationRecord, ...]
 
@@ -301,6 +300,8 @@ def fit_efficiencies(
         logs = predicted(trials)
         fit = ((logs[1:] - logs[0]) / steps[:, None]).T
         return np.vstack([fit, np.diag(weight)])
+
+    import scipy.optimize  # heavy; only a fit needs it
 
     solution = scipy.optimize.least_squares(
         residuals,

@@ -9,9 +9,7 @@ and what is accepted, e.g. ``overrides.num_frames: must be ≥ 1, got 0``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
@@ -22,6 +20,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from llm_perf_opt.contracts import models
 from llm_perf_opt.contracts.models import FieldError
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.files import parse_json, read_json
 
 __all__ = [
     "CONTRACT_CLASSES",
@@ -173,32 +172,6 @@ def to_json(obj: object, *, indent: int | None = 2) -> str:
 
 
 def from_json(text: str | bytes, cls: type[T]) -> T:
-    """Parse JSON text into a contract object; malformed JSON is an error like any other."""
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
-        raise LlmPerfOptError(f"<document>: not valid JSON ({error})") from None
-    return structure(data, cls)
-
-
-def _reject_constant(name: str) -> float:
-    raise LlmPerfOptError(f"<document>: {name} is not a valid JSON number")
-
-
-def read_json(path: str | os.PathLike[str]) -> object:
-    """The JSON document in the file ``path``; any problem reading or parsing it is one error naming
-    the file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise LlmPerfOptError(f"{path}: cannot read: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise LlmPerfOptError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
-        raise LlmPerfOptError(f"{path}: not valid JSON ({error})") from None
-    except (RecursionError, ValueError) as error:
-        raise LlmPerfOptError(f"{path}: not a JSON document this reader accepts ({error})") from None
-    except LlmPerfOptError as error:
-        raise LlmPerfOptError(f"{path}: {error}") from None
+    """Parse JSON text into a contract object; malformed JSON (not UTF-8, nested too deeply, an
+    integer of too many digits, ``NaN``) is an error like any other."""
+    return structure(parse_json(text), cls)

@@ -351,9 +351,10 @@ def run_model(deployment: Deployment, tree: ModuleTree | None = None) -> RunMode
     """The compiled :class:`RunModel` of ``deployment`` (of ``tree``, default the family's pipeline
     tree of the deployment), compiled once per (tree, deployment shape) in a process and cached on
     disk; the deployment's factor values are only the defaults of its inputs."""
+    own_tree = deployment.family.pipeline_tree(deployment)
     tree_key = None
-    if tree is None:
-        tree, tree_key = deployment.family.pipeline_tree(deployment), deployment.family.tree_key(deployment)
+    if tree is None or tree is own_tree:
+        tree, tree_key = own_tree, deployment.family.tree_key(deployment)
     compiled = _compiled(tree, deployment.shape, deployment, tree_key)
     model = RunModel(deployment, tree, compiled.names, compiled.function, compiled.slots)
     if "run" in compiled.built:

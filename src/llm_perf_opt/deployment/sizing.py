@@ -7,9 +7,11 @@ candidate such that it and every smaller one fit (time and peak memory per devic
 and resolution, so the next size up is the first that does not fit). The answer carries the figures
 at it and at the next size up.
 
-- :func:`largest_frames`: the frame counts the family's VAE produces (``4k + 1`` for Wan) at a size.
-- :func:`largest_resolution`: heights on the family's size grid with the width at a fixed aspect
-  ratio, rounded to the grid.
+- :func:`largest_frames`: the frame counts the family's VAE produces (``stride·k + 1``,
+  :attr:`~.value.ModelFamily.frame_stride`) at a size.
+- :func:`largest_resolution`: heights on the family's size grid
+  (:attr:`~.value.ModelFamily.size_multiple`) with the width at a fixed aspect ratio, rounded to
+  the grid.
 - :func:`fewest_devices`: 1, 2, 4, 8 devices (by default), each with the family's default recipe.
 
 The memory budget defaults to the device's memory, and a larger budget is capped at it (and the
@@ -51,10 +53,6 @@ MAX_HEIGHT: Final = 2160
 """Largest height :func:`largest_resolution` tries by default."""
 DEVICE_COUNTS: Final = (1, 2, 4, 8)
 """Device counts :func:`fewest_devices` tries by default."""
-FRAME_STRIDE: Final = 4
-"""Frame counts the VAE produces are ``FRAME_STRIDE·k + 1``."""
-SIZE_MULTIPLE: Final = 16
-"""Heights and widths are multiples of this."""
 _GB: Final = 1e9
 
 
@@ -274,9 +272,10 @@ def largest_frames(
     memory_budget_gb: float | None = None,
     max_frames: int = MAX_FRAMES,
 ) -> SizingAnswer:
-    """The most frames (``4k + 1``) of ``height × width`` within the budgets on ``deployment``."""
+    """The most frames (``stride·k + 1``) of ``height × width`` within the budgets on ``deployment``."""
     height, width, steps = _positive("height", height), _positive("width", width), _positive("steps", steps)
-    candidates = [(f, height, width) for f in range(1, _positive("max_frames", max_frames) + 1, FRAME_STRIDE)]
+    stride = deployment.family.frame_stride
+    candidates = [(f, height, width) for f in range(1, _positive("max_frames", max_frames) + 1, stride)]
     return _search(
         deployment,
         f"most frames of {width}x{height} on {deployment.gpus} × {deployment.accelerator.name}",
@@ -298,12 +297,14 @@ def largest_resolution(
     memory_budget_gb: float | None = None,
     max_height: int = MAX_HEIGHT,
 ) -> SizingAnswer:
-    """The largest height (a multiple of 16, the width at ``aspect`` rounded to 16) within the budgets."""
+    """The largest height on the family's size grid (the width at ``aspect``, rounded to the grid)
+    within the budgets."""
     frames, steps = _positive("frames", frames), _positive("steps", steps)
     across, down = _positive("aspect width", aspect[0]), _positive("aspect height", aspect[1])
     candidates = []
-    for height in range(SIZE_MULTIPLE, _positive("max_height", max_height) + 1, SIZE_MULTIPLE):
-        width = max(SIZE_MULTIPLE, round(height * across / down / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+    grid = deployment.family.size_multiple
+    for height in range(grid, _positive("max_height", max_height) + 1, grid):
+        width = max(grid, round(height * across / down / grid) * grid)
         candidates.append((frames, height, width))
     return _search(
         deployment,

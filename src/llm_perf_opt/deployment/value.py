@@ -88,9 +88,8 @@ class Overlap:
 class ModelFamily(Protocol):
     """What a model family provides to run on devices (Wan2.1's is :mod:`llm_perf_opt.wan2_1.run`).
 
-    Attributes:
-        name: the family's name (``wan2.1``).
-        stages: the stages of a run, in the order they run; their seconds add up to the total.
+    ``name`` is the family's name (``wan2.1``); ``stages`` the stages of a run, in the order they
+    run (their seconds add up to the total).
     """
 
     @property
@@ -98,6 +97,16 @@ class ModelFamily(Protocol):
 
     @property
     def stages(self) -> tuple[str, ...]: ...
+
+    @property
+    def frame_stride(self) -> int:
+        """Frame counts the family's VAE produces are ``frame_stride·k + 1``."""
+        ...
+
+    @property
+    def size_multiple(self) -> int:
+        """Heights and widths the family's pipeline accepts are multiples of this."""
+        ...
 
     def check(self, deployment: Deployment) -> None:
         """Raise for a deployment the family's code rejects (naming the field and what is accepted)."""

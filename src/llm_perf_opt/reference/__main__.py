@@ -27,13 +27,13 @@ arguments, or ``--record saved.json``) compare them with the analytic encoders (
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.files import atomic_write_text, check_output_file, read_json
 from llm_perf_opt.reference.dit import DitWorkload, measure_dit
 from llm_perf_opt.reference.encoders import (
     ImageEncoderWorkload,
@@ -154,10 +154,12 @@ def _measured_record(args: argparse.Namespace, *, module_bytes: bool) -> dict[st
 
 
 def _run_dit(args: argparse.Namespace) -> None:
+    if args.json is not None:
+        check_output_file(args.json, field="--json")
     record = _measured_record(args, module_bytes=True)
     print(_table(record, args.depth))
     if args.json is not None:
-        args.json.write_text(dumps_record(record), encoding="utf-8")
+        atomic_write_text(args.json, dumps_record(record), field="--json")
         print(f"wrote {args.json}")
 
 
@@ -181,15 +183,47 @@ def _comparison_table(rows: list[Comparison], depth: int | None) -> str:
     )
 
 
+_RECORD_FIELDS = ("workload", "totals", "modules")
+"""Objects every saved record holds (see :mod:`llm_perf_opt.reference.golden`)."""
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A saved record; an unreadable file or one that is not a record is one error naming it."""
+    record = read_json(path, field="--record")
+    if not isinstance(record, dict) or not all(isinstance(record.get(key), dict) for key in _RECORD_FIELDS):
+        raise LlmPerfOptError(
+            f"--record: {str(path)!r} is not a saved reference record: expected a JSON object with "
+            f"{', '.join(repr(k) for k in _RECORD_FIELDS)} objects"
+        )
+    return record
+
+
+def _compare(path: Path | None, compare: Callable[[], list[Any]]) -> list[Any]:
+    """``compare()`` of a record; a record whose fields are missing or of the wrong kind is one error."""
+    try:
+        return compare()
+    except LlmPerfOptError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        where = "the measured record" if path is None else repr(str(path))
+        raise LlmPerfOptError(
+            f"--record: {where} is not a valid reference record ({type(error).__name__}: {error})"
+        ) from None
+
+
 def _run_compare(args: argparse.Namespace) -> bool:
     """Print the side-by-side table; True when everything matches."""
     if args.record is not None:
-        record = json.loads(args.record.read_text(encoding="utf-8"))
+        record = _read_record(args.record)
     else:
         record = _measured_record(args, module_bytes=False)
-    # diffusers runs the image cross-attention projections of a batch > 1 as an expanded bmm
-    image_batch = get_variant(record["variant"]).num_images > 0 and record["workload"]["batch"] > 1
-    rows = compare_with_record(record, bytes_checked=not image_batch)
+
+    def compare() -> list[Any]:
+        # diffusers runs the image cross-attention projections of a batch > 1 as an expanded bmm
+        image_batch = get_variant(record["variant"]).num_images > 0 and record["workload"]["batch"] > 1
+        return compare_with_record(record, bytes_checked=not image_batch)
+
+    rows = _compare(args.record, compare)
     print(_comparison_table(rows, args.depth))
     mismatches = sum(not row.matches for row in rows)
     print(f"{len(rows)} figures compared, {mismatches} mismatches")
@@ -250,17 +284,19 @@ def _run_vae(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         return 0
     if args.command == "vae":
+        if args.json is not None:
+            check_output_file(args.json, field="--json")
         record = _measured_vae_record(args, module_bytes=True)
         print(_table(record, args.depth))
         if args.json is not None:
-            args.json.write_text(dumps_record(record), encoding="utf-8")
+            atomic_write_text(args.json, dumps_record(record), field="--json")
             print(f"wrote {args.json}")
         return 0
     if args.record is not None:
-        record = json.loads(args.record.read_text(encoding="utf-8"))
+        record = _read_record(args.record)
     else:
         record = _measured_vae_record(args, module_bytes=False)
-    rows = compare_vae_with_record(record)
+    rows = _compare(args.record, lambda: compare_vae_with_record(record))
     print(_comparison_table(rows, args.depth))
     mismatches = sum(not row.matches for row in rows)
     print(f"{len(rows)} figures compared, {mismatches} mismatches")
@@ -328,20 +364,22 @@ def _run_encoder(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         return 0
     if not args.command.endswith("-compare"):
+        if args.json is not None:
+            check_output_file(args.json, field="--json")
         record = _measured_encoder_record(args, module_bytes=True)
         print(_table(record, args.depth))
         if args.json is not None:
-            args.json.write_text(dumps_record(record), encoding="utf-8")
+            atomic_write_text(args.json, dumps_record(record), field="--json")
             print(f"wrote {args.json}")
         return 0
     if args.record is not None:
-        record = json.loads(args.record.read_text(encoding="utf-8"))
+        record = _read_record(args.record)
     else:
         record = _measured_encoder_record(args, module_bytes=False)
     if encoder == "text-encoder":
-        rows = compare_text_encoder_with_record(record)
+        rows = _compare(args.record, lambda: compare_text_encoder_with_record(record))
     else:
-        rows = compare_image_encoder_with_record(record)
+        rows = _compare(args.record, lambda: compare_image_encoder_with_record(record))
     print(_comparison_table(rows, args.depth))
     mismatches = sum(not row.matches for row in rows)
     print(f"{len(rows)} figures compared, {mismatches} mismatches")

@@ -55,7 +55,7 @@ from llm_perf_opt.validation import flag, instance, text
 from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
-from llm_perf_opt.wan2_1.pipeline import pipeline_tree
+from llm_perf_opt.wan2_1.pipeline import pipeline_key, pipeline_tree
 from llm_perf_opt.wan2_1.roles import COMPONENT_MODULES, PACKAGE, PIPELINE_MODULES, ROLES
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 from llm_perf_opt.wan2_1.workloads import resolve_profile
@@ -133,7 +133,7 @@ class _OwnBreakdowns:
 
 
 @functools.cache
-def _own_breakdowns(tree: ModuleTree) -> _OwnBreakdowns:
+def _own_breakdowns(tree: ModuleTree, key: str) -> _OwnBreakdowns:
     expressions: list[sympy.Expr] = []
     index_of: dict[sympy.Expr, int] = {}
     slots: dict[str, tuple[int, ...]] = {}
@@ -151,7 +151,7 @@ def _own_breakdowns(tree: ModuleTree) -> _OwnBreakdowns:
                 indices.append(index)
             key = keys[id(cost)] = str(len(keys))
             slots[key] = tuple(indices)
-    return _OwnBreakdowns(Evaluator(tuple(expressions), slots), keys)
+    return _OwnBreakdowns(Evaluator(tuple(expressions), slots, simplify=False, key=f"{key}|own"), keys)
 
 
 @frozen(kw_only=True)
@@ -227,11 +227,11 @@ def _post_order(tree: ModuleTree) -> Iterator[ModuleNode]:
 
 
 def _exact_figures(
-    tree: ModuleTree, workload: Workload
+    tree: ModuleTree, workload: Workload, key: str
 ) -> tuple[dict[str, ModuleFigures], dict[str, ModuleFigures]]:
     """(figures per tree node, figures of the synthetic own-ops children keyed by their id)."""
-    aggregates = compile_tree(tree).evaluate_exact(workload)
-    own = _own_breakdowns(tree)
+    aggregates = compile_tree(tree, key=key).evaluate_exact(workload)
+    own = _own_breakdowns(tree, key)
     own_values = own.evaluator.evaluate_exact(workload)
     values = workload.subs()
     calls_of: dict[sympy.Expr, int] = {}
@@ -386,7 +386,9 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         pad_text=options.pad_text,
     )
     tree = pipeline_tree(variant, implementation, options.guidance)
-    figures, synthetic = _exact_figures(tree, workload)
+    figures, synthetic = _exact_figures(
+        tree, workload, pipeline_key(variant, implementation, options.guidance)
+    )
     seconds: dict[str, float] = {}
     own_seconds: dict[str, float] = {}
     time_notes: tuple[str, ...] = ("no device given: times are 0",)

@@ -42,6 +42,7 @@ __all__ = [
     "TEXT_ENCODER_CALLS",
     "declare_pipeline",
     "dit_calls",
+    "pipeline_key",
     "pipeline_tree",
 ]
 
@@ -122,3 +123,8 @@ def pipeline_tree(variant: WanVariant, implementation: Implementation, guidance:
     return build_tree(
         declare_pipeline(variant, implementation, guidance=guidance), PIPELINE_ID, bare_children=True
     )
+
+
+def pipeline_key(variant: WanVariant, implementation: Implementation, guidance: bool = True) -> str:
+    """What determines :func:`pipeline_tree` besides the package's code (a disk-cache key)."""
+    return f"wan2.1 pipeline|{variant!r}|{implementation!r}|{guidance}"

@@ -76,6 +76,7 @@ from llm_perf_opt.symbolic.dtypes import BF16, FP32, DType
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, OpKind
 from llm_perf_opt.symbolic.symbols import B, F, L, S
 from llm_perf_opt.wan2_1.geometry import (
+    SIZE_MULTIPLE,
     VAE_TEMPORAL_STRIDE,
     latent_frames,
     latent_height,
@@ -83,7 +84,8 @@ from llm_perf_opt.wan2_1.geometry import (
     video_tokens,
 )
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
-from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, pipeline_tree
+from llm_perf_opt.wan2_1.limits import check_gpu_count
+from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, pipeline_key, pipeline_tree
 from llm_perf_opt.wan2_1.vae import CACHE_T
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 
@@ -182,15 +184,21 @@ class _LastChunk:
 
     def __call__(self, node: ModuleNode, kind: OpKind, cost: Cost) -> Cost:
         del node, kind
-        frames = sympy.Max(F, VAE_CHUNK_MIN_FRAMES)
-        whole, before = {F: frames}, {F: frames - VAE_TEMPORAL_STRIDE}
-
-        def chunk(expr: sympy.Expr) -> sympy.Expr:
-            return sympy.sympify(expr).xreplace(whole) - sympy.sympify(expr).xreplace(before)
-
         if self.written_only:
-            return Cost(bytes_written=chunk(cost.bytes_written))
-        return Cost(bytes_read=chunk(cost.bytes_read), bytes_written=chunk(cost.bytes_written))
+            return Cost(bytes_written=_last_chunk(cost.bytes_written))
+        return Cost(bytes_read=_last_chunk(cost.bytes_read), bytes_written=_last_chunk(cost.bytes_written))
+
+
+_CHUNK_FRAMES: Final = sympy.Max(F, VAE_CHUNK_MIN_FRAMES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _last_chunk(expr: sympy.Expr) -> sympy.Expr:
+    """``expr(F') − expr(F' − 4)`` with ``F' = max(F, 5)``: what the last chunk adds (blocks at one
+    scale share their expressions, so each is computed once)."""
+    whole = sympy.sympify(expr).xreplace({F: _CHUNK_FRAMES})
+    before = sympy.sympify(expr).xreplace({F: _CHUNK_FRAMES - VAE_TEMPORAL_STRIDE})
+    return whole - before
 
 
 def vae_cache_bytes(tree: ModuleTree, part_id: str, dtype: DType) -> sympy.Expr:
@@ -251,6 +259,8 @@ class Wan21Family:
 
     name: str = "wan2.1"
     stages: tuple[str, ...] = STAGES
+    frame_stride: int = VAE_TEMPORAL_STRIDE
+    size_multiple: int = SIZE_MULTIPLE
 
     def deployment(
         self,
@@ -276,8 +286,7 @@ class Wan21Family:
         runs on the CPU."""
         record = variant if isinstance(variant, WanVariant) else get_variant(variant)
         device = accelerator if isinstance(accelerator, Accelerator) else get_accelerator(accelerator)
-        if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
-            raise LlmPerfOptError(f"gpus: must be an integer ≥ 1, got {gpus!r}")
+        gpus = check_gpu_count(gpus)
         if parallelism is None:
             parallelism = default_parallelism(record.num_heads, gpus)
         if not isinstance(t5_cpu, bool):
@@ -323,8 +332,7 @@ class Wan21Family:
         return pipeline_tree(deployment.variant, deployment.implementation, deployment.guidance)
 
     def tree_key(self, deployment: Deployment) -> str:
-        variant: WanVariant = deployment.variant
-        return f"{self.name}|{variant!r}|{deployment.implementation!r}|{deployment.guidance}"
+        return pipeline_key(deployment.variant, deployment.implementation, deployment.guidance)
 
     def describe(self, deployment: Deployment) -> str:
         parts = []
