@@ -34,6 +34,7 @@ from llm_perf_opt.hardware.accelerators import ACCELERATORS, get_accelerator, lo
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS, EFFICIENCIES, load_efficiencies
 from llm_perf_opt.models import build_deployment
 from llm_perf_opt.parsing import parse_int
+from llm_perf_opt.plots.cli import register as register_plot
 from llm_perf_opt.profiling.cli import register as register_profile
 from llm_perf_opt.report.analysis import RunOptions, request_workload
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
@@ -229,6 +230,7 @@ def _build_parser() -> argparse.ArgumentParser:
     register_grid(commands)  # type: ignore[arg-type]  # a subclass of ArgumentParser
     register_profile(commands)
     register_serve(commands)
+    register_plot(commands)
 
     commands.add_parser("variants", help="list the Wan2.1 variants").set_defaults(func=_variants)
     commands.add_parser("profiles", help="list the workload profiles").set_defaults(func=_profiles)
