@@ -254,6 +254,7 @@ class RunModel:
     names: tuple[str, ...]
     function: Callable[..., list[Any]]
     slots: Mapping[str, int]
+    _select: Callable[[tuple[str, ...]], _Compiled] | None = None
 
     @functools.cached_property
     def expressions(self) -> RunExpressions:
@@ -282,7 +283,8 @@ class RunModel:
     ) -> dict[str, FloatArray]:
         """Outputs over workload arrays of any broadcastable shapes (and factor arrays), as float64.
 
-        ``names`` selects outputs (default: all).
+        ``names`` selects outputs (default: all); a few outputs are computed by a function compiled
+        for them alone (once, cached like the whole), not by the whole.
         """
         inputs = [np.asarray(value, dtype=np.float64) for value in workload.values()]
         factor_inputs = [np.asarray(v, dtype=np.float64) for v in self.factor_values(factors)]
@@ -292,12 +294,21 @@ class RunModel:
             raise LlmPerfOptError(
                 f"workload: the value shapes {[a.shape for a in inputs]} do not broadcast together"
             ) from None
+        function, slots = self.function, self.slots
+        if names is not None and self._select is not None and 3 * len(names) < len(self.names):
+            unknown = [name for name in names if name not in self.slots]
+            if unknown:
+                raise LlmPerfOptError(
+                    f"output: no output {unknown[0]!r}; outputs: total, stage.*, module.*, …"
+                )
+            selected = self._select(tuple(names))
+            function, slots = selected.function, selected.slots
         with np.errstate(all="ignore"):
-            outputs = self.function(*inputs, *factor_inputs)
+            outputs = function(*inputs, *factor_inputs)
         wanted = self.names if names is None else names
         result = {}
         for name in wanted:
-            slot = self.slots.get(name)
+            slot = slots.get(name)
             if slot is None:
                 raise LlmPerfOptError(f"output: no output {name!r}; outputs: total, stage.*, module.*, …")
             result[name] = np.broadcast_to(np.asarray(outputs[slot], dtype=np.float64), shape)
@@ -318,30 +329,52 @@ class _Compiled:
     built: dict[str, RunExpressions]
 
 
-_COMPILED: dict[tuple[ModuleTree, tuple[object, ...]], _Compiled] = {}
-"""Compiled runs of this process, by (tree, deployment shape)."""
+_COMPILED: dict[tuple[ModuleTree, tuple[object, ...], tuple[str, ...] | None], _Compiled] = {}
+"""Compiled runs of this process, by (tree, deployment shape, selected outputs)."""
+_EXPRESSIONS: dict[tuple[ModuleTree, tuple[object, ...]], RunExpressions] = {}
+"""The expressions built in this process, by (tree, deployment shape)."""
 
 
 def _compiled(
-    tree: ModuleTree, shape: tuple[object, ...], deployment: Deployment, tree_key: str | None
+    tree: ModuleTree,
+    shape: tuple[object, ...],
+    deployment: Deployment,
+    tree_key: str | None,
+    names: tuple[str, ...] | None = None,
 ) -> _Compiled:
-    """Compiled once per (tree, deployment shape); ``deployment`` is any with that shape."""
-    found = _COMPILED.get((tree, shape))
+    """Compiled once per (tree, deployment shape, outputs); ``deployment`` is any with that shape.
+
+    ``names`` selects outputs (``None``: all): a grid of the total alone computes only what the total
+    needs, not every module's and memory figure."""
+    found = _COMPILED.get((tree, shape, names))
     if found is not None:
         return found
-    built: dict[str, RunExpressions] = {}
+
+    def expressions() -> RunExpressions:
+        run = _EXPRESSIONS.get((tree, shape))
+        if run is None:
+            run = _EXPRESSIONS[tree, shape] = run_expressions(tree, deployment)
+        return run
 
     def source() -> str:
-        run = built["run"] = run_expressions(tree, deployment)
+        outputs = expressions().outputs()
+        if names is not None:
+            missing = [name for name in names if name not in outputs]
+            if missing:
+                raise LlmPerfOptError(
+                    f"output: no output {missing[0]!r}; outputs: total, stage.*, module.*, …"
+                )
+            outputs = {name: outputs[name] for name in names}
         unique: dict[sympy.Expr, int] = {}
-        slots = {name: unique.setdefault(sympy.sympify(e), len(unique)) for name, e in run.outputs().items()}
+        slots = {name: unique.setdefault(sympy.sympify(e), len(unique)) for name, e in outputs.items()}
         code = inspect.getsource(_compile(tuple(unique)))
         return f"{code}\nOUTPUT_SLOTS = {slots!r}\n"
 
-    material = f"run\n{tree_key if tree_key is not None else _tree_fingerprint(tree)}\n{shape!r}"
+    material = f"run\n{tree_key if tree_key is not None else _tree_fingerprint(tree)}\n{shape!r}\n{names!r}"
     scope = load_generated(material, source, _NAMESPACE)
     slots = scope["OUTPUT_SLOTS"]
-    found = _COMPILED[tree, shape] = _Compiled(
+    built = {"run": _EXPRESSIONS[tree, shape]} if (tree, shape) in _EXPRESSIONS else {}
+    found = _COMPILED[tree, shape, names] = _Compiled(
         tuple(slots), MappingProxyType(slots), scope[FUNCTION_NAME], built
     )
     return found
@@ -355,8 +388,14 @@ def run_model(deployment: Deployment, tree: ModuleTree | None = None) -> RunMode
     tree_key = None
     if tree is None or tree is own_tree:
         tree, tree_key = own_tree, deployment.family.tree_key(deployment)
-    compiled = _compiled(tree, deployment.shape, deployment, tree_key)
-    model = RunModel(deployment, tree, compiled.names, compiled.function, compiled.slots)
+    shape = deployment.shape
+    compiled = _compiled(tree, shape, deployment, tree_key)
+    selected = tree
+
+    def select(names: tuple[str, ...]) -> _Compiled:
+        return _compiled(selected, shape, deployment, tree_key, names)
+
+    model = RunModel(deployment, tree, compiled.names, compiled.function, compiled.slots, select)
     if "run" in compiled.built:
         model.__dict__["expressions"] = compiled.built["run"]
     return model

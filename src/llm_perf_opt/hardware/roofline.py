@@ -184,16 +184,31 @@ def roofline_rule(
 
 
 def kind_seconds(cost: Cost, rule: RooflineRule, accelerator: Accelerator) -> sympy.Expr:
-    """Seconds of ``cost`` run as ``rule`` on ``accelerator``, with the factors as symbols."""
+    """Seconds of ``cost`` run as ``rule`` on ``accelerator``, with the factors as symbols.
+
+    When the work is a constant multiple of the traffic (element-wise ops: both ∝ elements), the
+    maximum is taken of the per-byte times, ``traffic · max(ratio / compute rate, 1 / memory rate)``:
+    the same value, with the maximum of two constants instead of two workload arrays.
+    """
     work = sympy.sympify(getattr(cost, rule.work))
     traffic = sympy.sympify(cost.bytes_read + cost.bytes_written)
-    compute = work / sympy.Float(accelerator.peak_flops(rule.precision)) / factor_symbol(rule.compute_factor)
-    memory = traffic / sympy.Float(accelerator.memory_bandwidth) / factor_symbol(rule.memory_factor)
+    compute_rate = sympy.Float(accelerator.peak_flops(rule.precision)) * factor_symbol(rule.compute_factor)
+    memory_rate = sympy.Float(accelerator.memory_bandwidth) * factor_symbol(rule.memory_factor)
     if work == 0:
-        return memory
+        return traffic / memory_rate
     if traffic == 0:
-        return compute
-    return Maximum(compute, memory)
+        return work / compute_rate
+    ratio = _constant_ratio(work, traffic)
+    if ratio is not None:
+        return traffic * Maximum(ratio / compute_rate, 1 / memory_rate)
+    return Maximum(work / compute_rate, traffic / memory_rate)
+
+
+@functools.lru_cache(maxsize=4096)
+def _constant_ratio(work: sympy.Expr, traffic: sympy.Expr) -> sympy.Expr | None:
+    """``work / traffic`` when it does not depend on the workload, else ``None``."""
+    ratio = sympy.cancel(work / traffic)
+    return None if ratio.free_symbols else ratio
 
 
 def host_transfer_seconds(nbytes: sympy.Expr, accelerator: Accelerator) -> sympy.Expr:
