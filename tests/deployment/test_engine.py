@@ -192,3 +192,23 @@ def test_the_shipped_factors_are_the_fit() -> None:
         assert result.values[factor.name] == pytest.approx(EFFICIENCIES.value(scope, key), abs=6e-4), (
             factor.name
         )
+
+
+def test_a_cache_entry_of_another_output_count_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry whose key collides with another tree's (a key that does not determine the source) is
+    rebuilt, not used: the evaluator always returns one value per expression."""
+    import sympy
+
+    from llm_perf_opt.symbolic.compiler import _lambdify_both
+    from llm_perf_opt.symbolic.symbols import B, F
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    one = (B * F,)
+    two = (B * F + 1, 2 * B)
+    grid, _ = _lambdify_both(one, False, "same key")
+    assert len(grid(*(1.0,) * 6)) == 1
+    grid, exact = _lambdify_both(two, False, "same key")
+    assert len(grid(*(1.0,) * 6)) == 2
+    assert [int(v) for v in exact(*(sympy.Integer(2),) * 6)] == [5, 4]

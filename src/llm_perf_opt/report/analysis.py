@@ -134,7 +134,9 @@ class _OwnBreakdowns:
 
 
 @functools.cache
-def _own_breakdowns(tree: ModuleTree, key: str) -> _OwnBreakdowns:
+def _own_breakdowns(tree: ModuleTree, tree_key: str) -> _OwnBreakdowns:
+    """Each unique own-op cost of ``tree`` once, compiled; ``tree_key`` (what determines the tree)
+    keys the evaluator's disk-cache entry."""
     expressions: list[sympy.Expr] = []
     index_of: dict[sympy.Expr, int] = {}
     slots: dict[str, tuple[int, ...]] = {}
@@ -150,9 +152,10 @@ def _own_breakdowns(tree: ModuleTree, key: str) -> _OwnBreakdowns:
                     index = index_of[expr] = len(expressions)
                     expressions.append(expr)
                 indices.append(index)
-            key = keys[id(cost)] = str(len(keys))
-            slots[key] = tuple(indices)
-    return _OwnBreakdowns(Evaluator(tuple(expressions), slots, simplify=False, key=f"{key}|own"), keys)
+            slot = keys[id(cost)] = str(len(keys))
+            slots[slot] = tuple(indices)
+    evaluator = Evaluator(tuple(expressions), slots, simplify=False, key=f"{tree_key}|own")
+    return _OwnBreakdowns(evaluator, keys)
 
 
 @frozen(kw_only=True)
@@ -365,6 +368,23 @@ MODEL_NOTES: Final = (
 )
 
 
+FLOAT64_EXACT: Final = 2**53
+"""Integers above this are not all representable in float64, the contract's number type."""
+
+
+def _float_notes(root: ModuleFigures) -> tuple[str, ...]:
+    """A note when the run's exact figures exceed float64's exact integer range."""
+    largest = max(root.metrics.values())
+    if largest <= FLOAT64_EXACT:
+        return ()
+    name = max(root.metrics, key=lambda metric: root.metrics[metric])
+    return (
+        f"exact figures exceed 2^53 (the run's {name} is {largest:,}): the contract's float fields "
+        "(TFLOP, TB, GB) carry them rounded to float64's 15–16 significant digits; the library's exact "
+        "evaluation (evaluate_exact, the dit command) gives the integers",
+    )
+
+
 def request_workload(
     request: Wan2_1AnalyticRequest, variant: WanVariant, pad_text: bool
 ) -> tuple[Wan2_1WorkloadProfile, Workload, list[str], list[str]]:
@@ -448,6 +468,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         *profile_notes,
         *workload_notes,
         *time_notes,
+        *_float_notes(figures[tree.root_id]),
         MODEL_NOTES,
     )
     report_id = report_id_for(request, options)

@@ -112,13 +112,18 @@ def _load(body: str, namespace: dict[str, Any], filename: str) -> dict[str, Any]
 
 
 def load_generated(
-    material: str, make_source: Callable[[], str], namespace: dict[str, Any]
+    material: str,
+    make_source: Callable[[], str],
+    namespace: dict[str, Any],
+    *,
+    check: Callable[[dict[str, Any]], bool] | None = None,
 ) -> dict[str, Any]:
     """The names defined by generated source for ``material`` (a string that determines it): from
     the disk cache when an intact entry exists, else ``make_source()``, stored for next time.
 
     The source defines :data:`FUNCTION_NAME` (a lambdified function) and may define constants;
-    ``namespace`` is what it refers to (``numpy``, ``Fraction`` …).
+    ``namespace`` is what it refers to (``numpy``, ``Fraction`` …); an entry that fails ``check``
+    (a guard against a key that does not determine the source) is rebuilt like a corrupt one.
     """
     directory = cache_directory()
     path = None if directory is None else directory / f"{_entry_key(material)}.py"
@@ -126,7 +131,7 @@ def load_generated(
         body = _read(path)
         if body is not None:
             scope = _load(body, namespace, str(path))
-            if scope is not None:
+            if scope is not None and (check is None or check(scope)):
                 return scope
     source = make_source()
     filename = str(path) if path is not None else f"<generated {_entry_key(material)[:12]}>"
@@ -139,8 +144,14 @@ def load_generated(
 
 
 def load_function(
-    material: str, make: Callable[[], Callable[..., Any]], namespace: dict[str, Any]
+    material: str, make: Callable[[], Callable[..., Any]], namespace: dict[str, Any], *, outputs: int
 ) -> Callable[..., Any]:
-    """The lambdified function for ``material``: :func:`load_generated` of ``make()``'s source."""
-    scope = load_generated(material, lambda: inspect.getsource(make()), namespace)
+    """The lambdified function for ``material``, returning ``outputs`` values: :func:`load_generated`
+    of ``make()``'s source, an entry of another output count rebuilt."""
+    scope = load_generated(
+        material,
+        lambda: f"{inspect.getsource(make())}\nOUTPUT_COUNT = {outputs}\n",
+        namespace,
+        check=lambda found: found.get("OUTPUT_COUNT") == outputs,
+    )
     return scope[FUNCTION_NAME]  # type: ignore[no-any-return]

@@ -297,8 +297,8 @@ def _lambdify_both(
         )
 
     return (
-        load_function(f"grid\n{material}", grid, _GRID_NAMESPACE),
-        load_function(f"exact\n{material}", exact, _EXACT_NAMESPACE),
+        load_function(f"grid\n{material}", grid, _GRID_NAMESPACE, outputs=len(raw)),
+        load_function(f"exact\n{material}", exact, _EXACT_NAMESPACE, outputs=len(raw)),
     )
 
 
