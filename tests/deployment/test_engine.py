@@ -212,3 +212,27 @@ def test_a_cache_entry_of_another_output_count_is_rebuilt(
     grid, exact = _lambdify_both(two, False, "same key")
     assert len(grid(*(1.0,) * 6)) == 2
     assert [int(v) for v in exact(*(sympy.Integer(2),) * 6)] == [5, 4]
+
+
+def test_large_grids_are_evaluated_in_chunks_with_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grid larger than one chunk gives, bit for bit, what one whole-array evaluation gives."""
+    import numpy as np
+
+    from llm_perf_opt.deployment import engine
+
+    model = run_model(build_deployment("t2v-1.3b", accelerator="rtx4090", gpus=2))
+    grid = Workload(
+        batch=np.array([1, 2])[:, None, None, None],
+        frames=(4 * np.arange(41) + 1)[None, :, None, None],
+        height=(16 * np.arange(15, 55))[None, None, :, None],
+        width=(16 * np.arange(20, 45))[None, None, None, :],
+        steps=50,
+        text_len=512,
+    )
+    assert 2 * 41 * 40 * 25 > engine.CHUNK_POINTS
+    chunked = model.evaluate(grid, names=("total", "peak_memory"))
+    monkeypatch.setattr(engine, "CHUNK_POINTS", 10**9)
+    whole = model.evaluate(grid, names=("total", "peak_memory"))
+    for name in ("total", "peak_memory"):
+        assert chunked[name].shape == (2, 41, 40, 25)
+        assert np.array_equal(chunked[name], whole[name])
