@@ -6,7 +6,7 @@ device exists (H20, L20, RTX 4090, RTX 5090: compute-starved parts run attention
 H100-class parts do not, so one family factor would be wrong for them). Every row carries the
 basis of its numbers: published kernel measurements as priors (FlashAttention and SageAttention
 kernel measurements, quoted in docs/hardware.md), and for the factors the calibration fits
-(:mod:`.calibration`) the fitted value, which that module reproduces.
+(:mod:`llm_perf_opt.calibration`) the fitted value, which that module reproduces.
 
 Factor keys (:data:`FACTOR_KEYS`), all fractions in (0, 1]:
 
