@@ -10,7 +10,7 @@ A module's seconds cover all its calls in one run (rank 0, the critical path)::
 
 Everything a caller needs — per module, per stage, each communication load before overlap, memory
 parts, phases and the peak — is one output of the same compiled function; fitting the factors
-(:mod:`.calibration`) is repeated calls of it with other factor values, nothing is recompiled.
+(:mod:`llm_perf_opt.calibration`) is repeated calls of it with other factor values, nothing is recompiled.
 The generated source is cached on disk (:mod:`llm_perf_opt.symbolic.cache`).
 """
 
