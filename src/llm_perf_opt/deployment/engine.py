@@ -320,7 +320,7 @@ class RunModel:
         return {name: float(value) for name, value in self.evaluate(workload, factors).items()}
 
 
-CHUNK_POINTS: Final = 2**15
+CHUNK_POINTS: Final = 2**14
 """Grids larger than this are evaluated this many points at a time: every intermediate array of the
 generated code then stays in the processor's cache, which is several times faster than whole-array
 evaluation (and needs far less memory)."""
