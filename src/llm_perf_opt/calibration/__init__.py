@@ -362,18 +362,21 @@ class CalibrationTable:
     max_abs_error: float
 
     def text(self) -> str:
-        """The table as aligned plain text."""
+        """The table as aligned plain text (with the published and predicted peak memory per GPU
+        where a record has one)."""
         header = (
-            f"{'record':<16}{'setup':<60}{'measured s':>12}{'predicted s':>13}{'error':>9}  fitted"
-            f"{'DiT only s':>12}"
+            f"{'record':<16}{'setup':<72}{'measured s':>12}{'predicted s':>13}{'error':>9}  fitted"
+            f"{'DiT only s':>12}{'peak GB':>16}"
         )
         lines = [header, "-" * len(header)]
         for row in self.rows:
             dit_only = "" if row.dit_only_seconds is None else f"{row.dit_only_seconds:.1f}"
+            published = row.record.measured_peak_gb
+            peak = "" if published is None else f"{published:.2f} → {row.predicted_peak_gb:.2f}"
             lines.append(
-                f"{row.record.id:<16}{row.setup:<60}{row.record.measured_seconds:>12.2f}"
+                f"{row.record.id:<16}{row.setup:<72}{row.record.measured_seconds:>12.2f}"
                 f"{row.predicted_seconds:>13.2f}{row.error * 100:>+8.1f}%  "
-                f"{'yes' if row.record.fitted else 'no ':<6}{dit_only:>12}"
+                f"{'yes' if row.record.fitted else 'no ':<6}{dit_only:>12}{peak:>16}"
             )
         lines.append(
             f"MAPE over the fitted records: {self.mape:.1f}%  (largest |error| {self.max_abs_error:.1f}%)"
