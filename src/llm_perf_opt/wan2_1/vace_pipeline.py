@@ -20,17 +20,16 @@ import functools
 from typing import Final
 
 import attrs
+import sympy
 from attrs import frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.symbolic.dtypes import FP32
 from llm_perf_opt.symbolic.module import Module, ModuleTree, build_tree
-from llm_perf_opt.symbolic.primitives import OpCall, add, mul
-from llm_perf_opt.symbolic.symbols import B, S, Workload
+from llm_perf_opt.symbolic.symbols import B, Workload
 from llm_perf_opt.wan2_1.evaluate import resolve_workload as resolve_wan2_1_workload
 from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width
 from llm_perf_opt.wan2_1.implementation import Implementation
-from llm_perf_opt.wan2_1.pipeline import SCHEDULER_UPDATES, TEXT_ENCODER_CALLS, dit_calls
+from llm_perf_opt.wan2_1.pipeline import TEXT_ENCODER_CALLS, dit_calls, guidance_ops, scheduler_module
 from llm_perf_opt.wan2_1.text_encoder import declare_text_encoder
 from llm_perf_opt.wan2_1.vace import VaceVariant, declare_vace_dit, with_reference_frames
 from llm_perf_opt.wan2_1.vae import declare_vae
@@ -133,23 +132,8 @@ def undeclared_work(reference_images: int) -> tuple[str, ...]:
     return ("vae encodes of the reference images",) if reference_images else ()
 
 
-def _latent_numel(variant: VaceVariant) -> object:
+def _latent_numel(variant: VaceVariant) -> sympy.Expr:
     return B * variant.transformer.z_dim * latent_frames() * latent_height() * latent_width()
-
-
-def _scheduler(variant: VaceVariant) -> Module:
-    numel = _latent_numel(variant)
-    ops: list[OpCall] = []
-    for _ in range(SCHEDULER_UPDATES):
-        ops += [mul(numel, dtype=FP32, other_numel=1), add(numel, dtype=FP32)]
-    return Module(
-        name="scheduler",
-        class_name="FlowUniPCMultistepScheduler",
-        stage="other",
-        params={"solver_order": 2, "prediction_type": "flow_prediction"},
-        ops=tuple(ops),
-        calls=S,
-    )
 
 
 @functools.cache
@@ -159,18 +143,13 @@ def declare_vace_pipeline(
     """Every declared stage of one VACE run of ``B`` videos with ``reference_images`` images."""
     numel = _latent_numel(variant)
     # the scheduler and the guidance run on the latent with the reference frames in front
-    scheduler = with_reference_frames(_scheduler(variant), reference_images)
-    guidance_ops = (
-        add(S * numel, dtype=FP32),  # cond − uncond
-        mul(S * numel, dtype=FP32, other_numel=1),  # ·g
-        add(S * numel, dtype=FP32),  # + uncond
-    )
+    scheduler = with_reference_frames(scheduler_module(numel), reference_images)
     root = Module(
         name=PIPELINE_ID,
         class_name="WanVace",
         stage="other",
         params={"task": variant.transformer.official_task, "guidance": guidance},
-        ops=guidance_ops if guidance else (),
+        ops=guidance_ops(numel) if guidance else (),
     )
     guided = with_reference_frames(root, reference_images)
     return attrs.evolve(

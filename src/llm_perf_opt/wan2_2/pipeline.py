@@ -27,13 +27,11 @@ import attrs
 import sympy
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.symbolic.dtypes import FP32
 from llm_perf_opt.symbolic.module import Module, ModuleTree, Repeated, build_tree
-from llm_perf_opt.symbolic.primitives import OpCall, add, mul
 from llm_perf_opt.symbolic.symbols import B, S
 from llm_perf_opt.wan2_1.dit import declare_dit
 from llm_perf_opt.wan2_1.implementation import Implementation
-from llm_perf_opt.wan2_1.pipeline import SCHEDULER_UPDATES, TEXT_ENCODER_CALLS
+from llm_perf_opt.wan2_1.pipeline import TEXT_ENCODER_CALLS, guidance_ops, scheduler_module
 from llm_perf_opt.wan2_1.text_encoder import declare_text_encoder
 from llm_perf_opt.wan2_1.vae import declare_vae
 from llm_perf_opt.wan2_2.geometry import latent_shape
@@ -85,32 +83,6 @@ def _latent_numel(variant: Wan22Variant) -> sympy.Expr:
     return B * variant.transformer.z_dim * frames * height * width
 
 
-def _scheduler(variant: Wan22Variant) -> Module:
-    """``FlowUniPCMultistepScheduler.step`` once per step, in fp32 on the latent (as Wan2.1's)."""
-    numel = _latent_numel(variant)
-    ops: list[OpCall] = []
-    for _ in range(SCHEDULER_UPDATES):
-        ops += [mul(numel, dtype=FP32, other_numel=1), add(numel, dtype=FP32)]
-    return Module(
-        name="scheduler",
-        class_name="FlowUniPCMultistepScheduler",
-        stage="other",
-        params={"solver_order": 2, "prediction_type": "flow_prediction", "shift": variant.sample_shift},
-        ops=tuple(ops),
-        calls=S,
-    )
-
-
-def _guidance(variant: Wan22Variant) -> tuple[OpCall, ...]:
-    """``uncond + g·(cond − uncond)`` on the latent, once per step (fp32)."""
-    numel = _latent_numel(variant)
-    return (
-        add(S * numel, dtype=FP32),  # cond − uncond
-        mul(S * numel, dtype=FP32, other_numel=1),  # ·g
-        add(S * numel, dtype=FP32),  # + uncond
-    )
-
-
 @functools.cache
 def declare_pipeline(
     variant: Wan22Variant, implementation: Implementation, *, guidance: bool = True, image: bool = False
@@ -134,7 +106,7 @@ def declare_pipeline(
     dit = declare_dit(variant.transformer, implementation)
     for name, calls in dit_calls(variant, guidance=guidance).items():
         children.append(attrs.evolve(dit, name=name, calls=calls))
-    children.append(_scheduler(variant))
+    children.append(scheduler_module(_latent_numel(variant), shift=variant.sample_shift))
     return Module(
         name=PIPELINE_ID,
         class_name=TASK_CLASSES[variant.transformer.model_type],
@@ -146,7 +118,7 @@ def declare_pipeline(
             "image": image or variant.transformer.model_type == "i2v",
         },
         children=tuple(children),
-        ops=_guidance(variant) if guidance else (),
+        ops=guidance_ops(_latent_numel(variant)) if guidance else (),
     )
 
 
