@@ -7,8 +7,10 @@ the whole generation (``end_to_end``) or the transformer's forwards alone (``dit
 Each is predicted by the one compiled engine of its deployment
 (:func:`llm_perf_opt.deployment.engine.run_model`): the ``total`` or the ``diffusion`` stage.
 
-The fit (:func:`fit_efficiencies`) is ``scipy.optimize.least_squares`` with bounds over the
-logarithms of the free factors: residuals are ``log(predicted / measured)`` per fitted record plus a
+The fit (:func:`fit_efficiencies`, over :func:`fit_targets`) is ``scipy.optimize.least_squares``
+with bounds over the logarithms of the free factors: residuals are ``log(predicted / measured)`` per
+fitted record (per :class:`FitTarget`: a record, or any other measured time the engine predicts as a
+sum of its outputs, such as a profiled module's) plus a
 weak pull of each factor towards its prior, ``√(prior_weight · confidence) · log(value / prior)``,
 which settles directions the records do not determine; priors from kernel measurements pull harder
 than assumed ones. Trial factors are inputs of the compiled function, so a fit recompiles nothing;
@@ -46,12 +48,15 @@ __all__ = [
     "CalibrationRow",
     "CalibrationTable",
     "FitResult",
+    "FitTarget",
     "FreeFactor",
     "calibration_table",
     "fit_efficiencies",
+    "fit_targets",
     "load_calibration",
     "predict_record",
     "record_deployment",
+    "record_target",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -232,13 +237,59 @@ def predict_record(record: CalibrationRecord, efficiencies: EfficiencyTable = EF
     return float(model.evaluate(record.workload, factors, names=(record.output,))[record.output][0])
 
 
-def _predict_many(records: Sequence[CalibrationRecord], tables: Sequence[EfficiencyTable]) -> FloatArray:
-    """Predictions of every record (columns) under every table (rows), one engine call per record."""
-    out = np.empty((len(tables), len(records)))
-    for column, record in enumerate(records):
-        model = _model(record)
-        values = model.evaluate(record.workload, _factor_columns(model, tables), names=(record.output,))
-        out[:, column] = values[record.output]
+@frozen(kw_only=True, eq=False)
+class FitTarget:
+    """One measured time the fit matches: ``scale × Σ outputs`` of a compiled run at a workload.
+
+    Attributes:
+        id: names the target in :attr:`FitResult.residuals`.
+        model: the compiled run that predicts it.
+        workload: the workload it was measured at.
+        outputs: the engine outputs whose sum is the prediction (``total``, ``own.<module id>`` …).
+        measured_seconds: the measured time.
+        scale: what the summed outputs are multiplied by (a trace's calls per run's calls).
+    """
+
+    id: str = field(validator=text())
+    model: RunModel
+    workload: Workload
+    outputs: tuple[str, ...]
+    measured_seconds: float = field(validator=_positive)
+    scale: float = field(default=1.0, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.outputs:
+            raise FieldError(("outputs",), "must name at least one engine output, got none")
+
+
+def record_target(record: CalibrationRecord) -> FitTarget:
+    """A calibration record as a fit target: the output it timed, of its deployment's run."""
+    return FitTarget(
+        id=record.id,
+        model=_model(record),
+        workload=record.workload,
+        outputs=(record.output,),
+        measured_seconds=record.measured_seconds,
+    )
+
+
+def _predict_many(targets: Sequence[FitTarget], tables: Sequence[EfficiencyTable]) -> FloatArray:
+    """Predictions of every target (columns) under every table (rows), one engine call per compiled
+    run and workload (every output its targets need, all trial tables as factor columns)."""
+    out = np.empty((len(tables), len(targets)))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for column, target in enumerate(targets):
+        groups.setdefault((id(target.model), id(target.workload)), []).append(column)
+    for columns in groups.values():
+        first = targets[columns[0]]
+        names = tuple(dict.fromkeys(name for c in columns for name in targets[c].outputs))
+        values = first.model.evaluate(first.workload, _factor_columns(first.model, tables), names=names)
+        for column in columns:
+            target = targets[column]
+            summed = values[target.outputs[0]]
+            for name in target.outputs[1:]:
+                summed = summed + values[name]
+            out[:, column] = summed if target.scale == 1.0 else target.scale * summed
     return out
 
 
@@ -256,7 +307,7 @@ class FitResult:
         table: the efficiency table with the fitted values.
         values: fitted value per free factor name.
         priors: prior per free factor name.
-        residuals: ``log(predicted / measured)`` per fitted record id.
+        residuals: ``log(predicted / measured)`` per fitted record id (per target id).
         evaluations: residual evaluations the solver made.
     """
 
@@ -275,20 +326,38 @@ def fit_efficiencies(
 ) -> FitResult:
     """Fit the free factors to the fitted records (see the module docstring). Deterministic."""
     free = calibration.free_factors if free is None else tuple(free)
-    if not free:
-        raise LlmPerfOptError("free: expected at least one factor to fit, got none")
     records = [record for record in calibration.records if record.fitted]
     if not records:
         raise LlmPerfOptError("records: expected at least one fitted record, got none")
-    measured = np.log([record.measured_seconds for record in records])
+    return fit_targets(
+        [record_target(record) for record in records], free, base, prior_weight=calibration.prior_weight
+    )
+
+
+def fit_targets(
+    targets: Sequence[FitTarget],
+    free: Sequence[FreeFactor],
+    base: EfficiencyTable = EFFICIENCIES,
+    *,
+    prior_weight: float = CALIBRATION.prior_weight,
+) -> FitResult:
+    """Fit the ``free`` factors of ``base`` to ``targets`` (see the module docstring): the one
+    least-squares fit behind :func:`fit_efficiencies` and a fit to a profiled run. Deterministic."""
+    free = tuple(free)
+    if not free:
+        raise LlmPerfOptError("free: expected at least one factor to fit, got none")
+    if not targets:
+        raise LlmPerfOptError("targets: expected at least one measured time to fit, got none")
+    targets = list(targets)
+    measured = np.log([target.measured_seconds for target in targets])
     prior = np.log([factor.prior for factor in free])
-    weight = np.sqrt(calibration.prior_weight * np.array([factor.confidence for factor in free]))
+    weight = np.sqrt(prior_weight * np.array([factor.confidence for factor in free]))
     lower = np.log([factor.lower for factor in free])
     upper = np.log([factor.upper for factor in free])
 
     def predicted(thetas: FloatArray) -> FloatArray:
         tables = [_apply(base, free, np.exp(theta).tolist()) for theta in thetas]
-        return np.log(_predict_many(records, tables))
+        return np.log(_predict_many(targets, tables))
 
     def residuals(theta: FloatArray) -> FloatArray:
         return np.concatenate([predicted(theta[None, :])[0] - measured, weight * (theta - prior)])
@@ -320,7 +389,7 @@ def fit_efficiencies(
         values=MappingProxyType({f.name: v for f, v in zip(free, values, strict=True)}),
         priors=MappingProxyType({f.name: f.prior for f in free}),
         residuals=MappingProxyType(
-            {r.id: float(x) for r, x in zip(records, final[: len(records)], strict=True)}
+            {t.id: float(x) for t, x in zip(targets, final[: len(targets)], strict=True)}
         ),
         evaluations=int(solution.nfev),
     )
