@@ -38,6 +38,7 @@ from llm_perf_opt.plots.cli import register as register_plot
 from llm_perf_opt.profiling.cli import register as register_profile
 from llm_perf_opt.report.analysis import RunOptions, request_workload
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
+from llm_perf_opt.report.compare_deployments import register as register_compare_deployments
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
 from llm_perf_opt.report.grid_command import register as register_grid
 from llm_perf_opt.report.summary import format_si
@@ -228,6 +229,7 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=_compare)
 
     register_grid(commands)  # type: ignore[arg-type]  # a subclass of ArgumentParser
+    register_compare_deployments(commands)
     register_profile(commands)
     register_serve(commands)
     register_plot(commands)
