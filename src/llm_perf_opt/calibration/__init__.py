@@ -55,6 +55,7 @@ __all__ = [
     "fit_targets",
     "load_calibration",
     "predict_record",
+    "predict_targets",
     "record_deployment",
     "record_target",
 ]
@@ -291,6 +292,12 @@ def _predict_many(targets: Sequence[FitTarget], tables: Sequence[EfficiencyTable
                 summed = summed + values[name]
             out[:, column] = summed if target.scale == 1.0 else target.scale * summed
     return out
+
+
+def predict_targets(targets: Sequence[FitTarget], efficiencies: EfficiencyTable = EFFICIENCIES) -> FloatArray:
+    """Predicted seconds of every target under ``efficiencies``."""
+    predicted: FloatArray = _predict_many(targets, [efficiencies])[0]
+    return predicted
 
 
 def _apply(base: EfficiencyTable, free: Sequence[FreeFactor], values: Sequence[float]) -> EfficiencyTable:

@@ -1,26 +1,30 @@
-"""Calibrate on a trace: what an efficiency fit needs, and a draft fit of the efficiency factors.
+"""Calibrate on a trace: the deployment's efficiency factors fitted to a profiled run by the engine's
+own fit, written as an efficiency-table override file, with the residuals per op class.
 
-:func:`fit_samples` is the one function that turns an imported trace and the module tree it ran into
-fit data: per *unit* (a module id that has ranges in the trace) and op class, the measured seconds and
-the roofline terms of the analytic work the unit did in the trace — per op kind, its compute seconds
-and memory seconds at efficiency 1 and the two factor keys that divide them — so that
-``Σ max(compute / η[compute key], memory / η[memory key])`` is the unit's predicted time.
+:func:`trace_targets` turns an imported trace into fit targets of the time engine
+(:class:`llm_perf_opt.calibration.FitTarget`): per *unit* — a module id that has ranges in the trace —
+the measured seconds (its ranges' own time, over every call in the trace) against the sum of the
+engine's ``own.<id>`` outputs of the tree nodes whose work the trace attributes to it, scaled from the
+run's calls to the trace's (``trace calls of the stage / the stage's calls per run``). Work and time are
+keyed alike on both sides: the analytic own ops of a tree node without a range in the trace (diffusers
+runs Wan-VAE's two SiLUs through one unmapped module) move to its nearest ancestor that has one, as
+the trace attributes them, and measured time of a range the tree does not declare (``Dropout(0)``,
+identity shortcuts) moves to its nearest declared ancestor.
 
-Work and time are keyed alike on both sides: the analytic own ops of a tree node without a range in
-the trace (diffusers runs Wan-VAE's two SiLUs through one unmapped module) move to its nearest ancestor
-that has one, as the trace attributes them, and measured time of a range the tree does not declare
-(``Dropout(0)``, identity shortcuts) moves to its nearest declared ancestor. The analytic work is the
-tree's own cost per call × the node's calls per root call × the root calls the trace measured.
+:func:`fit_trace` fits the deployment's factors to those targets with
+:func:`llm_perf_opt.calibration.fit_targets` — the same bounded least squares on ``ln(predicted /
+measured)`` with the same weak pull towards the prior as the calibration on published timings; the
+priors are the deployment's current factors of its device, and only the factors some target depends
+on are fitted (the others are reported as undetermined and left out of the override). The
+residuals are reported per op class: each unit is classed by the op class of most of its measured
+time. :func:`write_efficiency_override` writes the fitted factors as a device row of the shipped
+``efficiencies.json`` schema, which ``--efficiencies`` / ``load_efficiencies`` read, with the
+residuals in the row's basis.
 
-:func:`draft_fit` fits one factor per key to every sample with ``scipy.optimize.least_squares`` on
-log time ratios (every factor in (0, 1]), reports the residuals per op class, and
-:func:`write_efficiency_override` writes the factors as a file of the shipped ``efficiencies.json``
-schema that ``--efficiencies`` / ``load_efficiencies`` read. The fit goes through one adapter,
-:func:`_fit_factors`: the time engine's own fit is to replace it.
-
-Rates: a device of the accelerator table (its peak at each op's precision, its memory bandwidth) or the
-host CPU (``host``: the assumed rates of ``llm_perf_opt.hardware.host.DEFAULT_HOST``: matmul rate for
-matrix products, convolutions and attention, vector rate for element-wise work).
+The host CPU as the device (``host``) is :func:`host_accelerator`: an accelerator row with the
+assumed rates of :data:`llm_perf_opt.hardware.host.DEFAULT_HOST` (every tensor precision at its
+matrix rate, its memory bandwidth), whose factors start at the host's reached rates (1, and the vector
+rate's share of the matrix rate for element-wise work).
 """
 
 from __future__ import annotations
@@ -30,152 +34,148 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-import numpy as np
 import sympy
 from attrs import frozen
 
+from llm_perf_opt.calibration import CALIBRATION, FitTarget, FreeFactor, fit_targets, predict_targets
+from llm_perf_opt.deployment.engine import RunModel
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.hardware.accelerators import Accelerator
+from llm_perf_opt.hardware.efficiency import FACTOR_KEYS, EfficiencyTable
+from llm_perf_opt.hardware.host import DEFAULT_HOST, HostCpu
 from llm_perf_opt.profiling.files import write_atomic
 from llm_perf_opt.profiling.op_flops import OP_CLASSES
 from llm_perf_opt.profiling.trace import TraceProfile
-from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
 
-if TYPE_CHECKING:
-    from llm_perf_opt.hardware.efficiency import EfficiencyTable
-
 __all__ = [
-    "CalibrationFit",
+    "HOST_FAMILY",
+    "LOWEST_FACTOR",
     "ClassResidual",
-    "FitSample",
-    "FitTerm",
-    "canonical_device",
-    "draft_fit",
-    "fit_samples",
-    "fitted_table",
+    "TraceFit",
+    "TraceUnit",
+    "fit_trace",
+    "host_accelerator",
+    "host_efficiencies",
+    "residual_notes",
+    "trace_targets",
     "write_efficiency_override",
 ]
 
-_SMALLEST_FACTOR: Final = 1e-6
-"""Lower bound of a fitted factor (the fit works on its logarithm)."""
+LOWEST_FACTOR: Final = 1e-4
+"""Lower bound of a factor fitted to a trace: a profiled run may sit far below the datasheet (a small
+model bound by per-operator dispatch, a CPU), further than the published timings' 0.05."""
+HOST_FAMILY: Final = "hopper"
+"""The family of :func:`host_accelerator`; it only selects efficiency rows, every one of which the
+host's own row (:func:`host_efficiencies`) replaces."""
+_SENSITIVITY: Final = 0.5
+"""A factor is fitted when scaling it by this changes some target's prediction."""
+_AT_BOUND: Final = 1e-3
+"""A fitted factor within this of a bound, in ln, is reported at the bound."""
+
+
+def host_accelerator(host: HostCpu = DEFAULT_HOST) -> Accelerator:
+    """The host CPU as a device the engine runs on: every tensor precision at the host's matrix rate,
+    its memory bandwidth, no GPU link."""
+    tflops = host.matmul_flops / 1e12
+    return Accelerator(
+        name="host",
+        display_name=host.name,
+        family=HOST_FAMILY,
+        peak_tflops={precision: tflops for precision in ("fp32", "tf32", "bf16", "fp16")},
+        memory_gb=1024,
+        memory_bandwidth_tbps=host.memory_bandwidth / 1e12,
+        link_gbps_per_direction=0.0,
+        host_link_gbps_per_direction=host.memory_bandwidth / 1e9,
+        source=f"the host CPU's assumed rates: {host.basis or host.name}",
+    )
+
+
+def host_efficiencies(base: EfficiencyTable, host: HostCpu = DEFAULT_HOST) -> EfficiencyTable:
+    """``base`` with a row for :func:`host_accelerator`: the host's rates are reached rates (1),
+    element-wise work at the vector rate's share of the matrix rate."""
+    values = {key: 1.0 for key in FACTOR_KEYS}
+    values["vector"] = min(1.0, host.vector_flops / host.matmul_flops)
+    return base.with_values({("device:host", key): value for key, value in values.items()})
 
 
 @frozen(kw_only=True)
-class FitTerm:
-    """One op kind of a unit, over the trace's calls, before efficiency factors."""
+class TraceUnit:
+    """One module id with ranges in the trace: what was measured and which tree nodes predict it.
 
-    kind: tuple[str, str]
-    """(primitive, dtype) of the op kind."""
-    flops: float
-    """Its work: FLOPs (matrix products, convolutions, attention) or element-wise FLOPs."""
-    bytes_moved: float
-    """Bytes read and written."""
-    compute_seconds: float
-    """flops / peak at its precision."""
-    compute_factor: str
-    """The factor key dividing :attr:`compute_seconds`."""
-    memory_seconds: float
-    """bytes / memory bandwidth."""
-    memory_factor: str
-    """The factor key dividing :attr:`memory_seconds`."""
-
-
-@frozen(kw_only=True)
-class FitSample:
-    """One unit and op class: measured seconds against the terms that predict them."""
+    Attributes:
+        module_id: the id.
+        measured_seconds: own time of its ranges (and of undeclared ranges beneath), every call.
+        seconds_by_class: :attr:`measured_seconds` by op class.
+        nodes: the tree nodes whose own work the trace attributes to it.
+    """
 
     module_id: str
-    op_class: str
     measured_seconds: float
-    terms: tuple[FitTerm, ...]
-
-    def predicted_seconds(self, factors: Mapping[str, float]) -> float:
-        """Σ over the terms of ``max(compute / η_compute, memory / η_memory)``."""
-        return sum(
-            max(t.compute_seconds / factors[t.compute_factor], t.memory_seconds / factors[t.memory_factor])
-            for t in self.terms
-        )
+    seconds_by_class: Mapping[str, float]
+    nodes: tuple[str, ...]
 
     @property
-    def flops(self) -> float:
-        """Work of every term."""
-        return sum(t.flops for t in self.terms)
-
-    @property
-    def bytes_moved(self) -> float:
-        """Bytes of every term."""
-        return sum(t.bytes_moved for t in self.terms)
+    def op_class(self) -> str:
+        """The op class of most of its measured time."""
+        return max(OP_CLASSES, key=lambda cls: self.seconds_by_class.get(cls, 0.0))
 
 
 @frozen(kw_only=True)
 class ClassResidual:
-    """How well the fitted factors predict one op class."""
+    """How well the fitted factors predict the units of one op class.
+
+    Attributes:
+        op_class: the class (of most of each unit's measured time).
+        units: units of the class.
+        measured_seconds, predicted_seconds: their sums, at the fitted factors.
+        rms_log_residual: root mean square of ``ln(predicted / measured)`` over them.
+        largest_log_residual: the largest ``|ln(predicted / measured)|`` among them.
+    """
 
     op_class: str
-    samples: int
+    units: int
     measured_seconds: float
     predicted_seconds: float
     rms_log_residual: float
-    """Root mean square of ``ln(predicted / measured)`` over the class's samples."""
+    largest_log_residual: float
 
 
 @frozen(kw_only=True)
-class CalibrationFit:
-    """Fitted factors and residuals."""
+class TraceFit:
+    """The factors fitted to a trace and how well they predict it.
 
+    Attributes:
+        source: the trace's file name.
+        device: the device row the factors belong to.
+        factors: fitted value per factor key the trace determines.
+        priors: the value each started from (the deployment's).
+        residuals: per op class.
+        units: the fitted units (targets).
+        at_bound: keys whose fitted value sits at a bound (1: the run was faster than the rates allow).
+        not_binding: fitted keys no prediction depends on at the fitted values (every op they divide
+            is bound by the other side of its roofline): the trace leaves them where the prior pull
+            did.
+        undetermined: keys no target depends on at the starting values (not fitted, not written).
+        unpredicted_seconds: measured time of ranges the tree declares no work for.
+        unmeasured: units with analytic work but no measured time (left out of the fit).
+        table: the efficiency table with the fitted factors.
+    """
+
+    source: str
     device: str
-    factors: dict[str, float]
-    """Factor key → fitted fraction, for every key some sample uses."""
+    factors: Mapping[str, float]
+    priors: Mapping[str, float]
     residuals: tuple[ClassResidual, ...]
-    samples: int
+    units: tuple[TraceUnit, ...]
     at_bound: tuple[str, ...]
-    """Keys whose fitted value sits at 1 (the device ran faster than its assumed peak allows) or at the
-    lower bound."""
+    not_binding: tuple[str, ...]
     undetermined: tuple[str, ...]
-    """Keys no term is bound by at the fitted factors: the trace says nothing about them, their value is
-    the fit's starting point."""
-
-
-@frozen
-class _Rates:
-    name: str
-    tensor_flops: Mapping[str, float] | None
-    """Peak FLOP/s per precision (an accelerator); ``None`` for the host."""
-    host_tensor: float
-    host_vector: float
-    bandwidth: float
-
-    def peak(self, op_class: str, precision: str) -> float:
-        if self.tensor_flops is not None:
-            if precision not in self.tensor_flops:
-                raise LlmPerfOptError(f"precision: {self.name} has no {precision!r} rate")
-            return self.tensor_flops[precision]
-        return self.host_vector if op_class == "elementwise" else self.host_tensor
-
-
-def _rates(device: str) -> _Rates:
-    """The rates of a table device or of the host CPU: the one place this module reads devices."""
-    from llm_perf_opt.hardware.accelerators import PRECISIONS, get_accelerator
-    from llm_perf_opt.hardware.host import DEFAULT_HOST
-
-    if device == "host":
-        return _Rates(
-            DEFAULT_HOST.name,
-            None,
-            DEFAULT_HOST.matmul_flops,
-            DEFAULT_HOST.vector_flops,
-            DEFAULT_HOST.memory_bandwidth,
-        )
-    accelerator = get_accelerator(device)
-    peaks = {p: accelerator.peak_flops(p) for p in PRECISIONS if accelerator.supports(p)}
-    return _Rates(accelerator.name, peaks, 0.0, 0.0, accelerator.memory_bandwidth)
-
-
-def canonical_device(device: str) -> str:
-    """The table's name of a device (``h100`` → ``h100-sxm``), or ``host``: the name an override row needs."""
-    return _rates(device).name
+    unpredicted_seconds: float
+    unmeasured: tuple[str, ...]
+    table: EfficiencyTable
 
 
 def _nearest(module_id: str, present: Iterable[str]) -> str | None:
@@ -189,166 +189,185 @@ def _nearest(module_id: str, present: Iterable[str]) -> str | None:
     return None
 
 
-def fit_samples(
-    trace: TraceProfile,
-    tree: ModuleTree,
-    workload: Workload,
-    device: str,
-    *,
-    attention_kernel: str = "sdpa",
-) -> tuple[FitSample, ...]:
-    """Measured seconds and analytic roofline terms per unit and op class (see the module docstring).
+def _within(module_id: str, root: str) -> bool:
+    return module_id == root or module_id.startswith(f"{root}.")
 
-    ``tree`` and ``workload`` are what the traced model ran (its stage's tree); the root calls come from
-    the trace (the root id's range count). Raises when the trace has no range of the tree's root.
+
+def trace_targets(
+    trace: TraceProfile, model: RunModel, workloads: Mapping[str, Workload]
+) -> tuple[tuple[FitTarget, ...], tuple[TraceUnit, ...], float, tuple[str, ...]]:
+    """The fit targets of a trace against a compiled run (see the module docstring).
+
+    ``workloads`` maps each traced stage's root id (a node of the run's tree with ranges in the trace:
+    the transformer, the VAE) to the workload that stage ran at. Returns the targets, their units, the
+    measured seconds no tree node predicts and the units with work but no measured time.
     """
-    from llm_perf_opt.hardware.roofline import op_class, roofline_rule
-
-    root = tree.root_id
+    tree = model.tree
     ranged = {t.module_id for t in trace.modules if t.calls}
-    if root not in ranged:
-        raise LlmPerfOptError(
-            f"trace: {trace.source} has no range of {root!r}: it is not a trace of this tree's model"
-        )
-    runs = trace.module(root).calls
-    rates = _rates(device)
-    values = workload.subs()
-    terms: dict[tuple[str, str], list[FitTerm]] = defaultdict(list)
-    for node in tree:
-        if not node.own_breakdown:
-            continue
-        unit = _nearest(node.id, ranged)
-        if unit is None:
-            continue
-        calls = runs * float(sympy.sympify(node.calls).subs(values))
-        if not calls:
-            continue
-        for kind, cost in node.own_breakdown.items():
-            rule = roofline_rule(kind, attention_kernel)
-            cls = op_class(kind[0]).value
-            work = calls * float(sympy.sympify(getattr(cost, rule.work)).subs(values))
-            traffic = calls * float(sympy.sympify(cost.bytes_read + cost.bytes_written).subs(values))
-            if not work and not traffic:
+    targets: list[FitTarget] = []
+    units: list[TraceUnit] = []
+    unpredicted = 0.0
+    unmeasured: list[str] = []
+    if not workloads:
+        raise LlmPerfOptError("workloads: expected at least one traced stage, got none")
+    for root, workload in workloads.items():
+        if root not in tree.nodes:
+            raise LlmPerfOptError(f"workloads: {root!r} is not a module of the run's tree")
+        if root not in ranged:
+            raise LlmPerfOptError(
+                f"trace: {trace.source} has no range of {root!r}: it is not a trace of this model's stage"
+            )
+        run_calls = float(sympy.sympify(tree[root].calls).subs(workload.subs()))
+        scale = trace.module(root).calls / run_calls
+        nodes: dict[str, list[str]] = defaultdict(list)
+        for node in tree:
+            if _within(node.id, root) and node.own_breakdown:
+                unit = _nearest(node.id, {r for r in ranged if _within(r, root)})
+                if unit is not None:
+                    nodes[unit].append(node.id)
+        declared = {i for i in tree.nodes if _within(i, root)} & ranged
+        measured: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for timing in trace.modules:
+            if timing.calls and _within(timing.module_id, root):
+                unit = _nearest(timing.module_id, declared)
+                for cls, micros in timing.own_us_by_class.items():
+                    if unit is not None and micros:
+                        measured[unit][cls] += micros / 1e6
+        for unit in sorted(set(nodes) | set(measured)):
+            seconds = sum(measured[unit].values()) if unit in measured else 0.0
+            if not nodes.get(unit):
+                unpredicted += seconds
                 continue
-            terms[unit, cls].append(
-                FitTerm(
-                    kind=kind,
-                    flops=work,
-                    bytes_moved=traffic,
-                    compute_seconds=work / rates.peak(cls, rule.precision),
-                    compute_factor=rule.compute_factor,
-                    memory_seconds=traffic / rates.bandwidth,
-                    memory_factor=rule.memory_factor,
+            if seconds <= 0:
+                unmeasured.append(unit)
+                continue
+            record = TraceUnit(
+                module_id=unit,
+                measured_seconds=seconds,
+                seconds_by_class=dict(measured[unit]),
+                nodes=tuple(nodes[unit]),
+            )
+            units.append(record)
+            targets.append(
+                FitTarget(
+                    id=unit,
+                    model=model,
+                    workload=workload,
+                    outputs=tuple(f"own.{n}" for n in record.nodes),
+                    measured_seconds=seconds,
+                    scale=scale,
                 )
             )
-    measured: dict[tuple[str, str], float] = defaultdict(float)
-    for timing in trace.modules:
-        if not timing.calls or timing.module_id.split(".")[0] != root.split(".")[0]:
-            continue
-        unit = _nearest(timing.module_id, set(tree.nodes) & ranged)
-        if unit is None:
-            continue
-        for cls, micros in timing.own_us_by_class.items():
-            if micros:
-                measured[unit, cls] += micros / 1e6
-    keys = sorted(set(terms) | set(measured))
-    return tuple(
-        FitSample(
-            module_id=unit,
-            op_class=cls,
-            measured_seconds=measured.get((unit, cls), 0.0),
-            terms=tuple(terms.get((unit, cls), ())),
-        )
-        for unit, cls in keys
-    )
-
-
-def _fit_factors(samples: Sequence[FitSample], keys: Sequence[str]) -> dict[str, float]:
-    """Least-squares fit of one factor per key on ``ln(predicted / measured)``, factors in (0, 1].
-
-    The adapter the time engine's own fit replaces.
-    """
-    try:
-        from scipy.optimize import least_squares
-    except ImportError:
+    if not targets:
         raise LlmPerfOptError(
-            'samples: fitting needs scipy; install the profiling extra (pip install -e ".[profiling]")'
-        ) from None
-
-    def residuals(log_factors: np.ndarray) -> np.ndarray:
-        factors = dict(zip(keys, np.exp(log_factors), strict=True))
-        return np.array([math.log(s.predicted_seconds(factors) / s.measured_seconds) for s in samples])
-
-    start = np.full(len(keys), math.log(0.5))
-    solution = least_squares(
-        residuals, start, bounds=(math.log(_SMALLEST_FACTOR), 0.0), method="trf", x_scale=1.0
-    )
-    return {key: float(math.exp(value)) for key, value in zip(keys, solution.x, strict=True)}
+            f"trace: {trace.source}: no module range has both measured time and analytic work; nothing to fit"
+        )
+    return tuple(targets), tuple(units), unpredicted, tuple(unmeasured)
 
 
-def draft_fit(samples: Sequence[FitSample], device: str) -> CalibrationFit:
-    """Fit every factor key the samples use to the samples that have both measured time and work."""
-    usable = [s for s in samples if s.measured_seconds > 0 and s.terms and s.predicted_seconds(_Ones()) > 0]
-    if not usable:
-        raise LlmPerfOptError("samples: none has both measured time and analytic work; nothing to fit")
-    keys = sorted({k for s in usable for t in s.terms for k in (t.compute_factor, t.memory_factor)})
-    factors = _fit_factors(usable, keys)
-    residuals = []
+def _binding(targets: Sequence[FitTarget], table: EfficiencyTable, device: Accelerator) -> list[str]:
+    """The factor keys of ``device`` some target's prediction depends on under ``table``."""
+    current = table.for_device(device).factors
+    scope = f"device:{device.name}"
+    base = predict_targets(targets, table)
+    keys = []
+    for key in FACTOR_KEYS:
+        if key in current:
+            moved = predict_targets(targets, table.with_values({(scope, key): current[key] * _SENSITIVITY}))
+            if (abs(moved / base - 1) > 1e-9).any():
+                keys.append(key)
+    return keys
+
+
+def _free_factors(
+    targets: Sequence[FitTarget], table: EfficiencyTable, device: Accelerator
+) -> list[FreeFactor]:
+    """A free factor per key some target's prediction depends on, starting at the device's value."""
+    current = table.for_device(device).factors
+    return [
+        FreeFactor(
+            name=key,
+            cells=((f"device:{device.name}", key),),
+            prior=max(current[key], LOWEST_FACTOR),
+            basis=f"the {device.name} factor before the fit",
+            lower=LOWEST_FACTOR,
+        )
+        for key in _binding(targets, table, device)
+    ]
+
+
+def _class_residuals(units: Sequence[TraceUnit], logs: Mapping[str, float]) -> tuple[ClassResidual, ...]:
+    rows = []
     for cls in OP_CLASSES:
-        chosen = [s for s in usable if s.op_class == cls]
+        chosen = [u for u in units if u.op_class == cls]
         if not chosen:
             continue
-        logs = [math.log(s.predicted_seconds(factors) / s.measured_seconds) for s in chosen]
-        residuals.append(
+        values = [logs[u.module_id] for u in chosen]
+        rows.append(
             ClassResidual(
                 op_class=cls,
-                samples=len(chosen),
-                measured_seconds=sum(s.measured_seconds for s in chosen),
-                predicted_seconds=sum(s.predicted_seconds(factors) for s in chosen),
-                rms_log_residual=math.sqrt(sum(v * v for v in logs) / len(logs)),
+                units=len(chosen),
+                measured_seconds=sum(u.measured_seconds for u in chosen),
+                predicted_seconds=sum(u.measured_seconds * math.exp(logs[u.module_id]) for u in chosen),
+                rms_log_residual=math.sqrt(sum(v * v for v in values) / len(values)),
+                largest_log_residual=max(abs(v) for v in values),
             )
         )
+    return tuple(rows)
+
+
+def fit_trace(
+    trace: TraceProfile,
+    model: RunModel,
+    workloads: Mapping[str, Workload],
+    *,
+    prior_weight: float = CALIBRATION.prior_weight,
+) -> TraceFit:
+    """Fit the factors of ``model``'s deployment (its device's row of its efficiency table) to the
+    trace's units (see the module docstring); ``workloads`` as :func:`trace_targets`."""
+    targets, units, unpredicted, unmeasured = trace_targets(trace, model, workloads)
+    table, device = model.deployment.efficiencies, model.deployment.accelerator
+    free = _free_factors(targets, table, device)
+    if not free:
+        raise LlmPerfOptError(f"trace: {trace.source}: the predictions depend on no efficiency factor")
+    result = fit_targets(targets, free, table, prior_weight=prior_weight)
     at_bound = tuple(
-        key for key, value in factors.items() if value > 1 - 1e-9 or value < _SMALLEST_FACTOR * (1 + 1e-6)
+        f.name
+        for f in free
+        if min(abs(math.log(result.values[f.name] / bound)) for bound in (f.lower, f.upper)) < _AT_BOUND
     )
-    binding = set()
-    for sample in usable:
-        for t in sample.terms:
-            compute = t.compute_seconds / factors[t.compute_factor]
-            binding.add(
-                t.compute_factor
-                if compute >= t.memory_seconds / factors[t.memory_factor]
-                else t.memory_factor
-            )
-    return CalibrationFit(
-        device=device,
-        factors=factors,
-        residuals=tuple(residuals),
-        samples=len(usable),
+    binding = set(_binding(targets, result.table, device))
+    fitted = {f.name for f in free}
+    return TraceFit(
+        source=trace.source,
+        device=device.name,
+        factors=dict(result.values),
+        priors=dict(result.priors),
+        residuals=_class_residuals(units, result.residuals),
+        units=units,
         at_bound=at_bound,
-        undetermined=tuple(key for key in keys if key not in binding),
+        not_binding=tuple(f.name for f in free if f.name not in binding),
+        undetermined=tuple(key for key in table.for_device(device).factors if key not in fitted),
+        unpredicted_seconds=unpredicted,
+        unmeasured=unmeasured,
+        table=result.table,
     )
 
 
-class _Ones(dict[str, float]):
-    """Every factor 1: the roofline at peak."""
-
-    def __missing__(self, key: str) -> float:
-        return 1.0
-
-
-def fitted_table(fit: CalibrationFit, base: EfficiencyTable | None = None) -> EfficiencyTable:
-    """The efficiency table (the shipped one unless ``base``) with the fitted factors as a row of
-    ``fit.device``: what the time model takes to predict with them."""
-    from llm_perf_opt.hardware.efficiency import EFFICIENCIES
-
-    table = EFFICIENCIES if base is None else base
-    return table.with_values({(f"device:{fit.device}", key): value for key, value in fit.factors.items()})
+def residual_notes(fit: TraceFit) -> str:
+    """The residuals per op class in one line, for the override file's basis."""
+    parts = [
+        f"{r.op_class} {r.rms_log_residual:.3f} over {r.units} units (predicted {r.predicted_seconds:.4g} s "
+        f"of measured {r.measured_seconds:.4g} s)"
+        for r in fit.residuals
+    ]
+    return "residuals per op class, RMS of ln(predicted / measured): " + "; ".join(parts)
 
 
-def write_efficiency_override(fit: CalibrationFit, path: Path, *, basis: str) -> Path:
-    """Write the fitted factors for ``fit.device`` as an efficiency-table override file (the schema of the
-    shipped ``efficiencies.json``, read by ``load_efficiencies``), through a temporary file and a rename."""
+def write_efficiency_override(fit: TraceFit, path: Path, *, basis: str) -> Path:
+    """Write the fitted factors for ``fit.device`` as an efficiency-table override file (the schema of
+    the shipped ``efficiencies.json``, read by ``load_efficiencies``) with the residuals per op class in
+    the row's basis, through a temporary file and a rename."""
     factors: dict[str, object] = {}
     attention: dict[str, float] = {}
     for key, value in sorted(fit.factors.items()):
@@ -358,6 +377,7 @@ def write_efficiency_override(fit: CalibrationFit, path: Path, *, basis: str) ->
             factors[key] = float(f"{value:.6g}")
     if attention:
         factors["attention"] = attention
-    document = {"schema_version": 1, "devices": {fit.device: {"factors": factors, "basis": basis}}}
-    write_atomic(Path(path), json.dumps(document, indent=2) + "\n")
+    row = {"factors": factors, "basis": f"{basis}; {residual_notes(fit)}"}
+    document = {"schema_version": 1, "devices": {fit.device: row}}
+    write_atomic(Path(path), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return Path(path)

@@ -4,7 +4,8 @@
 under the report's folder as ``profiles/<profile_run_id>.json`` and print) and ``profile compare
 --report DIR --profile-run-id ID`` (print a stored comparison), each with
 ``set_defaults(func=handler)``, and ``profile fit TRACE --device D --frames … --out FILE`` (fit the
-efficiency factors to the trace and write an override file for ``--efficiencies``); a handler
+deployment's efficiency factors to the trace with the engine's fit, print the residuals per op class
+and write an override file for ``--efficiencies``); a handler
 returns the exit status and raises :class:`~llm_perf_opt.errors.LlmPerfOptError` for bad input.
 """
 
@@ -24,7 +25,7 @@ from llm_perf_opt.profiling.compare import (
 )
 from llm_perf_opt.profiling.trace import import_trace
 
-__all__ = ["compare_command", "fit_command", "import_command", "register"]
+__all__ = ["compare_command", "fit_command", "format_fit", "import_command", "register"]
 
 
 def _report(folder: Path) -> Any:
@@ -54,58 +55,94 @@ def compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stage_trees(args: argparse.Namespace, stages: set[str]) -> list[tuple[Any, Any]]:
-    """The trees and workloads of the traced stages (transformer forward, VAE decode) of the run."""
-    from llm_perf_opt.wan2_1.evaluate import dit_tree, resolve_vae_workload, resolve_workload, vae_tree
-    from llm_perf_opt.wan2_1.implementation import get_implementation
-    from llm_perf_opt.wan2_1.variants import get_variant
+def _traced_model(args: argparse.Namespace) -> Any:
+    """The compiled run of the traced deployment: one GPU (or the host CPU), weights resident."""
+    from llm_perf_opt.deployment.engine import run_model
+    from llm_perf_opt.hardware.efficiency import EFFICIENCIES, load_efficiencies
+    from llm_perf_opt.models import build_deployment
+    from llm_perf_opt.profiling.calibrate import host_accelerator, host_efficiencies
 
-    implementation = get_implementation(args.implementation)
-    size = {"frames": args.frames, "height": args.height, "width": args.width}
-    trees = []
-    if "diffusion" in stages:
-        variant = get_variant(args.variant)
-        workload, _ = resolve_workload(variant, batch=args.batch, text_len=args.text_len, **size)
-        trees.append((dit_tree(variant, implementation), workload))
-    if "vae" in stages:
-        workload, _ = resolve_vae_workload(batch=args.batch, **size)
-        trees.append((vae_tree(implementation, encodes=0, decodes=1), workload))
-    return trees
+    table = EFFICIENCIES if args.efficiencies is None else load_efficiencies(args.efficiencies)
+    if args.device == HOST_DEVICE:
+        accelerator: Any = host_accelerator()
+        table = host_efficiencies(table)
+    else:
+        accelerator = args.device
+    deployment = build_deployment(
+        args.variant,
+        implementation=args.implementation,
+        accelerator=accelerator,
+        gpus=1,
+        offload="none",
+        attention_kernel=args.attention_kernel,
+        precision=args.precision,
+        efficiencies=table,
+    )
+    return run_model(deployment)
 
 
 def fit_command(args: argparse.Namespace) -> int:
-    """Fit efficiency factors to ``args.trace`` and write them as an override file ``args.out``."""
+    """Fit the deployment's efficiency factors to ``args.trace`` with the engine's fit and write them
+    as an override file ``args.out``."""
     from llm_perf_opt.errors import LlmPerfOptError
-    from llm_perf_opt.profiling.calibrate import (
-        canonical_device,
-        draft_fit,
-        fit_samples,
-        write_efficiency_override,
-    )
+    from llm_perf_opt.profiling.calibrate import fit_trace, write_efficiency_override
+    from llm_perf_opt.wan2_1.evaluate import resolve_workload
+    from llm_perf_opt.wan2_1.variants import get_variant
 
     trace = import_trace(args.trace)
-    stages = {t.module_id for t in trace.modules if t.calls and "." not in t.module_id} & {"diffusion", "vae"}
-    if not stages:
-        raise LlmPerfOptError(f"trace: {args.trace}: no range of 'diffusion' or 'vae' to fit to")
-    samples = tuple(
-        sample
-        for tree, workload in _stage_trees(args, stages)
-        for sample in fit_samples(trace, tree, workload, args.device, attention_kernel=args.attention_kernel)
-    )
-    fit = draft_fit(samples, canonical_device(args.device))
-    basis = f"fitted to {trace.source} ({fit.samples} module × op-class samples) by llm-perf-opt profile fit"
-    path = write_efficiency_override(fit, args.out, basis=basis)
-    print(f"{'op class':<12} {'samples':>7} {'measured s':>11} {'predicted s':>11} {'rms ln':>7}")
-    for row in fit.residuals:
-        print(
-            f"{row.op_class:<12} {row.samples:>7} {row.measured_seconds:>11.4f} "
-            f"{row.predicted_seconds:>11.4f} {row.rms_log_residual:>7.3f}"
+    model = _traced_model(args)
+    tree = model.tree
+    stages = {node.id for node in tree if node.parent_id == tree.root_id}
+    traced = sorted(stages & {t.module_id for t in trace.modules if t.calls})
+    if not traced:
+        raise LlmPerfOptError(
+            f"trace: {args.trace}: no range of a stage of the run ({', '.join(sorted(stages))}) to fit to"
         )
-    print("factors: " + ", ".join(f"{k}={v:.4g}" for k, v in fit.factors.items()))
-    if fit.undetermined:
-        print(f"not determined by this trace (left at the start value): {', '.join(fit.undetermined)}")
+    workload, _ = resolve_workload(
+        get_variant(args.variant),
+        batch=args.batch,
+        frames=args.frames,
+        height=args.height,
+        width=args.width,
+        text_len=args.text_len,
+        pad_text=args.text_len == 512,
+    )
+    fit = fit_trace(trace, model, dict.fromkeys(traced, workload))
+    basis = (
+        f"fitted to {trace.source} ({len(fit.units)} module ranges of {', '.join(traced)}) by llm-perf-opt "
+        "profile fit (the engine's least-squares fit)"
+    )
+    path = write_efficiency_override(fit, args.out, basis=basis)
+    print(format_fit(fit))
     print(f"efficiency override for {fit.device} written: {path} (an --efficiencies override file)")
     return 0
+
+
+def format_fit(fit: Any) -> str:
+    """The residuals per op class and the factors of a :class:`~.calibrate.TraceFit`, as text."""
+    lines = [
+        f"{'op class':<12} {'units':>5} {'measured s':>11} {'predicted s':>11} {'rms ln':>7} {'max |ln|':>8}"
+    ]
+    for row in fit.residuals:
+        lines.append(
+            f"{row.op_class:<12} {row.units:>5} {row.measured_seconds:>11.4g} "
+            f"{row.predicted_seconds:>11.4g} {row.rms_log_residual:>7.3f} {row.largest_log_residual:>8.3f}"
+        )
+    lines.append(
+        "factors (prior → fitted): "
+        + ", ".join(f"{k} {fit.priors[k]:.4g} → {v:.4g}" for k, v in fit.factors.items())
+    )
+    if fit.at_bound:
+        lines.append(f"at a bound: {', '.join(fit.at_bound)}")
+    if fit.not_binding:
+        lines.append(f"not binding at the fit (left where the prior pull did): {', '.join(fit.not_binding)}")
+    if fit.undetermined:
+        lines.append(f"not determined by this trace (not fitted, not written): {', '.join(fit.undetermined)}")
+    if fit.unpredicted_seconds:
+        lines.append(f"measured time of ranges with no declared work: {fit.unpredicted_seconds:.4f} s")
+    if fit.unmeasured:
+        lines.append(f"modules with work but no measured time (left out): {', '.join(fit.unmeasured)}")
+    return "\n".join(lines)
 
 
 def register(subparsers: Any) -> None:
@@ -146,5 +183,9 @@ def register(subparsers: Any) -> None:
     fitted.add_argument("--width", type=int, required=True, help="video width in pixels")
     fitted.add_argument("--text-len", type=int, default=512, help="text tokens (512, padded)")
     fitted.add_argument("--attention-kernel", default="sdpa", help="attention kernel of the run (sdpa)")
+    fitted.add_argument("--precision", default="bf16", help="tensor precision of the run (bf16)")
+    fitted.add_argument(
+        "--efficiencies", type=Path, help="efficiency-factor override file the fit starts from (JSON)"
+    )
     fitted.add_argument("--out", type=Path, required=True, help="override file to write")
     fitted.set_defaults(func=fit_command)
