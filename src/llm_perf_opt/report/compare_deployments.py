@@ -2,8 +2,8 @@
 
 ``llm-perf-opt compare-deployments --variant t2v-14b --frames 81 --height 720 --width 1280
 --deployment "device=h100,gpus=8,attention_kernel=fa3" --deployment "device=h20,gpus=8"
-[--file setups.toml] [--price-per-gpu-hour 2.5] [--json]`` builds every entry through
-:func:`llm_perf_opt.models.build_deployment`, evaluates it with the one compiled engine
+[--file setups.toml] [--price-per-gpu-hour 2.5] [--devices-file devices.json] [--json]`` builds
+every entry through :func:`llm_perf_opt.models.build_deployment`, evaluates it with the one compiled engine
 (:func:`llm_perf_opt.deployment.engine.run_model`) and prints one row per entry, fastest first: time
 per video and per sampling step, peak memory per device and whether it fits, GPU-seconds, and the
 estimates of energy and cost per video where their inputs are known.
@@ -488,8 +488,6 @@ def handle_compare_deployments(args: argparse.Namespace) -> int:
         *(parse_entry(spec, where=f"--deployment {i}") for i, spec in enumerate(args.deployment, 1)),
     ]
     price = args.price_per_gpu_hour if args.price_per_gpu_hour is not None else loaded.price_per_gpu_hour
-    if price is not None:
-        _optional_price(None, fields(ComparisonFile).price_per_gpu_hour, price)
     catalog = ACCELERATORS if args.devices_file is None else load_accelerators(args.devices_file)
     comparison = compare_deployments(
         _workload(args, loaded.workload), entries, price_per_gpu_hour=price, catalog=catalog
