@@ -15,12 +15,15 @@ import sympy
 from llm_perf_opt.calibration import predict_targets
 from llm_perf_opt.deployment.engine import RunModel, run_model
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.hardware.accelerators import get_accelerator
 from llm_perf_opt.hardware.efficiency import EFFICIENCIES, FACTOR_KEYS, load_efficiencies
 from llm_perf_opt.hardware.host import DEFAULT_HOST
 from llm_perf_opt.models import build_deployment
 from llm_perf_opt.profiling.calibrate import (
     LOWEST_FACTOR,
+    TracedRun,
     fit_trace,
+    fit_traces,
     host_accelerator,
     host_efficiencies,
     trace_targets,
@@ -179,3 +182,30 @@ def test_a_trace_of_another_model_is_a_clear_error(small_run: Run) -> None:
         trace_targets(trace, model, {"encoder": workloads["vae"]})
     with pytest.raises(LlmPerfOptError, match=r"^workloads: expected at least one traced stage"):
         trace_targets(trace, model, {})
+
+
+def test_several_traces_fit_as_one(small_run: Run) -> None:
+    """Two traces timed with the same factors fit to them together, every unit of both counted."""
+    trace, model, workloads = small_run
+    targets, units, _, _ = trace_targets(trace, model, workloads)
+    truth = {"convolution": 0.3, "memory_tensor": 0.5, "memory_elementwise": 0.4}
+    timed = model.deployment.efficiencies.with_values({("device:host", k): v for k, v in truth.items()})
+    run = TracedRun(
+        trace=_timed_with(
+            trace, dict(zip((t.id for t in targets), predict_targets(targets, timed), strict=True))
+        ),
+        model=model,
+        workloads=workloads,
+    )
+    fit = fit_traces([run, run], prior_weight=1e-12)
+    assert len(fit.units) == 2 * len(units)
+    assert sum(r.units for r in fit.residuals) == 2 * len(units)
+    for key, value in truth.items():
+        assert fit.factors[key] == pytest.approx(value, rel=1e-6), key
+    other = attrs.evolve(
+        model, deployment=attrs.evolve(model.deployment, accelerator=get_accelerator("h100"))
+    )
+    with pytest.raises(LlmPerfOptError, match=r"^traces: .* was measured on h100-sxm, .* on host: one fit"):
+        fit_traces([run, TracedRun(trace=trace, model=other, workloads=workloads)])
+    with pytest.raises(LlmPerfOptError, match=r"^traces: expected at least one trace"):
+        fit_traces([])

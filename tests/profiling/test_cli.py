@@ -67,3 +67,13 @@ def test_fit_rejects_a_trace_without_stage_ranges(tmp_path: Path) -> None:
     ):
         _run(["profile", "fit", str(trace), "--device", "host", *SIZE, "--out", str(tmp_path / "x.json")])
     assert not (tmp_path / "x.json").exists()
+
+
+def test_fit_takes_several_traces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Several traces of one workload are fitted together, and the file says which."""
+    out = tmp_path / "h100.json"
+    trace = str(GOLDEN / "device_trace.json")
+    assert _run(["profile", "fit", trace, trace, "--device", "h100", *SIZE, "--out", str(out)]) == 0
+    assert "attention        2 " in capsys.readouterr().out
+    basis = load_efficiencies(out).basis["device:h100-sxm"]
+    assert basis.startswith("fitted to device_trace.json, device_trace.json (8 module ranges)")

@@ -11,7 +11,8 @@ runs Wan-VAE's two SiLUs through one unmapped module) move to its nearest ancest
 the trace attributes them, and measured time of a range the tree does not declare (``Dropout(0)``,
 identity shortcuts) moves to its nearest declared ancestor.
 
-:func:`fit_trace` fits the deployment's factors to those targets with
+:func:`fit_trace` (:func:`fit_traces` for several traces of one device at once) fits the
+deployment's factors to those targets with
 :func:`llm_perf_opt.calibration.fit_targets` — the same bounded least squares on ``ln(predicted /
 measured)`` with the same weak pull towards the prior as the calibration on published timings; the
 priors are the deployment's current factors of its device, and only the factors some target depends
@@ -36,6 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
+import attrs
 import sympy
 from attrs import frozen
 
@@ -56,7 +58,9 @@ __all__ = [
     "ClassResidual",
     "TraceFit",
     "TraceUnit",
+    "TracedRun",
     "fit_trace",
+    "fit_traces",
     "host_accelerator",
     "host_efficiencies",
     "residual_notes",
@@ -148,7 +152,7 @@ class TraceFit:
     """The factors fitted to a trace and how well they predict it.
 
     Attributes:
-        source: the trace's file name.
+        source: the traces' file names.
         device: the device row the factors belong to.
         factors: fitted value per factor key the trace determines.
         priors: the value each started from (the deployment's).
@@ -296,19 +300,21 @@ def _free_factors(
     ]
 
 
-def _class_residuals(units: Sequence[TraceUnit], logs: Mapping[str, float]) -> tuple[ClassResidual, ...]:
+def _class_residuals(units: Sequence[TraceUnit], logs: Sequence[float]) -> tuple[ClassResidual, ...]:
+    """Per op class, the units' residuals (``logs``: ln(predicted / measured) per unit, in order)."""
+    of_unit = {id(unit): value for unit, value in zip(units, logs, strict=True)}
     rows = []
     for cls in OP_CLASSES:
         chosen = [u for u in units if u.op_class == cls]
         if not chosen:
             continue
-        values = [logs[u.module_id] for u in chosen]
+        values = [of_unit[id(u)] for u in chosen]
         rows.append(
             ClassResidual(
                 op_class=cls,
                 units=len(chosen),
                 measured_seconds=sum(u.measured_seconds for u in chosen),
-                predicted_seconds=sum(u.measured_seconds * math.exp(logs[u.module_id]) for u in chosen),
+                predicted_seconds=sum(u.measured_seconds * math.exp(of_unit[id(u)]) for u in chosen),
                 rms_log_residual=math.sqrt(sum(v * v for v in values) / len(values)),
                 largest_log_residual=max(abs(v) for v in values),
             )
@@ -316,20 +322,49 @@ def _class_residuals(units: Sequence[TraceUnit], logs: Mapping[str, float]) -> t
     return tuple(rows)
 
 
-def fit_trace(
-    trace: TraceProfile,
-    model: RunModel,
-    workloads: Mapping[str, Workload],
-    *,
-    prior_weight: float = CALIBRATION.prior_weight,
-) -> TraceFit:
-    """Fit the factors of ``model``'s deployment (its device's row of its efficiency table) to the
-    trace's units (see the module docstring); ``workloads`` as :func:`trace_targets`."""
-    targets, units, unpredicted, unmeasured = trace_targets(trace, model, workloads)
-    table, device = model.deployment.efficiencies, model.deployment.accelerator
+@frozen(kw_only=True, eq=False)
+class TracedRun:
+    """One imported trace and what it ran.
+
+    Attributes:
+        trace: the imported trace.
+        model: the compiled run of the deployment it was measured on.
+        workloads: each traced stage's root id → the workload it ran at (as :func:`trace_targets`).
+    """
+
+    trace: TraceProfile
+    model: RunModel
+    workloads: Mapping[str, Workload]
+
+
+def fit_traces(runs: Sequence[TracedRun], *, prior_weight: float = CALIBRATION.prior_weight) -> TraceFit:
+    """Fit the factors of the runs' device (its row of the first run's efficiency table) to every
+    trace's units at once (see the module docstring). The runs must share a device."""
+    if not runs:
+        raise LlmPerfOptError("traces: expected at least one trace to fit, got none")
+    first = runs[0].model.deployment
+    table, device = first.efficiencies, first.accelerator
+    targets: list[FitTarget] = []
+    units: list[TraceUnit] = []
+    unpredicted = 0.0
+    unmeasured: list[str] = []
+    for index, run in enumerate(runs):
+        if run.model.deployment.accelerator.name != device.name:
+            raise LlmPerfOptError(
+                f"traces: {run.trace.source} was measured on {run.model.deployment.accelerator.name}, "
+                f"{runs[0].trace.source} on {device.name}: one fit is of one device"
+            )
+        found, mine, seconds, missing = trace_targets(run.trace, run.model, run.workloads)
+        if len(runs) > 1:
+            found = tuple(attrs.evolve(t, id=f"{index}:{t.id}") for t in found)
+        targets += found
+        units += mine
+        unpredicted += seconds
+        unmeasured += missing
+    sources = ", ".join(run.trace.source for run in runs)
     free = _free_factors(targets, table, device)
     if not free:
-        raise LlmPerfOptError(f"trace: {trace.source}: the predictions depend on no efficiency factor")
+        raise LlmPerfOptError(f"traces: {sources}: the predictions depend on no efficiency factor")
     result = fit_targets(targets, free, table, prior_weight=prior_weight)
     at_bound = tuple(
         f.name
@@ -339,19 +374,30 @@ def fit_trace(
     binding = set(_binding(targets, result.table, device))
     fitted = {f.name for f in free}
     return TraceFit(
-        source=trace.source,
+        source=sources,
         device=device.name,
         factors=dict(result.values),
         priors=dict(result.priors),
-        residuals=_class_residuals(units, result.residuals),
-        units=units,
+        residuals=_class_residuals(units, [result.residuals[t.id] for t in targets]),
+        units=tuple(units),
         at_bound=at_bound,
         not_binding=tuple(f.name for f in free if f.name not in binding),
         undetermined=tuple(key for key in table.for_device(device).factors if key not in fitted),
         unpredicted_seconds=unpredicted,
-        unmeasured=unmeasured,
+        unmeasured=tuple(unmeasured),
         table=result.table,
     )
+
+
+def fit_trace(
+    trace: TraceProfile,
+    model: RunModel,
+    workloads: Mapping[str, Workload],
+    *,
+    prior_weight: float = CALIBRATION.prior_weight,
+) -> TraceFit:
+    """:func:`fit_traces` of one trace."""
+    return fit_traces([TracedRun(trace=trace, model=model, workloads=workloads)], prior_weight=prior_weight)
 
 
 def residual_notes(fit: TraceFit) -> str:

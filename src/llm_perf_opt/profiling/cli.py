@@ -82,22 +82,16 @@ def _traced_model(args: argparse.Namespace) -> Any:
 
 
 def fit_command(args: argparse.Namespace) -> int:
-    """Fit the deployment's efficiency factors to ``args.trace`` with the engine's fit and write them
-    as an override file ``args.out``."""
+    """Fit the deployment's efficiency factors to the traces ``args.trace`` (of one workload) with the
+    engine's fit and write them as an override file ``args.out``."""
     from llm_perf_opt.errors import LlmPerfOptError
-    from llm_perf_opt.profiling.calibrate import fit_trace, write_efficiency_override
+    from llm_perf_opt.profiling.calibrate import TracedRun, fit_traces, write_efficiency_override
     from llm_perf_opt.wan2_1.evaluate import resolve_workload
     from llm_perf_opt.wan2_1.variants import get_variant
 
-    trace = import_trace(args.trace)
     model = _traced_model(args)
     tree = model.tree
     stages = {node.id for node in tree if node.parent_id == tree.root_id}
-    traced = sorted(stages & {t.module_id for t in trace.modules if t.calls})
-    if not traced:
-        raise LlmPerfOptError(
-            f"trace: {args.trace}: no range of a stage of the run ({', '.join(sorted(stages))}) to fit to"
-        )
     workload, _ = resolve_workload(
         get_variant(args.variant),
         batch=args.batch,
@@ -107,10 +101,19 @@ def fit_command(args: argparse.Namespace) -> int:
         text_len=args.text_len,
         pad_text=args.text_len == 512,
     )
-    fit = fit_trace(trace, model, dict.fromkeys(traced, workload))
+    runs = []
+    for path in args.trace:
+        trace = import_trace(path)
+        traced = sorted(stages & {t.module_id for t in trace.modules if t.calls})
+        if not traced:
+            raise LlmPerfOptError(
+                f"trace: {path}: no range of a stage of the run ({', '.join(sorted(stages))}) to fit to"
+            )
+        runs.append(TracedRun(trace=trace, model=model, workloads=dict.fromkeys(traced, workload)))
+    fit = fit_traces(runs)
     basis = (
-        f"fitted to {trace.source} ({len(fit.units)} module ranges of {', '.join(traced)}) by llm-perf-opt "
-        "profile fit (the engine's least-squares fit)"
+        f"fitted to {fit.source} ({len(fit.units)} module ranges) by llm-perf-opt profile fit "
+        "(the engine's least-squares fit)"
     )
     path = write_efficiency_override(fit, args.out, basis=basis)
     print(format_fit(fit))
@@ -171,7 +174,9 @@ def register(subparsers: Any) -> None:
     fitted = commands.add_parser(
         "fit", help="fit efficiency factors to a trace and write them as an --efficiencies override file"
     )
-    fitted.add_argument("trace", type=Path, help="annotated trace of a transformer forward and/or VAE decode")
+    fitted.add_argument(
+        "trace", type=Path, nargs="+", help="annotated traces of transformer forwards and/or VAE decodes"
+    )
     fitted.add_argument(
         "--device", required=True, help=f"device of the trace (a table name, or {HOST_DEVICE!r})"
     )
