@@ -204,7 +204,8 @@ def trace_targets(
 
     ``workloads`` maps each traced stage's root id (a node of the run's tree with ranges in the trace:
     the transformer, the VAE) to the workload that stage ran at. Returns the targets, their units, the
-    measured seconds no tree node predicts and the units with work but no measured time.
+    measured seconds no tree node predicts (no declared work, or none that takes time) and the units
+    with work but no measured time.
     """
     tree = model.tree
     ranged = {t.module_id for t in trace.modules if t.calls}
@@ -222,11 +223,14 @@ def trace_targets(
                 f"trace: {trace.source} has no range of {root!r}: it is not a trace of this model's stage"
             )
         run_calls = float(sympy.sympify(tree[root].calls).subs(workload.subs()))
+        if not run_calls > 0:
+            raise LlmPerfOptError(f"workloads: the run calls {root!r} {run_calls:g} times; nothing to scale")
         scale = trace.module(root).calls / run_calls
+        stage_ranges = {r for r in ranged if _within(r, root)}
         nodes: dict[str, list[str]] = defaultdict(list)
         for node in tree:
             if _within(node.id, root) and node.own_breakdown:
-                unit = _nearest(node.id, {r for r in ranged if _within(r, root)})
+                unit = _nearest(node.id, stage_ranges)
                 if unit is not None:
                     nodes[unit].append(node.id)
         declared = {i for i in tree.nodes if _within(i, root)} & ranged
@@ -262,6 +266,11 @@ def trace_targets(
                     scale=scale,
                 )
             )
+    if targets:
+        predicted = predict_targets(targets, model.deployment.efficiencies)
+        kept = [i for i, seconds in enumerate(predicted) if seconds > 0]
+        unpredicted += sum(u.measured_seconds for u in units) - sum(units[i].measured_seconds for i in kept)
+        targets, units = [targets[i] for i in kept], [units[i] for i in kept]
     if not targets:
         raise LlmPerfOptError(
             f"trace: {trace.source}: no module range has both measured time and analytic work; nothing to fit"
