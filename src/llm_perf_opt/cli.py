@@ -39,11 +39,13 @@ from llm_perf_opt.profiling.cli import register as register_profile
 from llm_perf_opt.report.analysis import RunOptions, request_workload
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
+from llm_perf_opt.report.grid_command import add_whatif_methods
 from llm_perf_opt.report.grid_command import register as register_grid
 from llm_perf_opt.report.summary import format_si
 from llm_perf_opt.service.cli import register as register_serve
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, latex_document, pretty, to_latex
+from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_tree
@@ -258,11 +260,13 @@ def _build_parser() -> argparse.ArgumentParser:
     show.add_argument("--module", required=True, help="module id, e.g. diffusion.blocks.0.self_attn")
     show.add_argument("--metric", default="flops", choices=METRICS, help="metric (default flops)")
     show.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
+    _add_formula_options(show)
     show.set_defaults(func=_formula)
 
     latex = commands.add_parser("latex", help="every module's formulas as one LaTeX document")
     _add_variant(latex)
     latex.add_argument("--metric", action="append", choices=METRICS, help="metrics to include (default all)")
+    _add_formula_options(latex)
     latex.set_defaults(func=_latex)
     return parser
 
@@ -533,15 +537,29 @@ def _dit(args: argparse.Namespace) -> None:
     _print_dit(evaluation)
 
 
+def _add_formula_options(parser: argparse.ArgumentParser) -> None:
+    """Guidance and the what-if methods of a formula's tree (ρ, k, τ are symbols in every formula)."""
+    parser.add_argument("--no-guidance", action="store_true", help="one transformer forward per step")
+    add_whatif_methods(parser)
+
+
+def _formula_tree(args: argparse.Namespace) -> ModuleTree:
+    return pipeline_tree(
+        get_variant(args.variant),
+        get_implementation(args.implementation),
+        not args.no_guidance,
+        args.sparse_attention,
+        args.step_cache,
+    )
+
+
 def _formula(args: argparse.Namespace) -> None:
-    tree = pipeline_tree(get_variant(args.variant), get_implementation(args.implementation), True)
-    expr = formula(tree, args.module, args.metric)
+    expr = formula(_formula_tree(args), args.module, args.metric)
     print(to_latex(expr) if args.latex else pretty(expr))
 
 
 def _latex(args: argparse.Namespace) -> None:
-    tree = pipeline_tree(get_variant(args.variant), get_implementation(args.implementation), True)
-    print(latex_document(tree, args.metric or METRICS), end="")
+    print(latex_document(_formula_tree(args), args.metric or METRICS), end="")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
