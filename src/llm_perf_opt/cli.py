@@ -22,7 +22,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 from llm_perf_opt.calibration import calibration_table, fit_efficiencies
 from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, structure
@@ -39,7 +43,7 @@ from llm_perf_opt.profiling.cli import register as register_profile
 from llm_perf_opt.report.analysis import RunOptions, request_workload
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
-from llm_perf_opt.report.grid_command import add_whatif_methods
+from llm_perf_opt.report.grid_command import add_whatif_methods, parse_fraction_list
 from llm_perf_opt.report.grid_command import register as register_grid
 from llm_perf_opt.report.summary import format_si
 from llm_perf_opt.service.cli import register as register_serve
@@ -93,6 +97,34 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not pad the prompt to 512 tokens (trimming implementations)",
     )
+
+
+def _add_whatifs(parser: argparse.ArgumentParser) -> None:
+    """The what-ifs of a run: ρ, k, τ and the methods whose overheads the run carries."""
+    parser.add_argument(
+        "--attention-density",
+        default="1",
+        help="what-if ρ ∈ (0, 1]: fraction of self-attention scores computed, e.g. 0.25 or 1/4 (default 1)",
+    )
+    parser.add_argument(
+        "--reused-steps",
+        type=_integer,
+        default=0,
+        help="what-if k: steps whose transformer forwards a step cache reuses, 0 ≤ k < steps (default 0)",
+    )
+    parser.add_argument(
+        "--guided-fraction",
+        default="1",
+        help="what-if τ ∈ [0, 1]: fraction of steps, from the first, with guidance (default 1)",
+    )
+    add_whatif_methods(parser)
+
+
+def _one_fraction(field: str, text: str) -> Fraction:
+    values = parse_fraction_list(field, text)
+    if len(values) != 1:
+        raise LlmPerfOptError(f"{field}: expected one value, got {text!r}")
+    return values[0]
 
 
 def _add_deployment(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
@@ -196,6 +228,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--profile-run-id", help="id of a measured profiling run, recorded in the report")
     _add_run_options(report)
+    _add_whatifs(report)
     _add_deployment(report)
     report.set_defaults(func=_report)
 
@@ -206,6 +239,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a workload field"
     )
     _add_run_options(estimate)
+    _add_whatifs(estimate)
     _add_deployment(estimate, required=True)
     estimate.set_defaults(func=_estimate)
 
@@ -328,7 +362,18 @@ def _options(args: argparse.Namespace) -> RunOptions:
         guidance=not args.no_guidance,
         pad_text=not args.no_pad_text,
         deployment=_deployment(args) if hasattr(args, "device") else None,
+        **_whatif_options(args),
     )
+
+
+def _whatif_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "attention_density": _one_fraction("--attention-density", args.attention_density),
+        "reused_steps": args.reused_steps,
+        "guided_fraction": _one_fraction("--guided-fraction", args.guided_fraction),
+        "sparse_attention": args.sparse_attention,
+        "step_cache": args.step_cache,
+    }
 
 
 def _overrides(assignments: list[str]) -> dict[str, object] | None:
@@ -406,7 +451,18 @@ def _estimate(args: argparse.Namespace) -> None:
     deployment = _deployment(args)
     assert deployment is not None  # --device is required
     profile, workload, _, notes = request_workload(_request(args), variant, not args.no_pad_text)
-    values = run_model(deployment).evaluate_point(workload)
+    whatifs = RunOptions(**_whatif_options(args))
+    workload = attrs.evolve(
+        workload,
+        attention_density=whatifs.attention_density,
+        reused_steps=whatifs.reused_steps,
+        guided_fraction=whatifs.guided_fraction,
+    )
+    tree = pipeline_tree(
+        variant, deployment.implementation, deployment.guidance, whatifs.sparse_attention, whatifs.step_cache
+    )
+    values = run_model(deployment, tree).evaluate_point(workload)
+    notes = [*whatifs.whatif_notes(), *notes]
     total = values["total"]
     print(
         f"{variant.model_id} on {deployment.gpus} × {deployment.accelerator.name} [{deployment.flags}]: "

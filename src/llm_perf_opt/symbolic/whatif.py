@@ -38,6 +38,7 @@ from llm_perf_opt.symbolic.symbols import S, Workload, attention_density, guided
 
 __all__ = [
     "SPARSE_PATTERNS",
+    "WHATIFS_OFF",
     "SparsePattern",
     "check_whatifs",
     "computed_steps",
@@ -48,6 +49,15 @@ __all__ = [
     "sparse_attention_cost",
     "with_attention_density",
 ]
+
+
+WHATIFS_OFF: Final[dict[sympy.Symbol, sympy.Integer]] = {
+    attention_density: sympy.Integer(1),
+    reused_steps: sympy.Integer(0),
+    guided_fraction: sympy.Integer(1),
+}
+"""Each what-if symbol's value when it is off (dense, no reuse, guidance on every step), for
+``expr.subs(WHATIFS_OFF)``."""
 
 
 # ─── validation ──────────────────────────────────────────────────────────────────────────────────
@@ -114,7 +124,7 @@ _ZERO: Final = sympy.Integer(0)
 def guided_steps(steps: sympy.Expr = S) -> sympy.Expr:
     """Steps with guidance, ``⌊τ·steps⌋``: the first ones, as diffusers' ``ClassifierFreeGuidance``
     guider enables guidance on steps ``int(start·N) ≤ i < int(stop·N)`` (start 0, stop τ;
-    ``diffusers/guiders/classifier_free_guidance.py``, diffusers 0.35)."""
+    ``diffusers/guiders/classifier_free_guidance.py``, diffusers 0.42)."""
     return sympy.floor(guided_fraction * steps)
 
 
