@@ -24,9 +24,6 @@ import sys
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
-
-import attrs
 
 from llm_perf_opt.calibration import calibration_table, fit_efficiencies
 from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, structure
@@ -50,6 +47,7 @@ from llm_perf_opt.service.cli import register as register_serve
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, latex_document, pretty, to_latex
 from llm_perf_opt.symbolic.module import ModuleTree
+from llm_perf_opt.symbolic.whatif import WhatIfs
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_tree
@@ -362,18 +360,18 @@ def _options(args: argparse.Namespace) -> RunOptions:
         guidance=not args.no_guidance,
         pad_text=not args.no_pad_text,
         deployment=_deployment(args) if hasattr(args, "device") else None,
-        **_whatif_options(args),
+        whatifs=_whatifs(args),
     )
 
 
-def _whatif_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "attention_density": _one_fraction("--attention-density", args.attention_density),
-        "reused_steps": args.reused_steps,
-        "guided_fraction": _one_fraction("--guided-fraction", args.guided_fraction),
-        "sparse_attention": args.sparse_attention,
-        "step_cache": args.step_cache,
-    }
+def _whatifs(args: argparse.Namespace) -> WhatIfs:
+    return WhatIfs(
+        attention_density=_one_fraction("--attention-density", args.attention_density),
+        reused_steps=args.reused_steps,
+        guided_fraction=_one_fraction("--guided-fraction", args.guided_fraction),
+        sparse_attention=args.sparse_attention,
+        step_cache=args.step_cache,
+    )
 
 
 def _overrides(assignments: list[str]) -> dict[str, object] | None:
@@ -451,18 +449,13 @@ def _estimate(args: argparse.Namespace) -> None:
     deployment = _deployment(args)
     assert deployment is not None  # --device is required
     profile, workload, _, notes = request_workload(_request(args), variant, not args.no_pad_text)
-    whatifs = RunOptions(**_whatif_options(args))
-    workload = attrs.evolve(
-        workload,
-        attention_density=whatifs.attention_density,
-        reused_steps=whatifs.reused_steps,
-        guided_fraction=whatifs.guided_fraction,
-    )
+    whatifs = _whatifs(args)
+    workload = whatifs.applied(workload)
     tree = pipeline_tree(
         variant, deployment.implementation, deployment.guidance, whatifs.sparse_attention, whatifs.step_cache
     )
     values = run_model(deployment, tree).evaluate_point(workload)
-    notes = [*whatifs.whatif_notes(), *notes]
+    notes = [*whatifs.notes(), *notes]
     total = values["total"]
     print(
         f"{variant.model_id} on {deployment.gpus} × {deployment.accelerator.name} [{deployment.flags}]: "

@@ -18,6 +18,7 @@ from llm_perf_opt.symbolic.primitives import PRIMITIVES, OpClass, scaled_dot_pro
 from llm_perf_opt.symbolic.symbols import S, attention_density, guided_fraction, reused_steps
 from llm_perf_opt.symbolic.whatif import (
     SPARSE_PATTERNS,
+    WhatIfs,
     check_whatifs,
     dit_forwards,
     guided_steps,
@@ -50,6 +51,15 @@ def test_golden_latex_of_a_sparse_attention_formula() -> None:
     )
     dense = build_tree(_attention_module(), "toy").root.aggregate.flops
     assert expr.subs(attention_density, 1) == dense
+
+
+def test_golden_latex_of_the_forwards_of_a_run() -> None:
+    """The transformer's forwards with guidance read (S − k) + min(S − k, ⌊τ·S⌋) in LaTeX."""
+    assert to_latex(dit_forwards(guidance=True)) == (
+        r"- \mathrm{reused\_steps} + \mathrm{steps} + \min\left(- \mathrm{reused\_steps} + "
+        r"\mathrm{steps}, \left\lfloor{\mathrm{guided\_fraction} \cdot \mathrm{steps}}\right\rfloor\right)"
+    )
+    assert to_latex(dit_forwards(guidance=False)) == r"- \mathrm{reused\_steps} + \mathrm{steps}"
 
 
 def test_modules_not_chosen_and_other_ops_are_untouched() -> None:
@@ -180,3 +190,31 @@ def test_grid_equals_exact_at_any_density(rho: Fraction, frames: int) -> None:
         batch=1, frames=frames, height=480, width=832, steps=1, text_len=0, attention_density=float(rho)
     )
     assert evaluator.evaluate(grid)["toy", "flops"] == pytest.approx(exact, rel=1e-12, abs=1)
+
+
+def test_whatifs_value_checks_its_fields_and_applies_to_a_workload() -> None:
+    """WhatIfs is one checked value: off by default, applied to a workload it sets ρ, k, τ and checks
+    k against the steps; each bad field is an error naming it."""
+    assert WhatIfs().off and not WhatIfs(reused_steps=1).off
+    applied = WhatIfs(attention_density=0.25, reused_steps=10, guided_fraction=Fraction(1, 2)).applied(
+        _workload()
+    )
+    assert applied.whatifs() == (Fraction(1, 4), 10, Fraction(1, 2))
+    for options, field in (
+        ({"attention_density": 0}, "attention_density"),
+        ({"attention_density": "half"}, "attention_density"),
+        ({"reused_steps": -1}, "reused_steps"),
+        ({"guided_fraction": 1.5}, "guided_fraction"),
+        ({"sparse_attention": "dense"}, "sparse_attention"),
+        ({"step_cache": ""}, "step_cache"),
+    ):
+        with pytest.raises(LlmPerfOptError, match=rf"^{field}: "):
+            WhatIfs(**options)  # type: ignore[arg-type]
+    with pytest.raises(LlmPerfOptError, match=r"^reused_steps: expected 0 ≤ reused_steps < steps \(50\)"):
+        WhatIfs(reused_steps=50).applied(_workload())
+    notes = WhatIfs(guided_fraction=0.5, step_cache="teacache").notes()
+    assert notes == (
+        "what-if step cache: 0 steps' transformer forwards reused (counted as the last steps), "
+        "method teacache",
+        "what-if CFG truncation: guidance on the first ⌊τ·steps⌋ steps, τ = 1/2",
+    )

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from llm_perf_opt.symbolic import Workload, build_tree, compile_tree
 from llm_perf_opt.symbolic.cost import PER_CALL_METRICS
 from llm_perf_opt.symbolic.primitives import PRIMITIVES, OpClass
+from llm_perf_opt.symbolic.symbols import S, attention_density, guided_fraction, reused_steps
 from llm_perf_opt.symbolic.whatif import WHATIFS_OFF
 from llm_perf_opt.wan2_1.dit import declare_dit
 from llm_perf_opt.wan2_1.implementation import get_implementation
@@ -148,3 +149,17 @@ def test_sparse_patterns_change_only_the_self_attention_core() -> None:
     # coarse attention over 64-token cubes: dense/4096 per call, summed over 100 forwards
     assert vsa[SELF_ATTENTION]["flops"] - ideal[SELF_ATTENTION]["flops"] == core // 4096
     assert vsa["diffusion.blocks.0.ffn"] == ideal["diffusion.blocks.0.ffn"]
+
+
+def test_vace_self_attention_is_sparse_and_its_forwards_follow_the_whatifs() -> None:
+    """The VACE tree shares the rules: every self-attention core (main and VACE blocks) carries ρ,
+    and its transformer runs (S − k) + min(⌊τ·S⌋, S − k) forwards."""
+    from llm_perf_opt.wan2_1.vace import get_vace_variant
+    from llm_perf_opt.wan2_1.vace_pipeline import pipeline_tree as vace_tree
+
+    tree = vace_tree(get_vace_variant("vace-1.3b"), OFFICIAL, True, 0)
+    attentions = [node for node in tree if node.class_name == "WanSelfAttention"]
+    assert attentions and all(attention_density in node.aggregate.flops.free_symbols for node in attentions)
+    assert {n.id.split(".")[1] for n in attentions} == {"blocks", "vace_blocks"}
+    calls = tree["diffusion"].calls.subs({S: 50, reused_steps: 10, guided_fraction: sympy.Rational(1, 2)})
+    assert calls == 40 + 25

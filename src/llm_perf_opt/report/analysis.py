@@ -28,7 +28,6 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from fractions import Fraction
 from typing import Any, Final
 
 import attrs
@@ -53,8 +52,8 @@ from llm_perf_opt.report.categories import CATEGORIES, categorize
 from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
-from llm_perf_opt.symbolic.whatif import check_whatifs
-from llm_perf_opt.validation import flag, instance, integer, text
+from llm_perf_opt.symbolic.whatif import WhatIfs
+from llm_perf_opt.validation import flag, instance, text
 from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
@@ -95,21 +94,6 @@ _TORCH_CLASSES: Final = frozenset(
 )
 
 
-def _to_fraction(name: str, value: object) -> Fraction:
-    """An exact fraction (a float as the decimal it prints); else an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Fraction):
-        raise LlmPerfOptError(f"{name}: expected a number, got {value!r}")
-    return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
-
-
-def _attention_density(value: object) -> Fraction:
-    return _to_fraction("attention_density", value)
-
-
-def _guided_fraction(value: object) -> Fraction:
-    return _to_fraction("guided_fraction", value)
-
-
 @frozen(kw_only=True)
 class RunOptions:
     """How the run is evaluated, beyond the request: recorded in the report's notes and id.
@@ -120,11 +104,7 @@ class RunOptions:
         pad_text: pad the prompt to 512 tokens, as both pipelines do.
         deployment: the deployment times and memory are predicted for (``None``: no prediction);
             its variant, implementation and guidance must be the report's.
-        attention_density: what-if ρ ∈ (0, 1], the fraction of self-attention scores computed.
-        reused_steps: what-if k, steps whose transformer forwards a step cache reuses (< steps).
-        guided_fraction: what-if τ ∈ [0, 1], the fraction of steps, from the first, with guidance.
-        sparse_attention: the sparse-attention pattern whose overhead the attention carries.
-        step_cache: the step-cache method whose residual store, reuse and check the run has.
+        whatifs: sparse attention, step-cache reuse and CFG truncation (default off).
     """
 
     implementation: str = field(default="official", validator=text())
@@ -133,31 +113,7 @@ class RunOptions:
     deployment: Deployment | None = field(
         default=None, validator=attrs.validators.optional(instance(Deployment))
     )
-    attention_density: Fraction = field(default=Fraction(1), converter=_attention_density)
-    reused_steps: int = field(default=0, validator=integer(minimum=0))
-    guided_fraction: Fraction = field(default=Fraction(1), converter=_guided_fraction)
-    sparse_attention: str = field(default="ideal", validator=text())
-    step_cache: str | None = field(default=None, validator=attrs.validators.optional(text()))
-
-    def whatif_notes(self) -> tuple[str, ...]:
-        """The what-ifs the report states: the methods named and each value that is not off."""
-        notes = []
-        if self.attention_density != 1 or self.sparse_attention != "ideal":
-            notes.append(
-                f"what-if sparse attention: self-attention computes ρ = {self.attention_density} of its "
-                f"scores, pattern {self.sparse_attention} (its mask or index and selection added)"
-            )
-        if self.reused_steps or self.step_cache is not None:
-            method = self.step_cache or "no named method (reuse alone, no check cost)"
-            notes.append(
-                f"what-if step cache: {self.reused_steps} steps' transformer forwards reused "
-                f"(counted as the last steps), method {method}"
-            )
-        if self.guided_fraction != 1:
-            notes.append(
-                f"what-if CFG truncation: guidance on the first ⌊τ·steps⌋ steps, τ = {self.guided_fraction}"
-            )
-        return tuple(notes)
+    whatifs: WhatIfs = field(factory=WhatIfs, validator=instance(WhatIfs))
 
     def fingerprint(self) -> dict[str, object]:
         """What the report id hashes: every option, the deployment by its shape and factors."""
@@ -169,19 +125,7 @@ class RunOptions:
             "guidance": self.guidance,
             "pad_text": self.pad_text,
             "deployment": deployment,
-            **(
-                {
-                    "whatifs": [
-                        str(self.attention_density),
-                        self.reused_steps,
-                        str(self.guided_fraction),
-                        self.sparse_attention,
-                        self.step_cache,
-                    ]
-                }
-                if self.whatif_notes()
-                else {}
-            ),
+            **({} if self.whatifs.off else {"whatifs": repr(self.whatifs)}),
         }
 
 
@@ -475,14 +419,8 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         )
     implementation = get_implementation(options.implementation)
     profile, workload, profile_notes, workload_notes = request_workload(request, variant, options.pad_text)
-    workload = attrs.evolve(
-        workload,
-        attention_density=options.attention_density,
-        reused_steps=options.reused_steps,
-        guided_fraction=options.guided_fraction,
-    )
-    check_whatifs(workload)
-    methods = (options.sparse_attention, options.step_cache)
+    workload = options.whatifs.applied(workload)
+    methods = (options.whatifs.sparse_attention, options.whatifs.step_cache)
     tree = pipeline_tree(variant, implementation, options.guidance, *methods)
     figures, synthetic = _exact_figures(
         tree, workload, pipeline_key(variant, implementation, options.guidance, *methods)
@@ -533,7 +471,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         "classifier-free guidance on: two transformer forwards per step"
         if options.guidance
         else "classifier-free guidance off: one transformer forward per step",
-        *options.whatif_notes(),
+        *options.whatifs.notes(),
         *profile_notes,
         *workload_notes,
         *time_notes,

@@ -28,7 +28,7 @@ from typing import Any, Final
 import attrs
 import numpy as np
 import sympy
-from attrs import frozen
+from attrs import field, frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import Cost
@@ -40,6 +40,7 @@ __all__ = [
     "SPARSE_PATTERNS",
     "WHATIFS_OFF",
     "SparsePattern",
+    "WhatIfs",
     "check_whatifs",
     "computed_steps",
     "dit_forwards",
@@ -69,7 +70,10 @@ def _as_array(value: Any) -> np.ndarray[Any, Any]:
 
 def check_whatifs(workload: Workload) -> None:
     """Raise naming the field unless ρ ∈ (0, 1], k is a whole number in [0, S) and τ ∈ [0, 1]
-    (element-wise for arrays)."""
+    (element-wise for arrays). Lazy (dask) values are not computed for it: a lazy grid's axes are
+    checked where they are built (:meth:`~llm_perf_opt.report.grid.GridAxes.of`)."""
+    if any(hasattr(value, "__dask_graph__") for value in (workload.steps, *workload.whatifs())):
+        return
     density = _as_array(workload.attention_density)
     if not np.all((density > 0) & (density <= 1)):
         raise LlmPerfOptError(
@@ -133,11 +137,18 @@ def computed_steps(steps: sympy.Expr = S) -> sympy.Expr:
     return steps - reused_steps
 
 
+def _steps_below(end: sympy.Expr, first: sympy.Expr, count: sympy.Expr) -> sympy.Expr:
+    """Steps of ``[first, first + count)`` below step ``end`` (``end`` itself for the whole run:
+    0 ≤ end ≤ S always holds)."""
+    if first == 0 and count == S:
+        return end
+    return sympy.Max(0, sympy.Min(end, first + count) - first)
+
+
 def guided_forwards(first: sympy.Expr, count: sympy.Expr) -> sympy.Expr:
     """Computed, guided steps among the ``count`` steps that start at step ``first``: the steps of
     ``[first, first + count)`` below both ``⌊τ·S⌋`` (guided) and ``S − k`` (computed)."""
-    end = sympy.Min(guided_steps(), computed_steps())
-    return sympy.Max(0, sympy.Min(end, first + count) - first)
+    return _steps_below(sympy.Min(guided_steps(), computed_steps()), first, count)
 
 
 def dit_forwards(*, guidance: bool, first: sympy.Expr = _ZERO, count: sympy.Expr = S) -> sympy.Expr:
@@ -147,10 +158,117 @@ def dit_forwards(*, guidance: bool, first: sympy.Expr = _ZERO, count: sympy.Expr
     At k = 0 and τ = 1 this is ``2·count`` with guidance, ``count`` without; with guidance on all
     steps (τ = 1) a reuse of k steps removes exactly ``2·k`` forwards of the run.
     """
-    computed = sympy.Max(0, sympy.Min(computed_steps(), first + count) - first)
+    computed = _steps_below(computed_steps(), first, count)
     if not guidance:
         return computed
     return computed + guided_forwards(first, count)
+
+
+# ─── one value: the what-ifs of a run ─────────────────────────────────────────────────────────────
+
+
+def _to_fraction(name: str, value: object) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, int | float | Fraction):
+        raise LlmPerfOptError(f"{name}: expected a number, got {value!r}")
+    return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+
+
+def _attention_density(value: object) -> Fraction:
+    return _to_fraction("attention_density", value)
+
+
+def _guided_fraction(value: object) -> Fraction:
+    return _to_fraction("guided_fraction", value)
+
+
+def _check_reused(_instance: object, _attribute: object, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise LlmPerfOptError(f"reused_steps: expected a whole number of steps ≥ 0, got {value!r}")
+
+
+def _check_pattern(_instance: object, _attribute: object, value: str) -> None:
+    if value not in SPARSE_PATTERNS:
+        raise LlmPerfOptError(
+            f"sparse_attention: unknown pattern {value!r}, expected one of {', '.join(SPARSE_PATTERNS)}"
+        )
+
+
+def _check_cache(_instance: object, _attribute: object, value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise LlmPerfOptError(f"step_cache: expected a step-cache method's name or None, got {value!r}")
+
+
+@frozen(kw_only=True)
+class WhatIfs:
+    """The what-ifs of one run, as one value: ρ, k, τ and the methods whose overheads it carries.
+
+    The values (ρ, k, τ) are the workload's (:meth:`applied`); the methods pick the tree (the
+    pattern of every self-attention core, the step cache's module, which the model family checks by
+    name). The range of k against the steps is checked once the workload is known.
+
+    Attributes:
+        attention_density: ρ ∈ (0, 1], exact (a float is read as the decimal it prints).
+        reused_steps: k ≥ 0 steps whose transformer forwards are reused.
+        guided_fraction: τ ∈ [0, 1], exact.
+        sparse_attention: the pattern of :data:`SPARSE_PATTERNS` (``ideal``: ρ alone).
+        step_cache: the step-cache method (``None``: reuse alone, no check cost).
+    """
+
+    attention_density: Fraction = field(default=Fraction(1), converter=_attention_density)
+    reused_steps: int = field(default=0, validator=_check_reused)
+    guided_fraction: Fraction = field(default=Fraction(1), converter=_guided_fraction)
+    sparse_attention: str = field(default="ideal", validator=_check_pattern)
+    step_cache: str | None = field(default=None, validator=_check_cache)
+
+    def __attrs_post_init__(self) -> None:
+        check_whatifs(
+            Workload(
+                batch=1,
+                frames=1,
+                height=1,
+                width=1,
+                steps=self.reused_steps + 1,
+                text_len=0,
+                attention_density=self.attention_density,
+                guided_fraction=self.guided_fraction,
+            )
+        )
+
+    @property
+    def off(self) -> bool:
+        """Whether the run is today's: dense, uncached, fully guided, no method named."""
+        return self == WhatIfs()
+
+    def applied(self, workload: Workload) -> Workload:
+        """``workload`` with these values of ρ, k, τ, checked against its steps."""
+        result = attrs.evolve(
+            workload,
+            attention_density=self.attention_density,
+            reused_steps=self.reused_steps,
+            guided_fraction=self.guided_fraction,
+        )
+        check_whatifs(result)
+        return result
+
+    def notes(self) -> tuple[str, ...]:
+        """What a report states: each what-if that is on, with its method."""
+        notes = []
+        if self.attention_density != 1 or self.sparse_attention != "ideal":
+            notes.append(
+                f"what-if sparse attention: self-attention computes ρ = {self.attention_density} of its "
+                f"scores, pattern {self.sparse_attention} (its mask or index and selection added)"
+            )
+        if self.reused_steps or self.step_cache is not None:
+            method = self.step_cache or "no named method (reuse alone, no check cost)"
+            notes.append(
+                f"what-if step cache: {self.reused_steps} steps' transformer forwards reused "
+                f"(counted as the last steps), method {method}"
+            )
+        if self.guided_fraction != 1:
+            notes.append(
+                f"what-if CFG truncation: guidance on the first ⌊τ·steps⌋ steps, τ = {self.guided_fraction}"
+            )
+        return tuple(notes)
 
 
 # ─── sparse attention ────────────────────────────────────────────────────────────────────────────
