@@ -68,6 +68,15 @@ def _as_array(value: Any) -> np.ndarray[Any, Any]:
     return np.asarray(value, dtype=np.float64)
 
 
+def _shown(value: Any, bad: np.ndarray[Any, Any]) -> str:
+    """A scalar as written; of an array, the first bad value and how many are bad."""
+    if np.ndim(value) == 0:
+        return repr(value)
+    first = float(np.broadcast_to(np.asarray(value), bad.shape)[bad].flat[0])
+    shown = str(int(first)) if first.is_integer() else repr(first)
+    return f"{shown} ({int(bad.sum())} of {bad.size} values)"
+
+
 def check_whatifs(workload: Workload) -> None:
     """Raise naming the field unless ρ ∈ (0, 1], k is a whole number in [0, S) and τ ∈ [0, 1]
     (element-wise for arrays). Lazy (dask) values are not computed for it: a lazy grid's axes are
@@ -75,31 +84,36 @@ def check_whatifs(workload: Workload) -> None:
     if any(hasattr(value, "__dask_graph__") for value in (workload.steps, *workload.whatifs())):
         return
     density = _as_array(workload.attention_density)
-    if not np.all((density > 0) & (density <= 1)):
+    bad = ~((density > 0) & (density <= 1))
+    if bad.any():
         raise LlmPerfOptError(
             f"attention_density: expected a fraction in (0, 1] of the attention scores computed, "
-            f"got {workload.attention_density!r}"
+            f"got {_shown(workload.attention_density, bad)}"
         )
     if isinstance(workload.reused_steps, bool):
         raise LlmPerfOptError(
             f"reused_steps: expected a whole number of steps, got {workload.reused_steps!r}"
         )
     reused = _as_array(workload.reused_steps)
-    steps = _as_array(workload.steps)
-    if not np.all(reused == np.floor(reused)):
+    bad = reused != np.floor(reused)
+    if bad.any():
         raise LlmPerfOptError(
-            f"reused_steps: expected a whole number of steps, got {workload.reused_steps!r}"
+            f"reused_steps: expected a whole number of steps, got {_shown(workload.reused_steps, bad)}"
         )
-    if not np.all((reused >= 0) & (reused < steps)):
+    steps = _as_array(workload.steps)
+    bad = ~((reused >= 0) & (reused < steps))
+    if bad.any():
+        step_values = np.broadcast_to(steps, bad.shape)[bad].flat[0]
         raise LlmPerfOptError(
-            f"reused_steps: expected 0 ≤ reused_steps < steps ({workload.steps!r}) reused steps, "
-            f"got {workload.reused_steps!r}"
+            f"reused_steps: expected 0 ≤ reused_steps < steps ({int(step_values)}) reused steps, "
+            f"got {_shown(np.broadcast_to(reused, bad.shape) if reused.ndim else workload.reused_steps, bad)}"
         )
     fraction = _as_array(workload.guided_fraction)
-    if not np.all((fraction >= 0) & (fraction <= 1)):
+    bad = ~((fraction >= 0) & (fraction <= 1))
+    if bad.any():
         raise LlmPerfOptError(
             f"guided_fraction: expected a fraction in [0, 1] of the steps with guidance, "
-            f"got {workload.guided_fraction!r}"
+            f"got {_shown(workload.guided_fraction, bad)}"
         )
 
 
