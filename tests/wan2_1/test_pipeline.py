@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from llm_perf_opt.symbolic import Workload, build_tree, compile_tree
 from llm_perf_opt.symbolic.cost import PER_CALL_METRICS
+from llm_perf_opt.symbolic.formula import formula, to_latex
 from llm_perf_opt.symbolic.primitives import PRIMITIVES, OpClass
 from llm_perf_opt.symbolic.symbols import S, attention_density, guided_fraction, reused_steps
 from llm_perf_opt.symbolic.whatif import WHATIFS_OFF
@@ -163,3 +164,20 @@ def test_vace_self_attention_is_sparse_and_its_forwards_follow_the_whatifs() -> 
     assert {n.id.split(".")[1] for n in attentions} == {"blocks", "vace_blocks"}
     calls = tree["diffusion"].calls.subs({S: 50, reused_steps: 10, guided_fraction: sympy.Rational(1, 2)})
     assert calls == 40 + 25
+
+
+def test_golden_latex_of_a_self_attention_with_the_whatifs() -> None:
+    """T2V-1.3B's self-attention FLOPs per run: projections, ρ times the core, over the forwards."""
+    # q, k, v, o: 4·2·B·T·1536² = 73728·B·H·W·lf with T = lf·(H/16)·(W/16), lf = ⌊(F−1)/4⌋+1;
+    # core: 4·B·12·T²·128 = (3/32)·B·H²·W²·lf², at density ρ; forwards (S − k) + min(S − k, ⌊τ·S⌋)
+    expr = formula(TREE, SELF_ATTENTION, "flops")
+    lf = r"\left(\left\lfloor{\frac{\mathrm{frames} - 1}{4}}\right\rfloor + 1\right)"
+    assert to_latex(expr) == (
+        r"\left(73728 \cdot \mathrm{batch} \cdot \mathrm{height} \cdot \mathrm{width} \cdot " + lf + r" + "
+        r"\left\lfloor{\frac{3 \cdot \mathrm{attention\_density} \cdot \mathrm{batch} \cdot "
+        r"\mathrm{height}^{2} \cdot \mathrm{width}^{2} \cdot " + lf + r"^{2}}{32}}\right\rfloor\right) \cdot "
+        r"\left(- \mathrm{reused\_steps} + \mathrm{steps} + \min\left(- \mathrm{reused\_steps} + "
+        r"\mathrm{steps}, \left\lfloor{\mathrm{guided\_fraction} \cdot \mathrm{steps}}"
+        r"\right\rfloor\right)\right)"
+    )
+    assert sympy.expand(expr - TREE[SELF_ATTENTION].aggregate.flops) == 0
