@@ -76,7 +76,8 @@ corrector and predictor of order 2). An approximation: the exact count depends o
 
 def dit_calls(*, guidance: bool) -> sympy.Expr:
     """Forwards of the diffusion transformer per video: two per computed, guided step, one per
-    computed step without guidance (``2·S`` and ``S`` at k = 0, τ = 1; :func:`.whatif.dit_forwards`)."""
+    computed step without guidance (``2·S`` and ``S`` at k = 0, τ = 1;
+    :func:`~llm_perf_opt.symbolic.whatif.dit_forwards`)."""
     return dit_forwards(guidance=guidance)
 
 
@@ -91,7 +92,7 @@ def _is_self_attention(module: Module) -> bool:
 
 def sparse_dit(dit: Module, pattern: str = "ideal") -> Module:
     """A transformer declaration whose self-attention cores compute ρ of their scores under
-    ``pattern`` (:data:`.whatif.SPARSE_PATTERNS`)."""
+    ``pattern`` (:data:`~llm_perf_opt.symbolic.whatif.SPARSE_PATTERNS`)."""
     result: Module = with_attention_density(dit, pattern, where=_is_self_attention)
     return result
 

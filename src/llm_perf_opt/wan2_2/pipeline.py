@@ -65,8 +65,8 @@ def expert_split(variant: Wan22Variant) -> ExpertSteps | None:
 
 def dit_calls(variant: Wan22Variant, *, guidance: bool) -> dict[str, sympy.Expr]:
     """Forwards per video of each transformer, keyed by its id (``diffusion``, or the two experts):
-    two per computed, guided step, one per other computed step (:func:`.whatif.dit_forwards`); the
-    high-noise expert runs the first steps."""
+    two per computed, guided step, one per other computed step
+    (:func:`~llm_perf_opt.symbolic.whatif.dit_forwards`); the high-noise expert runs the first steps."""
     split = expert_split(variant)
     if split is None:
         return {"diffusion": dit_forwards(guidance=guidance)}
