@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 from llm_perf_opt.calibration import calibration_table, fit_efficiencies
@@ -40,11 +41,14 @@ from llm_perf_opt.report.analysis import RunOptions, request_workload
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.compare_deployments import register as register_compare_deployments
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
+from llm_perf_opt.report.grid_command import add_whatif_methods, parse_fraction_list
 from llm_perf_opt.report.grid_command import register as register_grid
 from llm_perf_opt.report.summary import format_si
 from llm_perf_opt.service.cli import register as register_serve
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, latex_document, pretty, to_latex
+from llm_perf_opt.symbolic.module import ModuleTree
+from llm_perf_opt.symbolic.whatif import WhatIfs
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_tree
@@ -92,6 +96,34 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not pad the prompt to 512 tokens (trimming implementations)",
     )
+
+
+def _add_whatifs(parser: argparse.ArgumentParser) -> None:
+    """The what-ifs of a run: ρ, k, τ and the methods whose overheads the run carries."""
+    parser.add_argument(
+        "--attention-density",
+        default="1",
+        help="what-if ρ ∈ (0, 1]: fraction of self-attention scores computed, e.g. 0.25 or 1/4 (default 1)",
+    )
+    parser.add_argument(
+        "--reused-steps",
+        type=_integer,
+        default=0,
+        help="what-if k: steps whose transformer forwards a step cache reuses, 0 ≤ k < steps (default 0)",
+    )
+    parser.add_argument(
+        "--guided-fraction",
+        default="1",
+        help="what-if τ ∈ [0, 1]: fraction of steps, from the first, with guidance (default 1)",
+    )
+    add_whatif_methods(parser)
+
+
+def _one_fraction(field: str, text: str) -> Fraction:
+    values = parse_fraction_list(field, text)
+    if len(values) != 1:
+        raise LlmPerfOptError(f"{field}: expected one value, got {text!r}")
+    return values[0]
 
 
 def _add_deployment(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
@@ -195,6 +227,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--profile-run-id", help="id of a measured profiling run, recorded in the report")
     _add_run_options(report)
+    _add_whatifs(report)
     _add_deployment(report)
     report.set_defaults(func=_report)
 
@@ -205,6 +238,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a workload field"
     )
     _add_run_options(estimate)
+    _add_whatifs(estimate)
     _add_deployment(estimate, required=True)
     estimate.set_defaults(func=_estimate)
 
@@ -260,11 +294,13 @@ def _build_parser() -> argparse.ArgumentParser:
     show.add_argument("--module", required=True, help="module id, e.g. diffusion.blocks.0.self_attn")
     show.add_argument("--metric", default="flops", choices=METRICS, help="metric (default flops)")
     show.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
+    _add_formula_options(show)
     show.set_defaults(func=_formula)
 
     latex = commands.add_parser("latex", help="every module's formulas as one LaTeX document")
     _add_variant(latex)
     latex.add_argument("--metric", action="append", choices=METRICS, help="metrics to include (default all)")
+    _add_formula_options(latex)
     latex.set_defaults(func=_latex)
     return parser
 
@@ -326,6 +362,17 @@ def _options(args: argparse.Namespace) -> RunOptions:
         guidance=not args.no_guidance,
         pad_text=not args.no_pad_text,
         deployment=_deployment(args) if hasattr(args, "device") else None,
+        whatifs=_whatifs(args),
+    )
+
+
+def _whatifs(args: argparse.Namespace) -> WhatIfs:
+    return WhatIfs(
+        attention_density=_one_fraction("--attention-density", args.attention_density),
+        reused_steps=args.reused_steps,
+        guided_fraction=_one_fraction("--guided-fraction", args.guided_fraction),
+        sparse_attention=args.sparse_attention,
+        step_cache=args.step_cache,
     )
 
 
@@ -404,7 +451,13 @@ def _estimate(args: argparse.Namespace) -> None:
     deployment = _deployment(args)
     assert deployment is not None  # --device is required
     profile, workload, _, notes = request_workload(_request(args), variant, not args.no_pad_text)
-    values = run_model(deployment).evaluate_point(workload)
+    whatifs = _whatifs(args)
+    workload = whatifs.applied(workload)
+    tree = pipeline_tree(
+        variant, deployment.implementation, deployment.guidance, whatifs.sparse_attention, whatifs.step_cache
+    )
+    values = run_model(deployment, tree).evaluate_point(workload)
+    notes = [*whatifs.notes(), *notes]
     total = values["total"]
     print(
         f"{variant.model_id} on {deployment.gpus} × {deployment.accelerator.name} [{deployment.flags}]: "
@@ -535,15 +588,29 @@ def _dit(args: argparse.Namespace) -> None:
     _print_dit(evaluation)
 
 
+def _add_formula_options(parser: argparse.ArgumentParser) -> None:
+    """Guidance and the what-if methods of a formula's tree (ρ, k, τ are symbols in every formula)."""
+    parser.add_argument("--no-guidance", action="store_true", help="one transformer forward per step")
+    add_whatif_methods(parser)
+
+
+def _formula_tree(args: argparse.Namespace) -> ModuleTree:
+    return pipeline_tree(
+        get_variant(args.variant),
+        get_implementation(args.implementation),
+        not args.no_guidance,
+        args.sparse_attention,
+        args.step_cache,
+    )
+
+
 def _formula(args: argparse.Namespace) -> None:
-    tree = pipeline_tree(get_variant(args.variant), get_implementation(args.implementation), True)
-    expr = formula(tree, args.module, args.metric)
+    expr = formula(_formula_tree(args), args.module, args.metric)
     print(to_latex(expr) if args.latex else pretty(expr))
 
 
 def _latex(args: argparse.Namespace) -> None:
-    tree = pipeline_tree(get_variant(args.variant), get_implementation(args.implementation), True)
-    print(latex_document(tree, args.metric or METRICS), end="")
+    print(latex_document(_formula_tree(args), args.metric or METRICS), end="")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

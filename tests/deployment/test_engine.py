@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
+import numpy as np
 import pytest
 
 from llm_perf_opt.calibration import CALIBRATION, calibration_table, predict_record
@@ -208,10 +210,10 @@ def test_a_cache_entry_of_another_output_count_is_rebuilt(
     one = (B * F,)
     two = (B * F + 1, 2 * B)
     grid, _ = _lambdify_both(one, False, "same key")
-    assert len(grid(*(1.0,) * 6)) == 1
+    assert len(grid(*(1.0,) * 9)) == 1
     grid, exact = _lambdify_both(two, False, "same key")
-    assert len(grid(*(1.0,) * 6)) == 2
-    assert [int(v) for v in exact(*(sympy.Integer(2),) * 6)] == [5, 4]
+    assert len(grid(*(1.0,) * 9)) == 2
+    assert [int(v) for v in exact(*(sympy.Integer(2),) * 9)] == [5, 4]
 
 
 def test_large_grids_are_evaluated_in_chunks_with_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,3 +238,34 @@ def test_large_grids_are_evaluated_in_chunks_with_the_same_values(monkeypatch: p
     for name in ("total", "peak_memory"):
         assert chunked[name].shape == (2, 41, 40, 25)
         assert np.array_equal(chunked[name], whole[name])
+
+
+def test_whatifs_are_inputs_of_the_compiled_run() -> None:
+    """ρ, k and τ are inputs of the one compiled function: off they change nothing, reusing 25 of 50
+    steps halves the transformer's time, and a bad value raises naming the field."""
+    model = run_model(build_deployment("t2v-1.3b", accelerator="h100", gpus=1, offload="none"))
+    video = Workload(batch=1, frames=81, height=480, width=832, steps=50, text_len=512)
+    base = model.evaluate_point(video)
+    off = model.evaluate_point(
+        Workload(
+            batch=1,
+            frames=81,
+            height=480,
+            width=832,
+            steps=50,
+            text_len=512,
+            attention_density=1,
+            reused_steps=0,
+            guided_fraction=1,
+        )
+    )
+    assert off == base
+    cached = model.evaluate_point(attrs.evolve(video, reused_steps=25))
+    assert cached["stage.diffusion"] == pytest.approx(base["stage.diffusion"] / 2, rel=1e-12)
+    assert cached["stage.text_encoder"] == base["stage.text_encoder"]
+    sparse = model.evaluate(attrs.evolve(video, attention_density=np.array([0.25, 0.5, 1.0])))["total"]
+    assert sparse[0] < sparse[1] < sparse[2] == pytest.approx(base["total"], rel=1e-12)
+    with pytest.raises(LlmPerfOptError, match=r"^attention_density: expected a fraction in \(0, 1\]"):
+        model.evaluate(attrs.evolve(video, attention_density=0))
+    with pytest.raises(LlmPerfOptError, match=r"^reused_steps: expected 0 ≤ reused_steps < steps"):
+        model.evaluate(attrs.evolve(video, reused_steps=50))

@@ -130,3 +130,49 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
     assert folder is None
     assert err.count("\n") == 1
     assert err.startswith("llm-perf-opt: error: " + message)
+
+
+def test_formula_and_latex_name_the_whatif_symbols(capsys: pytest.CaptureFixture[str]) -> None:
+    """The transformer's formula carries ρ, k and τ by name; a step cache's module has its formula."""
+    assert (
+        main(["formula", "--variant", "t2v-1.3b", "--module", "diffusion.blocks.0.self_attn", "--latex"]) == 0
+    )
+    latex = capsys.readouterr().out
+    for name in (r"\mathrm{attention\_density}", r"\mathrm{reused\_steps}", r"\mathrm{guided\_fraction}"):
+        assert name in latex
+    module = ["--module", "step_cache.apply_residual", "--metric", "vector_flops"]
+    assert main(["formula", "--variant", "t2v-1.3b", "--step-cache", "teacache", *module]) == 0
+    assert "reused_steps" in capsys.readouterr().out
+    assert main(["formula", "--variant", "t2v-1.3b", *module]) == 2
+    assert "no module 'step_cache.apply_residual'" in capsys.readouterr().err
+
+
+def test_report_states_its_whatifs_and_refuses_bad_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A report with sparse attention and a step cache says so in its notes and differs in id; a
+    density of 2 is an error naming the field."""
+    run = ("--variant", "t2v-1.3b", "--profile", "wan2-1-official-480p")
+    status, plain = _report(tmp_path / "a", *run)
+    whatifs = ("--attention-density", "1/4", "--sparse-attention", "radial", "--reused-steps", "10")
+    status_whatif, folder = _report(tmp_path / "b", *run, *whatifs, "--step-cache", "teacache")
+    assert status == status_whatif == 0 and plain is not None and folder is not None
+    assert plain.name != folder.name
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert (
+        "what-if sparse attention: self-attention computes ρ = 1/4 of its scores, pattern radial"
+        in summary["notes"]
+    )
+    assert "what-if step cache: 10 steps' transformer forwards reused" in summary["notes"]
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    plain_report = json.loads((plain / "report.json").read_text(encoding="utf-8"))
+
+    def root_flops(document: dict[str, list[dict[str, object]]]) -> float:
+        return float(
+            next(m["total_flops_tflops"] for m in document["module_metrics"] if m["module_id"] == "pipeline")
+        )  # type: ignore[arg-type]
+
+    assert root_flops(report) < root_flops(plain_report)
+    capsys.readouterr()
+    assert _report(tmp_path / "c", *run, "--attention-density", "2")[0] == 2
+    assert "attention_density: expected a fraction in (0, 1]" in capsys.readouterr().err

@@ -190,3 +190,53 @@ def test_a_full_device_is_one_error(tmp_path: Path) -> None:
         pytest.raises(LlmPerfOptError, match=r"^out: cannot write to standard output: No space left"),
     ):
         write_grid(_request(), None, stream=full)
+
+
+def test_whatif_axes_are_columns_equal_to_exact_evaluation(tmp_path: Path) -> None:
+    """A density and a reuse axis vary like workload fields: written as columns after text_len, each
+    row equal to the exact evaluation at its ρ and k."""
+    request = _request(
+        batch=[1],
+        frames=[81],
+        height=[480],
+        steps=[50],
+        attention_density=[0.25, 1.0],
+        reused_steps=[0, 10],
+    )
+    assert request.axes.fields == (*FIELDS, "attention_density", "reused_steps")
+    out = tmp_path / "grid.csv"
+    write_grid(request, out)
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:8]) == [*FIELDS, "attention_density", "reused_steps"]
+    assert list(zip(frame["attention_density"], frame["reused_steps"], strict=True)) == [
+        (0.25, 0),
+        (0.25, 10),
+        (1.0, 0),
+        (1.0, 10),
+    ]
+    expression = simplify_expr(request.tree()["pipeline"].aggregate.flops)
+    for _, row in frame.iterrows():
+        point = Workload(
+            batch=1,
+            frames=81,
+            height=480,
+            width=832,
+            steps=50,
+            text_len=512,
+            attention_density=float(row["attention_density"]),
+            reused_steps=int(row["reused_steps"]),
+        )
+        exact = int(expression.subs(point.subs()))
+        assert row["pipeline:flops"] == pytest.approx(exact, rel=1e-13)
+    dataset = evaluate_labelled(request).to_xarray()
+    assert dataset["pipeline:flops"].dims == ("attention_density", "reused_steps")
+
+
+def test_whatif_axes_out_of_range_are_errors_naming_the_field() -> None:
+    """ρ = 0, a reuse of all the steps and τ > 1 are refused before anything is evaluated."""
+    with pytest.raises(LlmPerfOptError, match=r"^attention_density: expected a fraction in \(0, 1\]"):
+        _request(attention_density=[0.0, 0.5])
+    with pytest.raises(LlmPerfOptError, match=r"^reused_steps: expected 0 ≤ reused_steps < steps"):
+        _request(reused_steps=[4])  # the steps axis holds 4
+    with pytest.raises(LlmPerfOptError, match=r"^guided_fraction: expected a fraction in \[0, 1\]"):
+        _request(guided_fraction=[1.5])

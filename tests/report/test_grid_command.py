@@ -112,3 +112,23 @@ def test_out_problems_are_errors(tmp_path: Path) -> None:
         _run(*BASE, "--out", str(tmp_path))
     with pytest.raises(LlmPerfOptError, match=r"^out: the directory of .* does not exist"):
         _run(*BASE, "--out", str(tmp_path / "missing" / "g.csv"))
+
+
+def test_whatif_options_parse_fractions_and_name_bad_values(
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    """--attention-density takes 1/4 or 0.25 alike; a 4-step CFG-off grid needs only --steps 4
+    --guided-fraction 0; a value out of range names the option's field."""
+    assert _run(*BASE, "--attention-density", "1/4,1", "--module", "diffusion") == 0
+    lines = capsysbinary.readouterr().out.decode().splitlines()
+    assert lines[0] == "batch,frames,height,width,steps,text_len,attention_density,diffusion:flops"
+    assert lines[1].split(",")[6] == "0.25"
+    distilled = ("--variant", "t2v-1.3b", "--steps", "4", "--frames", "81", "--module", "diffusion")
+    assert _run(*distilled, "--guided-fraction", "0") == 0
+    cfg_off = capsysbinary.readouterr().out.decode().splitlines()[1].split(",")[-1]
+    assert _run(*distilled, "--no-guidance") == 0
+    assert capsysbinary.readouterr().out.decode().splitlines()[1].split(",")[-1] == cfg_off
+    with pytest.raises(LlmPerfOptError, match=r"^--attention-density: must be comma-separated fractions"):
+        _run(*BASE, "--attention-density", "quarter")
+    with pytest.raises(LlmPerfOptError, match=r"^reused_steps: expected 0 ≤ reused_steps < steps"):
+        _run(*BASE, "--reused-steps", "1")

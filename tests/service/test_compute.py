@@ -107,10 +107,13 @@ def test_a_formula_is_latex_of_the_library_s_expression() -> None:
     """The self-attention's FLOPs formula is the library's, spelt with upright workload symbols."""
     result = compute.module_formula("t2v-1.3b", "official", True, "diffusion.blocks.0.self_attn", "flops")
     assert r"\mathrm{frames}" in result["latex"] and r"\left\lfloor" in result["latex"]
-    # 6·b·h·s·w·(h·w·(⌊(F−1)/4⌋+1)/32 + 24576)·(⌊(F−1)/4⌋+1): Q, K, V, O projections and the attention core
+    # (73728·b·h·w·T + ⌊3ρ·b·h²·w²·T²/32⌋)·forwards, T = ⌊(F−1)/4⌋+1: Q, K, V, O projections and
+    # the attention core at density ρ, over (S − k) + min(S − k, ⌊τ·S⌋) forwards
     assert result["text"] == (
-        "6*batch*height*steps*width*(height*width*(floor((frames - 1)/4) + 1)/32 + 24576)"
-        "*(floor((frames - 1)/4) + 1)"
+        "(73728*batch*height*width*(floor((frames - 1)/4) + 1) + floor(3*attention_density*batch*height**2"
+        "*width**2*(floor((frames - 1)/4) + 1)**2/32))*(-reused_steps + steps + Min(-reused_steps + steps, "
+        "floor(guided_fraction*steps)))"
     )
+    assert r"\mathrm{attention\_density}" in result["latex"]
     with pytest.raises(LlmPerfOptError, match="module_id: no module 'nowhere'"):
         compute.module_formula("t2v-1.3b", "official", True, "nowhere", "flops")

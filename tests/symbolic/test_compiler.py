@@ -145,7 +145,10 @@ def test_compile_is_cached_and_source_inspectable() -> None:
     tree = toy_tree()
     assert compile_tree(tree) is compile_tree(tree)
     source = compile_tree(tree).source
-    assert source.startswith("def _lambdifygenerated(batch, frames, height, width, steps, text_len):")
+    assert source.startswith(
+        "def _lambdifygenerated(batch, frames, height, width, steps, text_len, "
+        "attention_density, reused_steps, guided_fraction):"
+    )
     assert "numpy.floor((frames - 1)/4)" in source
     assert "Fraction(" not in source
     assert "def " in compile_tree(tree).exact_source

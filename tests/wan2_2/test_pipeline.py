@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.compiler import compile_tree
-from llm_perf_opt.symbolic.symbols import S, Workload
+from llm_perf_opt.symbolic.symbols import S, Workload, attention_density, guided_fraction, reused_steps
+from llm_perf_opt.symbolic.whatif import WHATIFS_OFF
 from llm_perf_opt.wan2_1.implementation import OFFICIAL
 from llm_perf_opt.wan2_2 import (
     VARIANTS,
@@ -76,12 +78,14 @@ def test_a14b_accepts_the_16_pixel_grid() -> None:
 
 def test_expert_calls_are_closed_forms_in_steps() -> None:
     """With guidance the experts make 2·high(S) and 2·low(S) forwards, summing to 2·S."""
-    calls = dit_calls(get_variant("t2v-a14b"), guidance=True)
+    calls = {
+        name: c.subs(WHATIFS_OFF) for name, c in dit_calls(get_variant("t2v-a14b"), guidance=True).items()
+    }
     assert set(calls) == {"high_noise_model", "low_noise_model"}
     assert [int(c.subs(S, 40)) for c in calls.values()] == [52, 28]
     for steps in (1, 7, 40, 100):
         assert sum(int(c.subs(S, steps)) for c in calls.values()) == 2 * steps
-    assert dit_calls(get_variant("ti2v-5b"), guidance=False) == {"diffusion": S}
+    assert dit_calls(get_variant("ti2v-5b"), guidance=False)["diffusion"].subs(WHATIFS_OFF) == S
 
 
 def test_a14b_pipeline_counts_both_experts() -> None:
@@ -162,3 +166,13 @@ def test_workload_notes_give_the_expert_split() -> None:
     _, notes = resolve_workload(get_variant("i2v-a14b"), steps=40)
     assert "high_noise_model runs 15, low_noise_model 25" in notes[-1]
     assert isinstance(resolve_workload(get_variant("i2v-a14b"))[0], Workload)
+
+
+def test_expert_forwards_split_the_whatif_run_at_the_boundary() -> None:
+    """T2V-A14B, 40 steps (26 high, 14 low): guidance on the first 20 gives 46 + 14 forwards; reusing
+    the last 10 as well leaves the high-noise expert's 46 and 4 of the low-noise one's."""
+    calls = dit_calls(get_variant("t2v-a14b"), guidance=True)
+    truncated = {S: 40, attention_density: 1, reused_steps: 0, guided_fraction: sympy.Rational(1, 2)}
+    assert [int(c.subs(truncated)) for c in calls.values()] == [46, 14]
+    cached = {**truncated, reused_steps: 10}
+    assert [int(c.subs(cached)) for c in calls.values()] == [46, 4]

@@ -45,7 +45,8 @@ from llm_perf_opt.hardware.roofline import (
 from llm_perf_opt.symbolic.cache import FUNCTION_NAME, load_generated
 from llm_perf_opt.symbolic.compiler import GridPrinter, floor_divisions
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
-from llm_perf_opt.symbolic.symbols import WORKLOAD_SYMBOLS, Workload
+from llm_perf_opt.symbolic.symbols import INPUT_SYMBOLS, Workload
+from llm_perf_opt.symbolic.whatif import check_whatifs
 
 __all__ = ["FACTOR_ARGUMENTS", "RunExpressions", "RunModel", "run_expressions", "run_model"]
 
@@ -185,7 +186,7 @@ class _TimePrinter(GridPrinter):
 
 
 _NAMESPACE: Final[dict[str, Any]] = {"numpy": np}
-_ARGUMENTS: Final = (*WORKLOAD_SYMBOLS, *(FACTOR_SYMBOLS[key] for key in FACTOR_ARGUMENTS))
+_ARGUMENTS: Final = (*INPUT_SYMBOLS, *(FACTOR_SYMBOLS[key] for key in FACTOR_ARGUMENTS))
 
 
 def _plain(expr: sympy.Expr, memo: dict[sympy.Expr, sympy.Expr]) -> sympy.Expr:
@@ -245,7 +246,7 @@ class RunModel:
         deployment: the deployment it was compiled for (its factor values are the defaults).
         tree: the module tree the ids refer to.
         names: output names (see :meth:`RunExpressions.outputs`), in output order.
-        function: ``function(B, F, H, W, S, L, *factors)`` → one array per unique output.
+        function: ``function(B, F, H, W, S, L, ρ, k, τ, *factors)`` → one array per unique output.
         slots: output name → index into the function's results.
     """
 
@@ -283,10 +284,14 @@ class RunModel:
     ) -> dict[str, FloatArray]:
         """Outputs over workload arrays of any broadcastable shapes (and factor arrays), as float64.
 
+        The workload's what-ifs (ρ, k, τ; default off: dense, no reuse, guidance on every step) are
+        inputs like its sizes; out of range, they raise naming the field.
+
         ``names`` selects outputs (default: all); a few outputs are computed by a function compiled
         for them alone (once, cached like the whole), not by the whole.
         """
-        inputs = [np.asarray(value, dtype=np.float64) for value in workload.values()]
+        check_whatifs(workload)
+        inputs = [np.asarray(value, dtype=np.float64) for value in workload.inputs()]
         factor_inputs = [np.asarray(v, dtype=np.float64) for v in self.factor_values(factors)]
         try:
             shape = np.broadcast_shapes(*(a.shape for a in (*inputs, *factor_inputs)))

@@ -52,6 +52,7 @@ from llm_perf_opt.report.categories import CATEGORIES, categorize
 from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
+from llm_perf_opt.symbolic.whatif import WhatIfs
 from llm_perf_opt.validation import flag, instance, text
 from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
@@ -103,6 +104,7 @@ class RunOptions:
         pad_text: pad the prompt to 512 tokens, as both pipelines do.
         deployment: the deployment times and memory are predicted for (``None``: no prediction);
             its variant, implementation and guidance must be the report's.
+        whatifs: sparse attention, step-cache reuse and CFG truncation (default off).
     """
 
     implementation: str = field(default="official", validator=text())
@@ -111,6 +113,7 @@ class RunOptions:
     deployment: Deployment | None = field(
         default=None, validator=attrs.validators.optional(instance(Deployment))
     )
+    whatifs: WhatIfs = field(factory=WhatIfs, validator=instance(WhatIfs))
 
     def fingerprint(self) -> dict[str, object]:
         """What the report id hashes: every option, the deployment by its shape and factors."""
@@ -122,6 +125,7 @@ class RunOptions:
             "guidance": self.guidance,
             "pad_text": self.pad_text,
             "deployment": deployment,
+            **({} if self.whatifs.off else {"whatifs": repr(self.whatifs)}),
         }
 
 
@@ -415,9 +419,11 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         )
     implementation = get_implementation(options.implementation)
     profile, workload, profile_notes, workload_notes = request_workload(request, variant, options.pad_text)
-    tree = pipeline_tree(variant, implementation, options.guidance)
+    workload = options.whatifs.applied(workload)
+    methods = (options.whatifs.sparse_attention, options.whatifs.step_cache)
+    tree = pipeline_tree(variant, implementation, options.guidance, *methods)
     figures, synthetic = _exact_figures(
-        tree, workload, pipeline_key(variant, implementation, options.guidance)
+        tree, workload, pipeline_key(variant, implementation, options.guidance, *methods)
     )
     seconds: dict[str, float] = {}
     own_seconds: dict[str, float] = {}
@@ -465,6 +471,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         "classifier-free guidance on: two transformer forwards per step"
         if options.guidance
         else "classifier-free guidance off: one transformer forward per step",
+        *options.whatifs.notes(),
         *profile_notes,
         *workload_notes,
         *time_notes,

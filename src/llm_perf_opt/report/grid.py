@@ -2,10 +2,12 @@
 files written atomically.
 
 A grid is the Cartesian product of one axis of values per workload field (:class:`GridAxes`),
+and optionally per what-if (attention density ρ, reused steps k, guided fraction τ; default the
+dense, uncached, fully guided run, and then not written as columns),
 evaluated for some ``(module_id, metric)`` columns of the pipeline tree (:class:`GridRequest`).
 Only those columns' expressions are compiled
 (:func:`~llm_perf_opt.symbolic.compiler.compile_columns`). Points are visited in row-major order
-over the six fields (``batch`` slowest, ``text_len`` fastest), in chunks of
+over the fields (``batch`` slowest, then the workload's, then the what-ifs'), in chunks of
 :data:`DEFAULT_CHUNK_POINTS`, so memory stays bounded whatever the grid's size.
 
 Everything is checked before anything is written: the axes (vectorised, see
@@ -37,6 +39,7 @@ from llm_perf_opt.symbolic.compiler import Column, ColumnEvaluator, compile_colu
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
+from llm_perf_opt.symbolic.whatif import check_whatifs
 from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN
 from llm_perf_opt.wan2_1.implementation import Implementation
 from llm_perf_opt.wan2_1.limits import validate_workload_arrays
@@ -49,6 +52,7 @@ __all__ = [
     "FORMATS",
     "MAX_POINTS",
     "METRIC_UNITS",
+    "WHATIF_DEFAULTS",
     "GridAxes",
     "GridRequest",
     "LabelledGrid",
@@ -60,6 +64,14 @@ __all__ = [
 
 FIELDS: Final = ("batch", "frames", "height", "width", "steps", "text_len")
 """The workload fields of a grid, in row order (the first varies slowest)."""
+WHATIF_DEFAULTS: Final[Mapping[str, float | int]] = {
+    "attention_density": 1.0,
+    "reused_steps": 0,
+    "guided_fraction": 1.0,
+}
+"""The what-if fields of a grid, after the workload's in row order, and their default (off) value."""
+_FLOAT_FIELDS: Final = frozenset({"attention_density", "guided_fraction"})
+"""What-if fields whose values are fractions (float64 columns); the others are integers."""
 FORMATS: Final = ("csv", "parquet", "netcdf")
 """File formats :func:`write_grid` writes."""
 DEFAULT_CHUNK_POINTS: Final = 1 << 18
@@ -88,17 +100,29 @@ def _axis(values: object) -> tuple[int, ...]:
     return tuple(int(v) for v in np.asarray(values).ravel())
 
 
+def _float_axis(name: str, values: object) -> tuple[float, ...]:
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)):
+        raise LlmPerfOptError(f"{name}: must be a list of numbers, got {values!r}")
+    return tuple(float(v) for v in array.ravel())
+
+
 def _is_axis(instance: object, attribute: Any, value: object) -> None:
     if not isinstance(value, tuple) or not value or not all(type(v) is int for v in value):
         raise LlmPerfOptError(f"{attribute.name}: must be a non-empty tuple of integers, got {value!r}")
 
 
+def _is_float_axis(instance: object, attribute: Any, value: object) -> None:
+    if not isinstance(value, tuple) or not value or not all(type(v) is float for v in value):
+        raise LlmPerfOptError(f"{attribute.name}: must be a non-empty tuple of numbers, got {value!r}")
+
+
 @frozen(kw_only=True)
 class GridAxes:
-    """The values of each workload field; the grid is their Cartesian product.
+    """The values of each workload field and what-if; the grid is their Cartesian product.
 
     Build it with :meth:`of`, which validates the values; the fields here are already checked
-    tuples of ints.
+    tuples of ints (floats for ρ and τ). A what-if left at its default is not a column of the output.
     """
 
     batch: tuple[int, ...] = field(validator=_is_axis)
@@ -107,24 +131,31 @@ class GridAxes:
     width: tuple[int, ...] = field(validator=_is_axis)
     steps: tuple[int, ...] = field(validator=_is_axis)
     text_len: tuple[int, ...] = field(validator=_is_axis)
+    attention_density: tuple[float, ...] = field(default=(1.0,), validator=_is_float_axis)
+    reused_steps: tuple[int, ...] = field(default=(0,), validator=_is_axis)
+    guided_fraction: tuple[float, ...] = field(default=(1.0,), validator=_is_float_axis)
 
     @classmethod
-    def of(cls, **values: Sequence[int] | npt.ArrayLike) -> GridAxes:
+    def of(cls, **values: Sequence[float] | npt.ArrayLike) -> GridAxes:
         """Axes from sequences (or 1-D arrays) of values per field, checked by
-        :func:`validate_workload_arrays`; every field is required, an empty axis is an error, and
+        :func:`validate_workload_arrays` and :func:`~llm_perf_opt.symbolic.whatif.check_whatifs`;
+        every workload field is required, the what-ifs are optional, an empty axis is an error, and
         so is a grid of more than :data:`MAX_POINTS` points."""
         missing = [name for name in FIELDS if name not in values]
         if missing:
             raise LlmPerfOptError(f"{missing[0]}: required axis is missing; fields: {', '.join(FIELDS)}")
         arrays = {}
-        for name in FIELDS:
+        for name in (*FIELDS, *WHATIF_DEFAULTS):
+            if name not in values:
+                continue
             array = np.asarray(values.pop(name))
             if array.ndim != 1 or array.size == 0:
                 raise LlmPerfOptError(f"{name}: must be a non-empty list of values, got shape {array.shape}")
             arrays[name] = array
         if values:
             raise LlmPerfOptError(
-                f"{sorted(values)[0]}: unknown workload field; accepted: {', '.join(FIELDS)}"
+                f"{sorted(values)[0]}: unknown workload field; accepted: "
+                f"{', '.join((*FIELDS, *WHATIF_DEFAULTS))}"
             )
         size = int(np.prod([array.size for array in arrays.values()], dtype=object))
         if size > MAX_POINTS:
@@ -132,12 +163,38 @@ class GridAxes:
                 f"grid: {size} points ({' × '.join(str(a.size) for a in arrays.values())}) exceed the limit "
                 f"of {MAX_POINTS}; split the grid"
             )
-        validate_workload_arrays(arrays)
-        return cls(**{name: _axis(array) for name, array in arrays.items()})
+        validate_workload_arrays({name: arrays[name] for name in FIELDS})
+        whatifs = {name: arrays.get(name, np.asarray([default])) for name, default in WHATIF_DEFAULTS.items()}
+        check_whatifs(
+            Workload(
+                batch=1,
+                frames=1,
+                height=16,
+                width=16,
+                steps=np.asarray(arrays["steps"])[:, None],
+                text_len=0,
+                attention_density=whatifs["attention_density"],
+                reused_steps=whatifs["reused_steps"][None, :],
+                guided_fraction=whatifs["guided_fraction"],
+            )
+        )
+        axes: dict[str, Any] = {name: _axis(arrays[name]) for name in FIELDS}
+        for name, array in arrays.items():
+            if name in _FLOAT_FIELDS:
+                axes[name] = _float_axis(name, array)
+            elif name in WHATIF_DEFAULTS:
+                axes[name] = _axis(array)
+        return cls(**axes)
 
-    def axes(self) -> dict[str, tuple[int, ...]]:
-        """Field → values, in :data:`FIELDS` order."""
-        return {name: getattr(self, name) for name in FIELDS}
+    def axes(self) -> dict[str, tuple[float, ...]]:
+        """Field → values, in row order: the workload fields, then the what-ifs."""
+        return {name: getattr(self, name) for name in (*FIELDS, *WHATIF_DEFAULTS)}
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields written as columns: the workload's, then the what-ifs not at their default."""
+        shown = [name for name, default in WHATIF_DEFAULTS.items() if getattr(self, name) != (default,)]
+        return (*FIELDS, *shown)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -154,11 +211,12 @@ class GridAxes:
         """The fields with more than one value: the dimensions of a labelled grid."""
         return tuple(name for name, values in self.axes().items() if len(values) > 1)
 
-    def points(self, start: int, stop: int) -> dict[str, IntArray]:
-        """The values of each field for the points ``start`` to ``stop`` (row-major order)."""
+    def points(self, start: int, stop: int) -> dict[str, npt.NDArray[Any]]:
+        """The values of each field for the points ``start`` to ``stop`` (row-major order): int64,
+        float64 for ρ and τ."""
         index = np.unravel_index(np.arange(start, stop, dtype=np.int64), self.shape)
         return {
-            name: np.asarray(values, dtype=np.int64)[i]
+            name: np.asarray(values, dtype=np.float64 if name in _FLOAT_FIELDS else np.int64)[i]
             for (name, values), i in zip(self.axes().items(), index, strict=True)
         }
 
@@ -187,6 +245,9 @@ class GridRequest:
             label); off, the prompt runs at its own length.
         axes: the workload values.
         columns: ``(module_id, metric)`` pairs to evaluate, in output order.
+        sparse_attention: the sparse-attention pattern whose overhead the attention carries
+            (``ideal``: ρ alone; :data:`~llm_perf_opt.symbolic.whatif.SPARSE_PATTERNS`).
+        step_cache: the step-cache method whose module the run has (``None``: reuse alone).
     """
 
     variant: WanVariant = field(validator=validators.instance_of(WanVariant))
@@ -195,6 +256,8 @@ class GridRequest:
     pad_text: bool = field(validator=validators.instance_of(bool))
     axes: GridAxes = field(validator=validators.instance_of(GridAxes))
     columns: tuple[Column, ...] = field(converter=_columns, validator=_check_columns)
+    sparse_attention: str = field(default="ideal", validator=validators.instance_of(str))
+    step_cache: str | None = field(default=None, validator=validators.optional(validators.instance_of(str)))
 
     def __attrs_post_init__(self) -> None:
         if not self.pad_text and self.variant.image_tokens:
@@ -208,7 +271,9 @@ class GridRequest:
 
     def tree(self) -> ModuleTree:
         """The pipeline tree the columns come from."""
-        return pipeline_tree(self.variant, self.implementation, self.guidance)
+        return pipeline_tree(
+            self.variant, self.implementation, self.guidance, self.sparse_attention, self.step_cache
+        )
 
     def evaluator(self) -> ColumnEvaluator:
         """The compiled columns (an unknown module id is an error naming it)."""
@@ -222,6 +287,8 @@ class GridRequest:
             "implementation": self.implementation.name,
             "guidance": int(self.guidance),
             "pad_text": int(self.pad_text),
+            "sparse_attention": self.sparse_attention,
+            "step_cache": self.step_cache or "none",
         }
 
 
@@ -236,12 +303,15 @@ def _workload(request: GridRequest, points: Mapping[str, Any]) -> Workload:
         width=points["width"],
         steps=points["steps"],
         text_len=text_len,
+        attention_density=points["attention_density"],
+        reused_steps=points["reused_steps"],
+        guided_fraction=points["guided_fraction"],
     )
 
 
 def iter_chunks(
     request: GridRequest, chunk_points: int = DEFAULT_CHUNK_POINTS
-) -> Iterator[tuple[dict[str, IntArray], tuple[npt.NDArray[np.float64], ...]]]:
+) -> Iterator[tuple[dict[str, npt.NDArray[Any]], tuple[npt.NDArray[np.float64], ...]]]:
     """``(points, columns)`` for consecutive chunks of at most ``chunk_points`` points: the values of
     each field and one float64 array per column, all of the chunk's length."""
     if isinstance(chunk_points, bool) or not isinstance(chunk_points, int) or chunk_points < 1:
@@ -252,7 +322,7 @@ def iter_chunks(
         stop = min(size, start + chunk_points)
         points = request.axes.points(start, stop)
         workload = _workload(request, {k: v.astype(np.float64) for k, v in points.items()})
-        outputs = evaluator.evaluate_arrays(*workload.values())
+        outputs = evaluator.evaluate_arrays(*workload.inputs())
         yield (
             points,
             tuple(np.broadcast_to(np.asarray(o, dtype=np.float64), (stop - start,)) for o in outputs),
@@ -281,8 +351,18 @@ class LabelledGrid:
 
         axes = self.request.axes.axes()
         dims = self.request.axes.varied
-        coords: dict[str, Any] = {name: (name, np.asarray(axes[name], dtype=np.int64)) for name in dims}
-        coords.update({name: np.int64(values[0]) for name, values in axes.items() if name not in dims})
+
+        def typed(name: str) -> Any:
+            return np.float64 if name in _FLOAT_FIELDS else np.int64
+
+        coords: dict[str, Any] = {name: (name, np.asarray(axes[name], dtype=typed(name))) for name in dims}
+        coords.update(
+            {
+                name: typed(name)(values[0])
+                for name, values in axes.items()
+                if name not in dims and name in self.request.axes.fields
+            }
+        )
         variables = {}
         for (module, metric), array in zip(self.request.columns, self.values, strict=True):
             attrs: dict[str, str | int] = {
@@ -296,10 +376,10 @@ class LabelledGrid:
         return xr.Dataset(variables, coords=coords, attrs=self.request.attributes())
 
     def to_dataframe(self) -> Any:
-        """A pandas DataFrame with one row per point: the six fields, then one column per column."""
+        """A pandas DataFrame with one row per point: the fields, then one column per column."""
         frame = self.to_xarray().to_dataframe().reset_index()
         names = [f"{module}:{metric}" for module, metric in self.request.columns]
-        return frame[[*FIELDS, *names]]
+        return frame[[*self.request.axes.fields, *names]]
 
 
 def evaluate_labelled(request: GridRequest, *, chunks: int | Sequence[int] | None = None) -> LabelledGrid:
@@ -371,8 +451,9 @@ def write_grid(
     as CSV, Parquet or netCDF, chunk by chunk; return the number of points written.
 
     The format, the columns and the output path are checked before anything is opened; the file is
-    replaced only once complete. CSV and Parquet have one row per point (the six fields, then one
-    column per ``module:metric``); netCDF holds the labelled grid of :meth:`LabelledGrid.to_xarray`.
+    replaced only once complete. CSV and Parquet have one row per point (the six fields, the what-ifs
+    not at their default, then one column per ``module:metric``); netCDF holds the labelled grid of
+    :meth:`LabelledGrid.to_xarray`.
     ``progress`` ``None`` shows a bar on stderr for grids of at least a million points when stderr
     is a terminal.
     """
@@ -407,9 +488,13 @@ def _write_rows(
 ) -> None:
     import pyarrow as pa
 
-    names = [*FIELDS, *(f"{module}:{metric}" for module, metric in request.columns)]
+    fields = request.axes.fields
+    names = [f"{module}:{metric}" for module, metric in request.columns]
     schema = pa.schema(
-        [*(pa.field(name, pa.int64()) for name in FIELDS), *(pa.field(n, pa.float64()) for n in names[6:])]
+        [
+            *(pa.field(name, pa.float64() if name in _FLOAT_FIELDS else pa.int64()) for name in fields),
+            *(pa.field(n, pa.float64()) for n in names),
+        ]
     )
     if fmt == "csv":
         import pyarrow.csv as pacsv
@@ -423,7 +508,7 @@ def _write_rows(
         writer = pq.ParquetWriter(sink, schema)
     with _progress(request.axes.size, progress) as bar:
         for points, columns in iter_chunks(request, chunk_points):
-            arrays = [*(points[name] for name in FIELDS), *columns]
+            arrays = [*(points[name] for name in fields), *columns]
             writer.write_table(pa.Table.from_arrays([pa.array(a) for a in arrays], schema=schema))
             if bar is not None:
                 bar.update(len(arrays[0]))

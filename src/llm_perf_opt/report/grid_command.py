@@ -1,7 +1,9 @@
 """The ``grid`` command: any module's figures over a grid of whole runs, as CSV, Parquet or netCDF.
 
 ``llm-perf-opt grid --variant t2v-14b --frames 17,33,81 --height 480,720 --width 832,1280
-[--module pipeline] [--metric flops] [--out grid.parquet] [--format parquet]`` writes one row per
+[--module pipeline] [--metric flops] [--out grid.parquet] [--format parquet]
+[--attention-density 0.25,0.5,1] [--reused-steps 0,10,20] [--guided-fraction 0.5,1]
+[--sparse-attention vsa] [--step-cache teacache]`` writes one row per
 point (CSV, Parquet) or one labelled grid (netCDF) through :func:`~llm_perf_opt.report.grid.write_grid`:
 every value is parsed strictly (:func:`~llm_perf_opt.parsing.parse_int_list`) and validated, the
 columns are compiled and the output path is checked before anything is written, and the file is
@@ -11,7 +13,9 @@ replaced only once complete. :func:`register` adds the command to a command line
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Final
 
@@ -19,13 +23,14 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.parsing import parse_int, parse_int_list
 from llm_perf_opt.report.grid import DEFAULT_CHUNK_POINTS, FIELDS, FORMATS, GridAxes, GridRequest, write_grid
 from llm_perf_opt.symbolic.cost import METRICS
+from llm_perf_opt.symbolic.whatif import SPARSE_PATTERNS
 from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
-from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID
+from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, STEP_CACHES
 from llm_perf_opt.wan2_1.variants import get_variant
 from llm_perf_opt.wan2_1.workloads import default_steps
 
-__all__ = ["grid_request", "handle_grid", "register"]
+__all__ = ["add_whatif_methods", "grid_request", "handle_grid", "parse_fraction_list", "register"]
 
 _DEFAULTS: Final = {
     "batch": "1",
@@ -37,6 +42,39 @@ _DEFAULTS: Final = {
 """Default axis of each field (``steps``: the variant's task default)."""
 _SUFFIX_FORMATS: Final = {".csv": "csv", ".parquet": "parquet", ".nc": "netcdf"}
 """The format an output file's suffix implies when ``--format`` is not given."""
+
+
+_FRACTION: Final = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:/[1-9][0-9]*)?", re.ASCII)
+"""A fraction as a user writes it: ``0.25``, ``1``, ``1/4``."""
+
+
+def parse_fraction_list(field: str, text: str) -> list[Fraction]:
+    """Comma-separated non-negative fractions (``0.25``, ``1/4``, ``1``), exact, in order; anything
+    else is an error naming ``field``."""
+    items = text.split(",") if isinstance(text, str) and text else [str(text)]
+    values = []
+    for item in items:
+        if _FRACTION.fullmatch(item) is None or len(item) > 40:
+            raise LlmPerfOptError(
+                f"{field}: must be comma-separated fractions such as 0.25 or 1/4, got {item!r}"
+            )
+        values.append(Fraction(item))
+    return values
+
+
+def add_whatif_methods(parser: argparse.ArgumentParser) -> None:
+    """The options naming a sparse-attention pattern and a step-cache method (their overheads)."""
+    parser.add_argument(
+        "--sparse-attention",
+        default="ideal",
+        choices=sorted(SPARSE_PATTERNS),
+        help="sparse-attention pattern whose overhead the attention carries (default ideal: ρ alone)",
+    )
+    parser.add_argument(
+        "--step-cache",
+        choices=sorted(STEP_CACHES),
+        help="step-cache method whose residual store/reuse and check the run has (default: reuse alone)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,6 +108,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     grid.add_argument("--no-guidance", action="store_true", help="one transformer forward per step")
     grid.add_argument(
+        "--attention-density",
+        help="what-if ρ ∈ (0, 1]: fraction of attention scores computed, comma-separated (default 1)",
+    )
+    grid.add_argument(
+        "--reused-steps",
+        help="what-if k: steps a step cache reuses, 0 ≤ k < steps, comma-separated (default 0)",
+    )
+    grid.add_argument(
+        "--guided-fraction",
+        help="what-if τ ∈ [0, 1]: fraction of steps, from the first, with guidance (default 1)",
+    )
+    add_whatif_methods(grid)
+    grid.add_argument(
         "--no-pad-text",
         action="store_true",
         help="do not pad the prompt to 512 tokens (trimming implementations)",
@@ -94,9 +145,16 @@ def grid_request(args: argparse.Namespace) -> GridRequest:
     texts = {name: getattr(args, name) for name in FIELDS}
     if texts["steps"] is None:
         texts["steps"] = str(default_steps(variant))
-    axes = GridAxes.of(
-        **{name: parse_int_list(f"--{name.replace('_', '-')}", text) for name, text in texts.items()}
-    )
+    values: dict[str, list[float] | list[int]] = {
+        name: parse_int_list(f"--{name.replace('_', '-')}", text) for name, text in texts.items()
+    }
+    if args.reused_steps is not None:
+        values["reused_steps"] = parse_int_list("--reused-steps", args.reused_steps)
+    for name in ("attention_density", "guided_fraction"):
+        text = getattr(args, name)
+        if text is not None:
+            values[name] = [float(v) for v in parse_fraction_list(f"--{name.replace('_', '-')}", text)]
+    axes = GridAxes.of(**values)
     modules = args.module or [PIPELINE_ID]
     metrics = args.metric or ["flops"]
     return GridRequest(
@@ -106,6 +164,8 @@ def grid_request(args: argparse.Namespace) -> GridRequest:
         pad_text=not args.no_pad_text,
         axes=axes,
         columns=tuple((module, metric) for module in modules for metric in metrics),
+        sparse_attention=args.sparse_attention,
+        step_cache=args.step_cache,
     )
 
 

@@ -27,7 +27,8 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cache import load_function
 from llm_perf_opt.symbolic.cost import METRICS, simplify_expr
 from llm_perf_opt.symbolic.module import ModuleTree
-from llm_perf_opt.symbolic.symbols import WORKLOAD_SYMBOLS, Workload
+from llm_perf_opt.symbolic.symbols import INPUT_SYMBOLS, Workload
+from llm_perf_opt.symbolic.whatif import check_whatifs, exact_whatifs
 
 __all__ = [
     "Column",
@@ -88,6 +89,21 @@ class GridPrinter(NumPyPrinter):  # type: ignore[misc]  # sympy is untyped
         if q & (q - 1) == 0:
             return f"{self._module_format('numpy.floor')}(({self._print(numerator)})/{q})"
         return f"{self._module_format('numpy.floor_divide')}({self._print(numerator)}, {q})"
+
+    def _print_Min(self, expr: sympy.Expr) -> str:
+        return self._nested("numpy.minimum", expr)
+
+    def _print_Max(self, expr: sympy.Expr) -> str:
+        return self._nested("numpy.maximum", expr)
+
+    def _nested(self, name: str, expr: sympy.Expr) -> str:
+        """``name(name(a, b), c)``: element-wise over arrays that broadcast (``numpy.amin`` of a tuple
+        would need equal shapes)."""
+        function = self._module_format(name)
+        nested: str = functools.reduce(
+            lambda left, right: f"{function}({left}, {right})", (self._print(arg) for arg in expr.args)
+        )
+        return nested
 
 
 def floor_divisions(expr: sympy.Expr) -> sympy.Expr:
@@ -200,7 +216,8 @@ class Evaluator:
 
         One call of the generated numpy function computes all unique expressions for all points.
         """
-        inputs = [np.asarray(value, dtype=np.float64) for value in workload.values()]
+        check_whatifs(workload)
+        inputs = [np.asarray(value, dtype=np.float64) for value in workload.inputs()]
         try:
             shape = np.broadcast_shapes(*(a.shape for a in inputs))
         except ValueError:
@@ -217,14 +234,16 @@ class Evaluator:
         Raises when a metric is not an integer for this workload (e.g. a size that does not divide),
         naming the module, the metric and the workload.
         """
+        check_whatifs(workload)
         args = []
-        for name, value in zip(_FIELD_NAMES, workload.values(), strict=True):
+        for name, value in zip(_FIELD_NAMES, workload.values(), strict=False):
             if isinstance(value, bool) or not isinstance(value, int | np.integer):
                 raise LlmPerfOptError(
                     f"workload.{name}: exact evaluation needs an integer, got {value!r}; "
                     f"use evaluate() for arrays"
                 )
             args.append(Fraction(int(value)))
+        args += exact_whatifs(workload)
         outputs = self._exact(*args)
         integers: list[int] = []
         for index, out in enumerate(outputs):
@@ -248,7 +267,7 @@ class Evaluator:
         raise AssertionError(index)
 
 
-_FIELD_NAMES: tuple[str, ...] = tuple(symbol.name for symbol in WORKLOAD_SYMBOLS)
+_FIELD_NAMES: tuple[str, ...] = tuple(symbol.name for symbol in INPUT_SYMBOLS)
 
 
 def _full(out: object, shape: tuple[int, ...]) -> FloatArray:
@@ -280,7 +299,7 @@ def _lambdify_both(
 
     def grid() -> Callable[..., list[Any]]:
         return sympy.lambdify(  # type: ignore[no-any-return]
-            WORKLOAD_SYMBOLS,
+            INPUT_SYMBOLS,
             [floor_divisions(expr) for expr in expressions()],
             modules="numpy",
             printer=GridPrinter,
@@ -289,7 +308,7 @@ def _lambdify_both(
 
     def exact() -> Callable[..., list[Any]]:
         return sympy.lambdify(  # type: ignore[no-any-return]
-            WORKLOAD_SYMBOLS,
+            INPUT_SYMBOLS,
             list(expressions()),
             modules=[_EXACT_NAMESPACE],
             printer=_ExactPrinter,
@@ -399,8 +418,9 @@ class ColumnEvaluator:
         return inspect.getsource(self._grid)
 
     def evaluate_arrays(self, *inputs: Any) -> tuple[Any, ...]:
-        """One output per column from the six workload arrays as given (numpy arrays, or any array
-        type that numpy ufuncs dispatch to, such as dask arrays or their chunks), not broadcast."""
+        """One output per column from the nine input arrays (workload, then what-ifs) as given (numpy
+        arrays, or any array type that numpy ufuncs dispatch to, such as dask arrays or their
+        chunks), not broadcast."""
         with np.errstate(all="ignore"):
             outputs = self._grid(*inputs)
         return tuple(outputs[index] for index in self.column_index)
@@ -411,9 +431,10 @@ class ColumnEvaluator:
         When any value is a dask array the result is lazy: dask arrays of the broadcast shape whose
         chunks are evaluated one at a time, all columns of a chunk in one call, when computed.
         """
-        if any(_is_dask(value) for value in workload.values()):
+        check_whatifs(workload)
+        if any(_is_dask(value) for value in workload.inputs()):
             return self._evaluate_lazily(workload)
-        inputs = [np.asarray(value, dtype=np.float64) for value in workload.values()]
+        inputs = [np.asarray(value, dtype=np.float64) for value in workload.inputs()]
         try:
             shape = np.broadcast_shapes(*(a.shape for a in inputs))
         except ValueError:
@@ -427,7 +448,7 @@ class ColumnEvaluator:
 
     def _evaluate_lazily(self, workload: Workload) -> ColumnGrid:
         da: Any = importlib.import_module("dask.array")
-        arrays = da.broadcast_arrays(*(da.asarray(value).astype(np.float64) for value in workload.values()))
+        arrays = da.broadcast_arrays(*(da.asarray(value).astype(np.float64) for value in workload.inputs()))
         template = arrays[0]
         width = len(self.columns)
 
@@ -455,7 +476,7 @@ def _is_dask(value: object) -> bool:
 def _lambdify_grid(expressions: tuple[sympy.Expr, ...]) -> Callable[..., list[Any]]:
     """The numpy evaluator of ``expressions`` alone, cached on the expressions."""
     return sympy.lambdify(  # type: ignore[no-any-return]
-        WORKLOAD_SYMBOLS,
+        INPUT_SYMBOLS,
         [floor_divisions(expr) for expr in expressions],
         modules="numpy",
         printer=GridPrinter,

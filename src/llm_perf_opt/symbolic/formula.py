@@ -1,8 +1,9 @@
 """Formula views: a module's metric as a simplified expression, as text, as LaTeX, as a document.
 
 LaTeX notation: each workload symbol is written as its name in upright type, e.g.
-``\\mathrm{frames}`` and ``\\mathrm{text\\_len}``, so a formula reads without a legend; ``floor`` is
-``\\left\\lfloor … \\right\\rfloor``.
+``\\mathrm{frames}`` and ``\\mathrm{text\\_len}``, so a formula reads without a legend, and so is each
+what-if (``\\mathrm{attention\\_density}``, ``\\mathrm{reused\\_steps}``,
+``\\mathrm{guided\\_fraction}``); ``floor`` is ``\\left\\lfloor … \\right\\rfloor``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import sympy
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import METRICS, simplify_expr
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
-from llm_perf_opt.symbolic.symbols import WORKLOAD_SYMBOLS
+from llm_perf_opt.symbolic.symbols import INPUT_SYMBOLS
 
 __all__ = ["LATEX_SYMBOL_NAMES", "formula", "latex_document", "pretty", "shown_modules", "to_latex"]
 
 LATEX_SYMBOL_NAMES: dict[sympy.Symbol, str] = {
-    symbol: r"\mathrm{" + symbol.name.replace("_", r"\_") + "}" for symbol in WORKLOAD_SYMBOLS
+    symbol: r"\mathrm{" + symbol.name.replace("_", r"\_") + "}" for symbol in INPUT_SYMBOLS
 }
 
 # The text of a block index in the LaTeX document, which shows one block of each repetition.
@@ -27,7 +28,7 @@ _BLOCK_INDEX = "i"
 
 
 def formula(tree: ModuleTree, module_id: str, metric: str) -> sympy.Expr:
-    """One metric of one module as a simplified expression in the six workload symbols.
+    """One metric of one module as a simplified expression in the workload and what-if symbols.
 
     It is the module's ``aggregate`` cost (all its calls in one call of the root), the number the
     evaluator computes.

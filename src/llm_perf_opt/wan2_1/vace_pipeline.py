@@ -29,7 +29,13 @@ from llm_perf_opt.symbolic.symbols import B, Workload
 from llm_perf_opt.wan2_1.evaluate import resolve_workload as resolve_wan2_1_workload
 from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width
 from llm_perf_opt.wan2_1.implementation import Implementation
-from llm_perf_opt.wan2_1.pipeline import TEXT_ENCODER_CALLS, dit_calls, guidance_ops, scheduler_module
+from llm_perf_opt.wan2_1.pipeline import (
+    TEXT_ENCODER_CALLS,
+    dit_calls,
+    guidance_ops,
+    scheduler_module,
+    sparse_dit,
+)
 from llm_perf_opt.wan2_1.text_encoder import declare_text_encoder
 from llm_perf_opt.wan2_1.vace import VaceVariant, declare_vace_dit, with_reference_frames
 from llm_perf_opt.wan2_1.vae import declare_vae
@@ -158,7 +164,7 @@ def declare_vace_pipeline(
             attrs.evolve(declare_text_encoder(implementation), calls=TEXT_ENCODER_CALLS),
             declare_vae(implementation, encodes=CONTROL_VIDEO_ENCODES, decodes=1),
             attrs.evolve(
-                declare_vace_dit(variant, implementation, reference_images),
+                sparse_dit(declare_vace_dit(variant, implementation, reference_images)),
                 calls=dit_calls(guidance=guidance),
             ),
             scheduler,

@@ -28,10 +28,11 @@ import sympy
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.module import Module, ModuleTree, Repeated, build_tree
-from llm_perf_opt.symbolic.symbols import B, S
+from llm_perf_opt.symbolic.symbols import B
+from llm_perf_opt.symbolic.whatif import dit_forwards
 from llm_perf_opt.wan2_1.dit import declare_dit
 from llm_perf_opt.wan2_1.implementation import Implementation
-from llm_perf_opt.wan2_1.pipeline import TEXT_ENCODER_CALLS, guidance_ops, scheduler_module
+from llm_perf_opt.wan2_1.pipeline import TEXT_ENCODER_CALLS, guidance_ops, scheduler_module, sparse_dit
 from llm_perf_opt.wan2_1.text_encoder import declare_text_encoder
 from llm_perf_opt.wan2_1.vae import declare_vae
 from llm_perf_opt.wan2_2.geometry import latent_shape
@@ -63,13 +64,17 @@ def expert_split(variant: Wan22Variant) -> ExpertSteps | None:
 
 
 def dit_calls(variant: Wan22Variant, *, guidance: bool) -> dict[str, sympy.Expr]:
-    """Forwards per video of each transformer, keyed by its id (``diffusion``, or the two experts)."""
-    per_step = 2 if guidance else 1
+    """Forwards per video of each transformer, keyed by its id (``diffusion``, or the two experts):
+    two per computed, guided step, one per other computed step
+    (:func:`~llm_perf_opt.symbolic.whatif.dit_forwards`); the high-noise expert runs the first steps."""
     split = expert_split(variant)
     if split is None:
-        return {"diffusion": per_step * S}
+        return {"diffusion": dit_forwards(guidance=guidance)}
     high, low = variant.experts or ()
-    return {high: per_step * split.high_noise, low: per_step * split.low_noise}
+    return {
+        high: dit_forwards(guidance=guidance, count=split.high_noise),
+        low: dit_forwards(guidance=guidance, first=split.high_noise, count=split.low_noise),
+    }
 
 
 def undeclared_stages(variant: Wan22Variant) -> tuple[str, ...]:
@@ -103,7 +108,7 @@ def declare_pipeline(
         children.append(
             declare_wan2_2_vae(implementation, encodes=1 if image else 0, decodes=1, encode_image=image)
         )
-    dit = declare_dit(variant.transformer, implementation)
+    dit = sparse_dit(declare_dit(variant.transformer, implementation))
     for name, calls in dit_calls(variant, guidance=guidance).items():
         children.append(attrs.evolve(dit, name=name, calls=calls))
     children.append(scheduler_module(_latent_numel(variant), shift=variant.sample_shift))
