@@ -135,9 +135,9 @@ def test_grid_equals_points() -> None:
         ({"attention_kernel": "flash9"}, r"^attention_kernel: unknown kernel 'flash9'"),
         (
             {"accelerator": "a100", "attention_kernel": "fa3"},
-            r"^attention_kernel: 'fa3' has no efficiency on a100",
+            r"^attention_kernel: fa3 does not run on a100 \(ampere\); it runs on hopper",
         ),
-        ({"offload": "disk"}, r"^offload: must be one of none, model, group; got 'disk'"),
+        ({"offload": "disk"}, r"^offload: must be one of none, model, group, sequential; got 'disk'"),
         (
             {"accelerator": "a100", "precision": "fp8"},
             r"^precision: a100 has no 'fp8' tensor rate; supported: bf16, fp16",

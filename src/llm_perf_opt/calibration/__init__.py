@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from llm_perf_opt.contracts.converter import read_json, structure
 from llm_perf_opt.deployment.engine import RunModel, run_model
@@ -56,14 +56,20 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-WHAT_TIMED: Final = ("end_to_end", "dit_only")
-"""``end_to_end``: one whole generation; ``dit_only``: all transformer forwards of the run."""
+WHAT_TIMED: Final = ("end_to_end", "dit_only", "per_step")
+"""``end_to_end``: one whole generation; ``dit_only``: all transformer forwards of the run;
+``per_step``: one denoising step (its forwards), the transformer stage over the steps."""
 PADDED_TEXT_LEN: Final = 512
 
 
 def _positive(_: object, attribute: Any, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise FieldError((attribute.name,), f"must be a number > 0, got {value!r}")
+
+
+def _optional_text(_: object, attribute: Any, value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise FieldError((attribute.name,), f"must be a non-empty string or absent, got {value!r}")
 
 
 def _optional_positive(instance: object, attribute: Any, value: float | None) -> None:
@@ -79,10 +85,14 @@ class CalibrationRecord:
         id: ``C4``, ``C1x8`` …
         source: where it was published.
         variant, implementation, accelerator: what ran where (the implementation closest to the
-            code timed).
+            code timed; ``None``: the stack's, or the official code's without a stack).
+        stack: the inference stack preset it ran on (``None``: the eager reference setup of
+            ``generate.py`` or Diffusers as the flags say); its defaults fill what the record does
+            not state.
+        gemm_precision: the linear layers' precision where stated (``None``: the stack's).
         gpus, ulysses, ring, fsdp, t5_fsdp, offload, t5_cpu: the setup (``generate.py``'s flags;
             offload ``none``, ``model`` or ``group``).
-        attention_kernel: the kernel presumed.
+        attention_kernel: the kernel presumed (``None``: the stack's default on the device).
         frames, height, width, steps, guidance: the video and the sampling loop.
         what_timed: one of :data:`WHAT_TIMED`.
         measured_seconds: the published time.
@@ -94,7 +104,6 @@ class CalibrationRecord:
     id: str = field(validator=text())
     source: str = field(validator=text())
     variant: str = field(validator=text())
-    implementation: str = field(validator=text())
     accelerator: str = field(validator=text())
     gpus: int = field(validator=integer(1))
     ulysses: int = field(default=1, validator=integer(1))
@@ -103,7 +112,6 @@ class CalibrationRecord:
     t5_fsdp: bool = field(default=False, validator=flag())
     offload: str = field(default="none")
     t5_cpu: bool = field(default=False, validator=flag())
-    attention_kernel: str = field(validator=text())
     frames: int = field(validator=integer(1))
     height: int = field(validator=integer(1))
     width: int = field(validator=integer(1))
@@ -114,11 +122,20 @@ class CalibrationRecord:
     measured_peak_gb: float | None = field(default=None, validator=_optional_positive)
     fitted: bool = field(default=True, validator=flag())
     note: str = ""
+    implementation: str | None = field(default=None, validator=_optional_text)
+    attention_kernel: str | None = field(default=None, validator=_optional_text)
+    stack: str | None = field(default=None, validator=_optional_text)
+    gemm_precision: str | None = field(default=None, validator=_optional_text)
 
     @property
     def output(self) -> str:
         """The engine output this record measured."""
         return "total" if self.what_timed == "end_to_end" else "stage.diffusion"
+
+    @property
+    def per(self) -> int:
+        """What the output is divided by: the steps for a per-step time, else 1."""
+        return self.steps if self.what_timed == "per_step" else 1
 
     @property
     def workload(self) -> Workload:
@@ -182,14 +199,27 @@ class CalibrationFile:
             raise FieldError(("records",), f"record ids must be unique, got {', '.join(duplicated)} twice")
 
 
+@frozen(kw_only=True)
+class RecordFile:
+    """The schema of ``stack_records.json``: more records for the one fit."""
+
+    description: str = ""
+    records: tuple[CalibrationRecord, ...]
+
+
 def load_calibration(path: str | Path | None = None) -> CalibrationFile:
-    """The shipped records (or those of the JSON file ``path``, same schema)."""
+    """The shipped records — ``records.json`` (C1–C8) and ``stack_records.json`` (optimised
+    stacks), fitted together — or those of the JSON file ``path`` (the schema of ``records.json``)."""
     if path is None:
+        folder = resources.files("llm_perf_opt.calibration")
         where = "built-in calibration records.json"
-        data = json.loads(
-            resources.files("llm_perf_opt.calibration").joinpath("records.json").read_text("utf-8")
+        data = json.loads(folder.joinpath("records.json").read_text("utf-8"))
+        base = structure(data, CalibrationFile, where=where)
+        where = "built-in calibration stack_records.json"
+        more = structure(
+            json.loads(folder.joinpath("stack_records.json").read_text("utf-8")), RecordFile, where=where
         )
-        return structure(data, CalibrationFile, where=where)
+        return evolve(base, records=(*base.records, *more.records))
     return structure(read_json(path), CalibrationFile, where=str(path))
 
 
@@ -199,6 +229,18 @@ CALIBRATION: Final = load_calibration()
 
 def record_deployment(record: CalibrationRecord, efficiencies: EfficiencyTable = EFFICIENCIES) -> Deployment:
     """The :class:`Deployment` a record was measured on."""
+    if record.stack is not None:
+        return build_deployment(
+            record.variant,
+            stack=record.stack,
+            implementation=record.implementation,
+            accelerator=record.accelerator,
+            gpus=record.gpus,
+            attention_kernel=record.attention_kernel,
+            gemm_precision=record.gemm_precision,
+            guidance=record.guidance,
+            efficiencies=efficiencies,
+        )
     return build_deployment(
         record.variant,
         implementation=record.implementation,
@@ -209,6 +251,7 @@ def record_deployment(record: CalibrationRecord, efficiencies: EfficiencyTable =
         t5_cpu=record.t5_cpu,
         t5_fsdp=record.t5_fsdp,
         attention_kernel=record.attention_kernel,
+        gemm_precision=record.gemm_precision,
         guidance=record.guidance,
         efficiencies=efficiencies,
     )
@@ -220,8 +263,8 @@ def _model(record: CalibrationRecord) -> RunModel:
 
 
 def _factor_columns(model: RunModel, tables: Sequence[EfficiencyTable]) -> dict[str, FloatArray]:
-    device = model.deployment.accelerator
-    rows = [table.for_device(device).factors for table in tables]
+    device, stack = model.deployment.accelerator, model.deployment.stack
+    rows = [table.for_device(device, stack).factors for table in tables]
     return {key: np.array([row.get(key, 1.0) for row in rows]) for key in FACTOR_KEYS}
 
 
@@ -229,7 +272,8 @@ def predict_record(record: CalibrationRecord, efficiencies: EfficiencyTable = EF
     """Predicted seconds of what a record timed, under ``efficiencies``."""
     model = _model(record)
     factors = _factor_columns(model, [efficiencies])
-    return float(model.evaluate(record.workload, factors, names=(record.output,))[record.output][0])
+    value = model.evaluate(record.workload, factors, names=(record.output,))[record.output][0]
+    return float(value) / record.per
 
 
 def _predict_many(records: Sequence[CalibrationRecord], tables: Sequence[EfficiencyTable]) -> FloatArray:
@@ -238,7 +282,7 @@ def _predict_many(records: Sequence[CalibrationRecord], tables: Sequence[Efficie
     for column, record in enumerate(records):
         model = _model(record)
         values = model.evaluate(record.workload, _factor_columns(model, tables), names=(record.output,))
-        out[:, column] = values[record.output]
+        out[:, column] = values[record.output] / record.per
     return out
 
 
@@ -384,12 +428,16 @@ class CalibrationTable:
         return "\n".join(lines)
 
 
-def _setup(record: CalibrationRecord) -> str:
-    timed = "end to end" if record.what_timed == "end_to_end" else "DiT only"
-    offload = {"none": "", "model": ", offload", "group": ", group offload"}.get(record.offload, "")
+def _setup(record: CalibrationRecord, deployment: Deployment) -> str:
+    timed = {"end_to_end": "end to end", "dit_only": "DiT only", "per_step": "per step"}[record.what_timed]
+    offload = {"none": "", "model": ", offload", "group": ", group offload"}.get(deployment.offload, "")
+    stack = "" if record.stack is None else f"{record.stack} "
+    kernel = deployment.attention_kernel
+    if deployment.gemm_precision != "bf16":
+        kernel += f" {deployment.gemm_precision}"
     return (
         f"{record.variant} {record.width}x{record.height}x{record.frames} {record.accelerator} "
-        f"x{record.gpus} {record.attention_kernel}{offload}, {record.steps} steps, {timed}"
+        f"x{record.gpus} {stack}{kernel}{offload}, {record.steps} steps, {timed}"
     )
 
 
@@ -401,11 +449,11 @@ def calibration_table(
     for record in calibration.records:
         model = _model(record)
         values = model.evaluate(record.workload, _factor_columns(model, [efficiencies]))
-        predicted = float(values[record.output][0])
+        predicted = float(values[record.output][0]) / record.per
         rows.append(
             CalibrationRow(
                 record=record,
-                setup=_setup(record),
+                setup=_setup(record, model.deployment),
                 predicted_seconds=predicted,
                 error=predicted / record.measured_seconds - 1,
                 dit_only_seconds=float(values["stage.diffusion"][0])
