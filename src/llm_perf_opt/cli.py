@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llm_perf_opt.calibration import calibration_table, fit_efficiencies
+from llm_perf_opt.calibration.public import public_records, public_table
 from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, structure
 from llm_perf_opt.deployment.engine import run_model
 from llm_perf_opt.deployment.sizing import DEVICE_COUNTS, fewest_devices, largest_frames, largest_resolution
@@ -312,6 +313,11 @@ def _build_parser() -> argparse.ArgumentParser:
     commands.add_parser("devices", help="list the accelerators of the time model").set_defaults(func=_devices)
     calibration = commands.add_parser("calibration", help="the time model against the published measurements")
     calibration.add_argument("--fit", action="store_true", help="refit the free factors and show the fit")
+    calibration.add_argument(
+        "--public",
+        action="store_true",
+        help="also predict the public stack timings (none fitted) and show their errors",
+    )
     calibration.set_defaults(func=_calibration)
 
     dit = commands.add_parser("dit", help="cost of one diffusion-transformer forward, module by module")
@@ -566,13 +572,19 @@ def _devices(args: argparse.Namespace) -> None:
 
 
 def _calibration(args: argparse.Namespace) -> None:
+    table = EFFICIENCIES
     if args.fit:
         result = fit_efficiencies()
         for name, value in result.values.items():
-            print(f"{name:<24} prior {result.priors[name]:.3f}  fitted {value:.3f}")
-        print(calibration_table(result.table).text())
-        return
-    print(calibration_table().text())
+            print(f"{name:<32} prior {result.priors[name]:.3f}  fitted {value:.3f}")
+        table = result.table
+    print(calibration_table(table).text())
+    if args.public:
+        print()
+        print("Public stack timings (not fitted):")
+        print(public_table(table).text())
+        for record_id, reason in public_records().skipped.items():
+            print(f"not predicted: {record_id}: {reason}")
 
 
 def _profiles(args: argparse.Namespace) -> None:

@@ -47,6 +47,8 @@ __all__ = [
     "CalibrationTable",
     "FitResult",
     "FreeFactor",
+    "StackSummary",
+    "calibration_rows",
     "calibration_table",
     "fit_efficiencies",
     "load_calibration",
@@ -55,6 +57,16 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+CONFIDENCE_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType({"high": 1.0, "medium": 0.5, "low": 0.25})
+"""How much a record's residual counts in the fit, by the confidence its source warrants: first-party
+or fully specified (high), third-party or partly specified (medium), uncertain interpretation (low).
+The residual is multiplied by the square root of the weight."""
+FITTED_ON: Final = ("reference", "all")
+"""Which records determine a free factor: ``reference``, the records of the eager reference setups
+(no stack: C1–C8), so that stack records never move the reference predictions; ``all``, every
+fitted record (the stack factors, which only stack records depend on)."""
+
 
 WHAT_TIMED: Final = ("end_to_end", "dit_only", "per_step")
 """``end_to_end``: one whole generation; ``dit_only``: all transformer forwards of the run;
@@ -90,6 +102,8 @@ class CalibrationRecord:
             ``generate.py`` or Diffusers as the flags say); its defaults fill what the record does
             not state.
         gemm_precision: the linear layers' precision where stated (``None``: the stack's).
+        fusion: the fusion mode where stated (``torch-compile`` …; ``None``: the stack's).
+        confidence: how far the record is to be trusted (:data:`CONFIDENCE_WEIGHTS`).
         gpus, ulysses, ring, fsdp, t5_fsdp, offload, t5_cpu: the setup (``generate.py``'s flags;
             offload ``none``, ``model`` or ``group``).
         attention_kernel: the kernel presumed (``None``: the stack's default on the device).
@@ -126,6 +140,8 @@ class CalibrationRecord:
     attention_kernel: str | None = field(default=None, validator=_optional_text)
     stack: str | None = field(default=None, validator=_optional_text)
     gemm_precision: str | None = field(default=None, validator=_optional_text)
+    fusion: str | None = field(default=None, validator=_optional_text)
+    confidence: str = field(default="high", validator=one_of(tuple(CONFIDENCE_WEIGHTS)))
 
     @property
     def output(self) -> str:
@@ -162,6 +178,7 @@ class FreeFactor:
         lower, upper: the bounds.
         confidence: how strongly the fit is pulled towards the prior, relative to a prior taken
             from a kernel measurement (1); an assumed prior pulls weakly.
+        fitted_on: which records determine it (:data:`FITTED_ON`).
     """
 
     name: str = field(validator=text())
@@ -171,6 +188,7 @@ class FreeFactor:
     lower: float = field(default=0.05, validator=_positive)
     upper: float = field(default=1.0, validator=_positive)
     confidence: float = field(default=1.0, validator=_positive)
+    fitted_on: str = field(default="reference", validator=one_of(FITTED_ON))
 
     def __attrs_post_init__(self) -> None:
         if not self.lower <= self.prior <= self.upper:
@@ -236,8 +254,10 @@ def record_deployment(record: CalibrationRecord, efficiencies: EfficiencyTable =
             implementation=record.implementation,
             accelerator=record.accelerator,
             gpus=record.gpus,
+            offload=None if record.offload == "none" else record.offload,
             attention_kernel=record.attention_kernel,
             gemm_precision=record.gemm_precision,
+            fusion=record.fusion,
             guidance=record.guidance,
             efficiencies=efficiencies,
         )
@@ -311,22 +331,18 @@ class FitResult:
     evaluations: int
 
 
-def fit_efficiencies(
-    calibration: CalibrationFile = CALIBRATION,
-    base: EfficiencyTable = EFFICIENCIES,
-    *,
-    free: Sequence[FreeFactor] | None = None,
-) -> FitResult:
-    """Fit the free factors to the fitted records (see the module docstring). Deterministic."""
-    free = calibration.free_factors if free is None else tuple(free)
-    if not free:
-        raise LlmPerfOptError("free: expected at least one factor to fit, got none")
-    records = [record for record in calibration.records if record.fitted]
-    if not records:
-        raise LlmPerfOptError("records: expected at least one fitted record, got none")
+def _least_squares(
+    records: Sequence[CalibrationRecord],
+    free: Sequence[FreeFactor],
+    base: EfficiencyTable,
+    prior_weight: float,
+) -> tuple[list[float], dict[str, float], int]:
+    """Fitted values of ``free`` on ``records`` over ``base``, the records' log residuals and the
+    evaluations the solver made."""
     measured = np.log([record.measured_seconds for record in records])
+    record_weight = np.sqrt([CONFIDENCE_WEIGHTS[record.confidence] for record in records])
     prior = np.log([factor.prior for factor in free])
-    weight = np.sqrt(calibration.prior_weight * np.array([factor.confidence for factor in free]))
+    weight = np.sqrt(prior_weight * np.array([factor.confidence for factor in free]))
     lower = np.log([factor.lower for factor in free])
     upper = np.log([factor.upper for factor in free])
 
@@ -335,14 +351,15 @@ def fit_efficiencies(
         return np.log(_predict_many(records, tables))
 
     def residuals(theta: FloatArray) -> FloatArray:
-        return np.concatenate([predicted(theta[None, :])[0] - measured, weight * (theta - prior)])
+        fit = record_weight * (predicted(theta[None, :])[0] - measured)
+        return np.concatenate([fit, weight * (theta - prior)])
 
     def jacobian(theta: FloatArray) -> FloatArray:
         step = 1e-6
         steps = np.where(theta + step <= upper, step, -step)
         trials = np.vstack([theta, theta + np.diag(steps)])
         logs = predicted(trials)
-        fit = ((logs[1:] - logs[0]) / steps[:, None]).T
+        fit = ((logs[1:] - logs[0]) / steps[:, None]).T * record_weight[:, None]
         return np.vstack([fit, np.diag(weight)])
 
     import scipy.optimize  # heavy; only a fit needs it
@@ -357,16 +374,49 @@ def fit_efficiencies(
         ftol=1e-12,
         gtol=1e-12,
     )
-    values = np.exp(solution.x).tolist()
-    final = residuals(solution.x)
+    final = residuals(solution.x)[: len(records)] / record_weight
+    return (
+        np.exp(solution.x).tolist(),
+        {r.id: float(x) for r, x in zip(records, final, strict=True)},
+        int(solution.nfev),
+    )
+
+
+def fit_efficiencies(
+    calibration: CalibrationFile = CALIBRATION,
+    base: EfficiencyTable = EFFICIENCIES,
+    *,
+    free: Sequence[FreeFactor] | None = None,
+) -> FitResult:
+    """Fit the free factors to the fitted records (see the module docstring). Deterministic.
+
+    The factors fitted on the reference records come first (on those records alone); the factors
+    fitted on all records follow, with the first ones at their fitted values."""
+    free = calibration.free_factors if free is None else tuple(free)
+    if not free:
+        raise LlmPerfOptError("free: expected at least one factor to fit, got none")
+    records = [record for record in calibration.records if record.fitted]
+    if not records:
+        raise LlmPerfOptError("records: expected at least one fitted record, got none")
+    values: dict[str, float] = {}
+    residuals: dict[str, float] = {}
+    evaluations = 0
+    table = base
+    for fitted_on in FITTED_ON:
+        group = [factor for factor in free if factor.fitted_on == fitted_on]
+        used = [r for r in records if fitted_on == "all" or r.stack is None]
+        if not group or not used:
+            continue
+        fitted, residuals, count = _least_squares(used, group, table, calibration.prior_weight)
+        table = _apply(table, group, fitted)
+        values.update({f.name: v for f, v in zip(group, fitted, strict=True)})
+        evaluations += count
     return FitResult(
-        table=_apply(base, free, values),
-        values=MappingProxyType({f.name: v for f, v in zip(free, values, strict=True)}),
+        table=table,
+        values=MappingProxyType({f.name: values[f.name] for f in free}),
         priors=MappingProxyType({f.name: f.prior for f in free}),
-        residuals=MappingProxyType(
-            {r.id: float(x) for r, x in zip(records, final[: len(records)], strict=True)}
-        ),
-        evaluations=int(solution.nfev),
+        residuals=MappingProxyType(residuals),
+        evaluations=evaluations,
     )
 
 
@@ -381,6 +431,7 @@ class CalibrationRow:
         error: ``predicted / measured − 1``.
         dit_only_seconds: for an end-to-end record, the transformer stage of the same prediction.
         predicted_peak_gb: predicted peak memory per GPU (GB), for comparison with the published one.
+        stack: the stack the deployment ran (``official`` or ``diffusers`` for the eager references).
     """
 
     record: CalibrationRecord
@@ -389,6 +440,24 @@ class CalibrationRow:
     error: float
     dit_only_seconds: float | None
     predicted_peak_gb: float
+    stack: str = "official"
+
+
+@frozen(kw_only=True)
+class StackSummary:
+    """How well the model reproduces one stack's records.
+
+    Attributes:
+        stack: the stack's name.
+        points: its records counted.
+        mape: their mean absolute percentage error, in percent.
+        max_abs_error: their largest |error|, in percent.
+    """
+
+    stack: str
+    points: int
+    mape: float
+    max_abs_error: float
 
 
 @frozen(kw_only=True)
@@ -408,8 +477,10 @@ class CalibrationTable:
     def text(self) -> str:
         """The table as aligned plain text (with the published and predicted peak memory per GPU
         where a record has one)."""
+        ids = max(16, *(len(row.record.id) + 1 for row in self.rows))
+        setups = max(72, *(len(row.setup) + 1 for row in self.rows))
         header = (
-            f"{'record':<16}{'setup':<72}{'measured s':>12}{'predicted s':>13}{'error':>9}  fitted"
+            f"{'record':<{ids}}{'setup':<{setups}}{'measured s':>12}{'predicted s':>13}{'error':>9}  fitted"
             f"{'DiT only s':>12}{'peak GB':>16}"
         )
         lines = [header, "-" * len(header)]
@@ -418,14 +489,33 @@ class CalibrationTable:
             published = row.record.measured_peak_gb
             peak = "" if published is None else f"{published:.2f} → {row.predicted_peak_gb:.2f}"
             lines.append(
-                f"{row.record.id:<16}{row.setup:<72}{row.record.measured_seconds:>12.2f}"
+                f"{row.record.id:<{ids}}{row.setup:<{setups}}{row.record.measured_seconds:>12.2f}"
                 f"{row.predicted_seconds:>13.2f}{row.error * 100:>+8.1f}%  "
                 f"{'yes' if row.record.fitted else 'no ':<6}{dit_only:>12}{peak:>16}"
             )
-        lines.append(
-            f"MAPE over the fitted records: {self.mape:.1f}%  (largest |error| {self.max_abs_error:.1f}%)"
-        )
+        fitted = any(row.record.fitted for row in self.rows)
+        which = "the fitted records" if fitted else "all records (none fitted)"
+        lines.append(f"MAPE over {which}: {self.mape:.1f}%  (largest |error| {self.max_abs_error:.1f}%)")
+        lines.append("")
+        lines.append(f"{'stack':<20}{'points':>7}{'MAPE':>8}{'largest':>9}")
+        for summary in self.by_stack(fitted_only=fitted):
+            lines.append(
+                f"{summary.stack:<20}{summary.points:>7}{summary.mape:>7.1f}%{summary.max_abs_error:>8.1f}%"
+            )
         return "\n".join(lines)
+
+    def by_stack(self, *, fitted_only: bool = True) -> tuple[StackSummary, ...]:
+        """Points, MAPE and largest error per stack (of the fitted records, or of all)."""
+        errors: dict[str, list[float]] = {}
+        for row in self.rows:
+            if row.record.fitted or not fitted_only:
+                errors.setdefault(row.stack, []).append(abs(row.error) * 100)
+        return tuple(
+            StackSummary(
+                stack=name, points=len(values), mape=float(np.mean(values)), max_abs_error=max(values)
+            )
+            for name, values in errors.items()
+        )
 
 
 def _setup(record: CalibrationRecord, deployment: Deployment) -> str:
@@ -441,12 +531,12 @@ def _setup(record: CalibrationRecord, deployment: Deployment) -> str:
     )
 
 
-def calibration_table(
-    efficiencies: EfficiencyTable = EFFICIENCIES, calibration: CalibrationFile = CALIBRATION
-) -> CalibrationTable:
-    """Every record with the model's prediction, the measurement and the error."""
+def calibration_rows(
+    records: Sequence[CalibrationRecord], efficiencies: EfficiencyTable = EFFICIENCIES
+) -> tuple[CalibrationRow, ...]:
+    """Each record with the model's prediction under ``efficiencies``, the measurement and the error."""
     rows = []
-    for record in calibration.records:
+    for record in records:
         model = _model(record)
         values = model.evaluate(record.workload, _factor_columns(model, [efficiencies]))
         predicted = float(values[record.output][0]) / record.per
@@ -460,7 +550,16 @@ def calibration_table(
                 if record.what_timed == "end_to_end"
                 else None,
                 predicted_peak_gb=float(values["peak_memory"][0]) / 1e9,
+                stack=model.deployment.stack,
             )
         )
+    return tuple(rows)
+
+
+def calibration_table(
+    efficiencies: EfficiencyTable = EFFICIENCIES, calibration: CalibrationFile = CALIBRATION
+) -> CalibrationTable:
+    """Every record with the model's prediction, the measurement and the error."""
+    rows = calibration_rows(calibration.records, efficiencies)
     errors = [abs(row.error) * 100 for row in rows if row.record.fitted]
-    return CalibrationTable(rows=tuple(rows), mape=float(np.mean(errors)), max_abs_error=float(max(errors)))
+    return CalibrationTable(rows=rows, mape=float(np.mean(errors)), max_abs_error=float(max(errors)))

@@ -333,6 +333,7 @@ class Deployment:
             self.weight_storage,
             self.fused_chains,
             self.cuda_graphs,
+            self.stack,
             self.guidance,
             self.host,
             self.overlap,

@@ -60,7 +60,7 @@ from llm_perf_opt.deployment.schedule import (
     StageShard,
 )
 from llm_perf_opt.deployment.stacks import Stack, get_stack, kernel_family
-from llm_perf_opt.deployment.stacks.record import FUSED_CHAINS
+from llm_perf_opt.deployment.stacks.record import FUSED_CHAINS, FUSION_MODES
 from llm_perf_opt.deployment.value import SINGLE_GPU, Deployment, Overlap, Parallelism
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import Accelerator, get_accelerator
@@ -318,12 +318,9 @@ def _block_chains(tree: ModuleTree, block: ModuleNode, wanted: set[str]) -> list
     children = {tree[c].name: tree[c] for c in block.children}
     norm_fused = bool(wanted & {"norm-modulation", "gate-residual-norm-modulation"})
     chains: list[Chain] = []
-    modulations = (
-        _modulations(block)
-        if wanted & {"modulation", "norm-modulation", "gate-residual-norm-modulation"}
-        else []
-    )
-    for name, run in zip(MODULATED_NORMS, modulations, strict=False):
+    modulations = _modulations(block)
+    modulated = bool(wanted & {"modulation", "norm-modulation"})
+    for name, run in zip(MODULATED_NORMS, modulations if modulated else [], strict=False):
         norm = children.get(name)
         leading = [(norm, i) for i in range(len(norm.ops))] if norm_fused and norm is not None else []
         chains.append([*leading, *((block, i) for i in run)])
@@ -421,6 +418,23 @@ def _vae_pass_peak(tree: ModuleTree, implementation: Implementation, *, encode: 
     return sympy.Add(largest_kernel, RESIDENT_VAE_TENSORS * largest_tensor, cache)
 
 
+def _chains_of_mode(mode: str, stack: Stack | None) -> tuple[str, ...]:
+    """The chains a fusion mode fuses: none eager, the stack's own with ``fused-kernels``,
+    :data:`COMPILED_CHAINS` with ``torch-compile``."""
+    if mode not in FUSION_MODES:
+        raise LlmPerfOptError(f"fusion: unknown mode {mode!r}; accepted: {', '.join(FUSION_MODES)}")
+    chains: tuple[str, ...] = ()
+    if "fused-kernels" in mode:
+        if stack is None:
+            raise LlmPerfOptError(
+                f"fusion: {mode!r} fuses a stack's own chains and needs a stack (or fused_chains)"
+            )
+        chains += stack.fused_chains.chains
+    if "torch-compile" in mode:
+        chains += tuple(c for c in COMPILED_CHAINS if c not in chains)
+    return chains
+
+
 @frozen(kw_only=True)
 class _StackOptions:
     """A stack record's choices for one device and GPU count, in the run's terms."""
@@ -455,12 +469,7 @@ class _StackOptions:
                 f"stack: {record.name} has no attention kernel for {device.name} ({family}); its "
                 f"families: {', '.join(record.families)}"
             )
-        fusion = record.fusion.default_for(gpus)
-        chains: tuple[str, ...] = ()
-        if "fused-kernels" in fusion:
-            chains += record.fused_chains.chains
-        if "torch-compile" in fusion:
-            chains += tuple(c for c in COMPILED_CHAINS if c not in chains)
+        chains = _chains_of_mode(record.fusion.default_for(gpus), record)
         offload = record.offload.default_for(gpus)
         if offload not in OFFLOAD_OF_STACK:
             raise LlmPerfOptError(
@@ -524,6 +533,7 @@ class Wan21Family:
         gemm_precision: str | None = None,
         weight_storage: str | None = None,
         fused_chains: Sequence[str] | None = None,
+        fusion: str | None = None,
         cuda_graphs: bool | None = None,
         cfg_parallel: bool | None = None,
         guidance: bool = True,
@@ -540,7 +550,9 @@ class Wan21Family:
 
         With ``stack`` (a preset name or a :class:`Stack`), the stack's own defaults for the
         device's kernel family and the GPU count (:meth:`_stack_options`); every other argument
-        given overrides the stack's choice field by field.
+        given overrides the stack's choice field by field. ``fusion`` (a fusion mode: ``eager``,
+        ``fused-kernels``, ``torch-compile`` …) picks the chains as a stack's mode does, unless
+        ``fused_chains`` names them.
         """
         record = variant if isinstance(variant, WanVariant) else get_variant(variant)
         device = accelerator if isinstance(accelerator, Accelerator) else get_accelerator(accelerator)
@@ -549,6 +561,8 @@ class Wan21Family:
             if value is not None and not isinstance(value, bool):
                 raise LlmPerfOptError(f"{name}: must be true or false, got {value!r}")
         chosen = _StackOptions.of(stack, device, gpus, record, guidance) if stack is not None else None
+        if fused_chains is None and fusion is not None:
+            fused_chains = _chains_of_mode(fusion, get_stack(stack) if isinstance(stack, str) else stack)
         if cfg_parallel is None:
             cfg_parallel = chosen.cfg_parallel if chosen is not None else False
         if cfg_parallel and gpus % 2:
