@@ -176,3 +176,17 @@ def test_the_framework_factor_divides_the_transformer_stage_only() -> None:
     assert _stage(deployment, "stage.vae_decode", {"framework": 0.5}) == _stage(
         deployment, "stage.vae_decode", base
     )
+
+
+def test_the_command_line_takes_a_stack_and_overrides_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--stack lightx2v --attention-kernel fa2`` on estimate: the stack's chains with FA2."""
+    from llm_perf_opt.cli import main
+
+    argv = ["estimate", "--variant", "t2v-1.3b", "--profile", "wan2-1-ci-tiny", "--device", "h100"]
+    assert main([*argv, "--stack", "lightx2v", "--attention-kernel", "fa2"]) == 0
+    out = capsys.readouterr().out
+    assert "stack lightx2v, fa2, fused modulation+rmsnorm+rotary" in out
+    assert main([*argv, "--stack", "sglang", "--gpus", "3", "--cfg-parallel"]) == 2
+    assert "cfg_parallel:" in capsys.readouterr().err
+    assert main([*argv, "--fuse", "everything"]) == 2
+    assert "--fuse: unknown chain 'everything'" in capsys.readouterr().err

@@ -8,7 +8,8 @@ publication states (:func:`published_record`): the attention kernel (``SageAtten
 int8-QK kernel with fp8 PV where the device has fp8 and SageAttention dispatches it, else fp16 PV;
 ``SageAttention2++`` int8 QK with fp8 PV; ``SageAttention3`` the fp4 kernel; ``FA3``; ``cuDNN
 SDPA``), the GEMM precision (LightX2V's ``fp8-sgl``: per-channel fp8; FastVideo's FP8 and NVFP4
-linear layers), block-wise CPU offload and ``torch.compile``. Records the model cannot express yet
+linear layers), block-wise CPU offload and ``torch.compile`` (also FlashDreams' "official" runner,
+which compiles ``generate.py``). Records the model cannot express yet
 are left out with the reason: step caching turned on (TeaCache and the other caches are what-ifs
 outside the deployment), and a run decoded with another autoencoder than Wan's VAE.
 """
@@ -65,6 +66,12 @@ _NOT_PRICED: Final = (
 """Phrases of a record's notes that mark a run the model does not express, with the reason."""
 
 
+def _compiled_official(raw: Mapping[str, Any]) -> bool:
+    """FlashDreams' "official" runner is ``generate.py`` patched to cuDNN SDPA and run under
+    torch.compile (NVIDIA/flashdreams ``integrations_v2/wan21/tests/parity_check/README.md``)."""
+    return raw.get("preset") == "official" and "NVIDIA/flashdreams" in str(raw.get("source", ""))
+
+
 def published_record(raw: Mapping[str, Any]) -> CalibrationRecord | str:
     """The calibration record of one published stack timing, or why it cannot be predicted."""
     notes = str(raw.get("notes", ""))
@@ -90,7 +97,7 @@ def published_record(raw: Mapping[str, Any]) -> CalibrationRecord | str:
         offload="group" if "CPU offload at block granularity" in notes else "none",
         attention_kernel=kernel,
         gemm_precision=gemm,
-        fusion="torch-compile" if "torch.compile" in notes else None,
+        fusion="torch-compile" if "torch.compile" in notes or _compiled_official(raw) else None,
         frames=int(raw["frames"]),
         height=int(raw["height"]),
         width=int(raw["width"]),
