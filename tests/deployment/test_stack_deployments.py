@@ -190,3 +190,15 @@ def test_the_command_line_takes_a_stack_and_overrides_it(capsys: pytest.CaptureF
     assert "cfg_parallel:" in capsys.readouterr().err
     assert main([*argv, "--fuse", "everything"]) == 2
     assert "--fuse: unknown chain 'everything'" in capsys.readouterr().err
+
+
+def test_a_parallel_vae_decode_splits_rank_zeros_decode() -> None:
+    """LightX2V on several GPUs decodes in parallel: rank 0 runs 1/P of the decoder's work."""
+    whole = build_deployment("t2v-1.3b", gpus=2, vae_decode="whole")
+    parallel = build_deployment("t2v-1.3b", gpus=2, vae_decode="parallel")
+    assert build_deployment("t2v-1.3b", stack="lightx2v", gpus=2).vae_decode == "parallel"
+    assert build_deployment("t2v-1.3b", stack="lightx2v").vae_decode == "whole"
+    scaling = _stage(whole, "own.vae")
+    assert _stage(parallel, "stage.vae_decode") == pytest.approx(
+        (_stage(whole, "stage.vae_decode") - scaling) / 2 + scaling, rel=1e-12
+    )

@@ -36,9 +36,11 @@ __all__ = [
     "CHANNELS",
     "NO_FUSION",
     "NO_RULE",
+    "Combined",
     "CostAdjustment",
     "FusedOps",
     "Load",
+    "ModuleSplit",
     "Overlapping",
     "Rule",
     "RunMemory",
@@ -217,6 +219,39 @@ class StageShard:
             return cost
         sharded = self.shard(node, kind, cost)
         return sharded if self.groups == 1 else sharded.scaled(sympy.Rational(1, self.groups))
+
+
+@frozen(eq=False)
+class ModuleSplit:
+    """The modules ``module_ids`` split evenly over ``ways`` ranks (a parallel VAE decode: each
+    rank decodes its share of the frame's area); rank 0 runs ``1/ways`` of their work. The halo
+    rows the ranks exchange are not counted."""
+
+    module_ids: frozenset[str]
+    ways: int
+
+    def key(self, node: ModuleNode) -> Hashable:
+        return "split" if node.id in self.module_ids else "whole"
+
+    def __call__(self, node: ModuleNode, kind: OpKind, cost: Cost) -> Cost:
+        if node.id not in self.module_ids or self.ways == 1:
+            return cost
+        return cost.scaled(sympy.Rational(1, self.ways))
+
+
+@frozen(eq=False)
+class Combined:
+    """Several cost rewrites applied in order."""
+
+    adjustments: tuple[CostAdjustment, ...]
+
+    def key(self, node: ModuleNode) -> Hashable:
+        return tuple(adjustment.key(node) for adjustment in self.adjustments)
+
+    def __call__(self, node: ModuleNode, kind: OpKind, cost: Cost) -> Cost:
+        for adjustment in self.adjustments:
+            cost = adjustment(node, kind, cost)
+        return cost
 
 
 @frozen(eq=False)

@@ -37,6 +37,7 @@ __all__ = [
     "CFG_DEGREES",
     "OFFLOADS",
     "SINGLE_GPU",
+    "VAE_DECODES",
     "Deployment",
     "ModelFamily",
     "Overlap",
@@ -49,6 +50,8 @@ between stages, ``generate.py --offload_model``), ``group`` (the transformer's w
 the host every forward, overlapped with compute, as diffusers' group offloading does),
 ``sequential`` (every layer's weights copied from the host when it is called and dropped after, not
 overlapped: diffusers' ``enable_sequential_cpu_offload``)."""
+VAE_DECODES: Final = ("whole", "parallel")
+"""How the VAE decodes: ``whole`` on rank 0, ``parallel`` split over every GPU of the run."""
 CFG_DEGREES: Final = (1, 2)
 """Guidance branches run at once on separate GPU groups: 1 (one after the other) or 2 (CFG parallel)."""
 
@@ -250,7 +253,9 @@ class Deployment:
             bytes each GEMM reads (an upcast storage adds a cast per use).
         fused_chains: the element-wise chains of the transformer that run as one kernel each
             (:data:`~llm_perf_opt.deployment.stacks.record.FUSED_CHAINS`).
-        cuda_graphs: a denoising step is replayed from a CUDA graph (no per-kernel launch cost).
+        cuda_graphs: a denoising step is replayed from a CUDA graph (recorded; no launch term is
+            priced).
+        vae_decode: one of :data:`VAE_DECODES`.
         stack: the inference stack's name (a preset of :mod:`llm_perf_opt.deployment.stacks` or a
             user's): selects its ``framework`` efficiency factor.
         guidance: classifier-free guidance: two transformer forwards per step.
@@ -274,6 +279,7 @@ class Deployment:
     weight_storage: str = field(default="bf16", validator=one_of(tuple(WEIGHT_STORAGE_BYTES)))
     fused_chains: tuple[str, ...] = field(default=(), converter=_names, validator=_chains)
     cuda_graphs: bool = field(default=False, validator=flag())
+    vae_decode: str = field(default="whole", validator=one_of(VAE_DECODES))
     stack: str = field(default="official", validator=text())
     guidance: bool = field(default=True, validator=flag())
     efficiencies: EfficiencyTable = field(default=EFFICIENCIES, validator=instance(EfficiencyTable))
@@ -282,9 +288,11 @@ class Deployment:
 
     def __attrs_post_init__(self) -> None:
         if self.parallelism.world_size != self.gpus:
+            split = self.parallelism
+            names, degrees = ("cfg × ", f"{split.cfg} × ") if split.cfg > 1 else ("", "")
             raise LlmPerfOptError(
-                f"parallelism: ulysses × ring = {self.parallelism.ulysses} × {self.parallelism.ring} = "
-                f"{self.parallelism.world_size} must equal gpus = {self.gpus}"
+                f"parallelism: {names}ulysses × ring = {degrees}{split.ulysses} × {split.ring} = "
+                f"{split.world_size} must equal gpus = {self.gpus}"
             )
         _check_attention(self)
         if self.parallelism.cfg == 2 and not self.guidance:
@@ -333,6 +341,7 @@ class Deployment:
             self.weight_storage,
             self.fused_chains,
             self.cuda_graphs,
+            self.vae_decode,
             self.stack,
             self.guidance,
             self.host,

@@ -21,10 +21,20 @@ published the README timings, February 2025):
   sampling and CLIP after its encode; image-conditioned tasks move both noise predictions and the
   latent between GPU and CPU every step and run the guidance and the scheduler step on the CPU.
   Offload ``group`` (diffusers group offloading) streams the transformer's weights from the host
-  once per forward, overlapped with it. Copies run over the host link.
+  once per forward, overlapped with it. Offload ``sequential`` (diffusers'
+  ``enable_sequential_cpu_offload``) copies them every forward, not overlapped, and holds none.
+  Copies run over the host link.
 - **umT5 on the CPU** (``--t5_cpu``): its modules run on the host CPU's rates, and the two contexts
   are copied to the GPU.
-- There is no CFG, tensor or pipeline parallelism: every rank runs every forward.
+- **CFG parallelism** (``Parallelism.cfg = 2``, not in the official code): the two guidance
+  forwards of a step run at once on two groups of ``U·R`` GPUs; a rank runs half of the
+  transformer's forwards and their collectives, and the groups exchange one latent per step.
+  There is no tensor or pipeline parallelism.
+- **A parallel VAE decode** (``vae_decode="parallel"``): rank 0 decodes ``1/P`` of the video's area
+  (halo rows not counted; the decode's memory peak is kept whole, an upper bound).
+- **A stack's transformer** (:meth:`Wan21Family.deployment` with ``stack``): its GEMM precision and
+  weight storage, its fused element-wise chains (:func:`fusion_chains`) and its framework factor
+  apply to the transformer stage.
 
 Memory per GPU (rank 0), phase by phase, with the official placement: the VAE's weights always; the
 transformer's (an FSDP shard) from the start, except an image-conditioned task on one GPU (it moves
@@ -52,6 +62,8 @@ from llm_perf_opt.deployment.memory import (
     weight_bytes,
 )
 from llm_perf_opt.deployment.schedule import (
+    Combined,
+    ModuleSplit,
     Overlapping,
     RunMemory,
     Schedule,
@@ -451,6 +463,7 @@ class _StackOptions:
     fsdp: bool
     t5_cpu: bool
     t5_fsdp: bool
+    vae_decode: str
 
     @classmethod
     def of(
@@ -494,6 +507,7 @@ class _StackOptions:
             fsdp=sharding in ("fsdp", "hsdp"),
             t5_cpu=text == "cpu",
             t5_fsdp=text == "fsdp",
+            vae_decode="parallel" if "parallel" in record.vae_decode.default_for(gpus) else "whole",
         )
 
     def parallelism(self, num_heads: int, per_group: int, cfg: int) -> Parallelism:
@@ -535,6 +549,7 @@ class Wan21Family:
         fused_chains: Sequence[str] | None = None,
         fusion: str | None = None,
         cuda_graphs: bool | None = None,
+        vae_decode: str | None = None,
         cfg_parallel: bool | None = None,
         guidance: bool = True,
         efficiencies: EfficiencyTable = EFFICIENCIES,
@@ -627,6 +642,9 @@ class Wan21Family:
             cuda_graphs=cuda_graphs
             if cuda_graphs is not None
             else (chosen is not None and chosen.cuda_graphs),
+            vae_decode=vae_decode
+            if vae_decode is not None
+            else (chosen.vae_decode if chosen is not None and gpus > 1 else "whole"),
             stack=stack_name if stack_name is not None else profile.name,
             guidance=guidance,
             efficiencies=efficiencies,
@@ -690,6 +708,8 @@ class Wan21Family:
             details.append("fused " + "+".join(deployment.fused_chains))
         if deployment.cuda_graphs:
             details.append("CUDA graphs")
+        if deployment.vae_decode == "parallel":
+            details.append("parallel VAE decode")
         if (
             deployment.stack not in ("official", "diffusers")
             or deployment.stack != deployment.implementation.name
@@ -807,7 +827,11 @@ class Wan21Family:
             builder.run_on_host(_subtree(tree, TEXT_ENCODER))
         if image and offload:
             builder.run_on_host(_subtree(tree, SCHEDULER) | {tree.root_id})
-        return builder.build(StageShard(DIFFUSION, sequence_shard(tree, world), parallelism.cfg))
+        shard = StageShard(DIFFUSION, sequence_shard(tree, world), parallelism.cfg)
+        if deployment.vae_decode == "parallel" and deployment.gpus > 1:
+            decode = _subtree(tree, "vae.decoder") | _subtree(tree, "vae.conv2")
+            return builder.build(Combined((shard, ModuleSplit(frozenset(decode), deployment.gpus))))
+        return builder.build(shard)
 
     def stage_seconds(
         self, seconds: Mapping[str, sympy.Expr], own: Mapping[str, sympy.Expr]
