@@ -31,7 +31,7 @@ from llm_perf_opt.deployment.engine import run_model
 from llm_perf_opt.deployment.sizing import DEVICE_COUNTS, fewest_devices, largest_frames, largest_resolution
 from llm_perf_opt.deployment.stacks import STACK_NAMES, Stack, load_stack
 from llm_perf_opt.deployment.stacks.record import FUSED_CHAINS
-from llm_perf_opt.deployment.value import OFFLOADS, Deployment, Parallelism
+from llm_perf_opt.deployment.value import OFFLOADS, VAE_DECODES, Deployment, Parallelism
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import ACCELERATORS, get_accelerator, load_accelerators
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS, EFFICIENCIES, load_efficiencies
@@ -152,6 +152,12 @@ def _add_deployment(parser: argparse.ArgumentParser, *, required: bool = False) 
         help="replay steps from CUDA graphs",
     )
     parser.add_argument(
+        "--vae-decode",
+        default=None,
+        choices=VAE_DECODES,
+        help="decode on rank 0 (whole) or split over the GPUs (parallel; default: the stack's)",
+    )
+    parser.add_argument(
         "--cfg-parallel",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -177,6 +183,7 @@ _DEVICE_OPTIONS = (
     ("weight_storage", "--weight-storage"),
     ("fuse", "--fuse"),
     ("cuda_graphs", "--cuda-graphs"),
+    ("vae_decode", "--vae-decode"),
     ("cfg_parallel", "--cfg-parallel"),
     ("efficiencies", "--efficiencies"),
     ("devices_file", "--devices-file"),
@@ -218,6 +225,7 @@ def _deployment(args: argparse.Namespace, *, gpus: int | None = None) -> Deploym
         weight_storage=args.weight_storage,
         fused_chains=_chains(args.fuse),
         cuda_graphs=args.cuda_graphs,
+        vae_decode=args.vae_decode,
         cfg_parallel=args.cfg_parallel,
         guidance=not args.no_guidance,
         efficiencies=EFFICIENCIES if args.efficiencies is None else load_efficiencies(args.efficiencies),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import sympy
 
@@ -202,3 +205,18 @@ def test_a_parallel_vae_decode_splits_rank_zeros_decode() -> None:
     assert _stage(parallel, "stage.vae_decode") == pytest.approx(
         (_stage(whole, "stage.vae_decode") - scaling) / 2 + scaling, rel=1e-12
     )
+
+
+def test_a_users_stack_file_runs_like_a_preset(tmp_path: Path) -> None:
+    """A stack JSON file builds a deployment named after it, with no framework factor of its own."""
+    from importlib import resources
+
+    from llm_perf_opt.deployment.stacks import load_stack
+
+    data = json.loads(resources.files("llm_perf_opt.deployment.stacks").joinpath("lightx2v.json").read_text())
+    data["name"] = "my-engine"
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(data))
+    deployment = build_deployment("t2v-1.3b", stack=load_stack(path))
+    assert (deployment.stack, deployment.attention_kernel) == ("my-engine", "fa3")
+    assert "framework" not in deployment.factors

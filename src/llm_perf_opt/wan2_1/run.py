@@ -139,6 +139,10 @@ STACK_IMPLEMENTATIONS: Final[Mapping[str, str]] = MappingProxyType(
 its own fusion: the official code for the official scripts and xDiT (which patches the official
 model); the bf16 diffusers model for the rest, which hold bf16 weights without the official
 autocast casts."""
+REFERENCE_STACKS: Final = ("official", "diffusers")
+"""The eager reference stacks, placed as ``generate.py`` places them: an image-conditioned
+transformer on one GPU starts on the CPU (``init_on_cpu``) and moves in during the run. The other
+stacks load it onto the device before the run (not timed)."""
 OFFLOAD_OF_STACK: Final[Mapping[str, str]] = MappingProxyType(
     {
         "none": "none",
@@ -815,7 +819,7 @@ class Wan21Family:
             )
         elif deployment.offload == "sequential":
             builder.add(dit, "diffusion.sequential_offload", dit.calls * dit_bytes, "host")
-        elif image and world == 1:
+        elif image and world == 1 and deployment.stack in REFERENCE_STACKS:
             builder.add(dit, "diffusion.to_gpu", sympy.Integer(dit_held), "host")
         if offload:
             builder.add(dit, "diffusion.to_cpu", sympy.Integer(dit_held), "host")
@@ -894,7 +898,7 @@ def _memory(tree: ModuleTree, shape: tuple[object, ...], deployment: Deployment)
         parts["vae_encode_peak"] = _vae_pass_peak(tree, implementation, encode=True)
     vae = parts["vae_weights"]
     dit_weights = parts["diffusion_weights"]
-    dit_early = zero if image and world == 1 else dit_weights
+    dit_early = zero if image and world == 1 and deployment.stack in REFERENCE_STACKS else dit_weights
     dit_after = zero if offload else dit_weights
     t5_after = zero if offload else parts["text_encoder_weights"]
     clip = parts.get("image_encoder_weights", zero)
