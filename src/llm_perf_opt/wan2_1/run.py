@@ -470,14 +470,11 @@ class _StackOptions:
     vae_decode: str
 
     @classmethod
-    def of(
-        cls, stack: str | Stack, device: Accelerator, gpus: int, variant: WanVariant, guidance: bool
-    ) -> _StackOptions:
+    def of(cls, stack: str | Stack, device: Accelerator, gpus: int, guidance: bool) -> _StackOptions:
         """Read ``stack`` (a name or a record) for ``device`` and ``gpus``: its attention kernel
         for the device's kernel family; fusion ``eager`` fuses nothing, ``fused-kernels`` the
         record's chains, ``torch-compile`` :data:`COMPILED_CHAINS`; CFG parallelism where the stack
         turns it on, guidance is on and the GPUs split in two."""
-        del variant
         record = stack if isinstance(stack, Stack) else get_stack(stack)
         family = kernel_family(device.name, device.family)
         choice = record.attention.get(family)
@@ -579,7 +576,7 @@ class Wan21Family:
         for name, value in (("t5_cpu", t5_cpu), ("cuda_graphs", cuda_graphs), ("cfg_parallel", cfg_parallel)):
             if value is not None and not isinstance(value, bool):
                 raise LlmPerfOptError(f"{name}: must be true or false, got {value!r}")
-        chosen = _StackOptions.of(stack, device, gpus, record, guidance) if stack is not None else None
+        chosen = _StackOptions.of(stack, device, gpus, guidance) if stack is not None else None
         if fused_chains is None and fusion is not None:
             fused_chains = _chains_of_mode(fusion, get_stack(stack) if isinstance(stack, str) else stack)
         if cfg_parallel is None:
