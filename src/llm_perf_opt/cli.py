@@ -26,13 +26,17 @@ from fractions import Fraction
 from pathlib import Path
 
 from llm_perf_opt.calibration import calibration_table, fit_efficiencies
+from llm_perf_opt.calibration.public import public_records, public_table
 from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, structure
 from llm_perf_opt.deployment.engine import run_model
 from llm_perf_opt.deployment.sizing import DEVICE_COUNTS, fewest_devices, largest_frames, largest_resolution
-from llm_perf_opt.deployment.value import OFFLOADS, Deployment, Parallelism
+from llm_perf_opt.deployment.stacks import STACK_NAMES, Stack, load_stack
+from llm_perf_opt.deployment.stacks.record import FUSED_CHAINS
+from llm_perf_opt.deployment.value import OFFLOADS, VAE_DECODES, Deployment, Parallelism
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import ACCELERATORS, get_accelerator, load_accelerators
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS, EFFICIENCIES, load_efficiencies
+from llm_perf_opt.hardware.kernels import GEMM_PRECISIONS, WEIGHT_STORAGE_BYTES
 from llm_perf_opt.models import build_deployment
 from llm_perf_opt.parsing import parse_int
 from llm_perf_opt.plots.cli import register as register_plot
@@ -86,9 +90,9 @@ def _add_variant(parser: argparse.ArgumentParser) -> None:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--implementation",
-        default="official",
+        default=None,
         choices=sorted(IMPLEMENTATIONS),
-        help="implementation profile the bytes follow (default: official)",
+        help="implementation profile the bytes follow (default: official, or the stack's)",
     )
     parser.add_argument("--no-guidance", action="store_true", help="one transformer forward per step")
     parser.add_argument(
@@ -152,6 +156,47 @@ def _add_deployment(parser: argparse.ArgumentParser, *, required: bool = False) 
     )
     parser.add_argument("--precision", default=None, help="tensor precision of bf16 matmuls (default bf16)")
     parser.add_argument(
+        "--stack",
+        default=None,
+        help=f"inference stack: {', '.join(STACK_NAMES)}, or a stack JSON file; its choices are the "
+        "defaults the other options override (default: the official code as generate.py runs it)",
+    )
+    parser.add_argument(
+        "--gemm-precision",
+        default=None,
+        help=f"precision of the transformer's linear layers: {', '.join(GEMM_PRECISIONS)} (default bf16)",
+    )
+    parser.add_argument(
+        "--weight-storage",
+        default=None,
+        help=f"how the transformer's weights are held: {', '.join(WEIGHT_STORAGE_BYTES)} "
+        "(default: the GEMM precision's)",
+    )
+    parser.add_argument(
+        "--fuse",
+        default=None,
+        help=f"comma-separated element-wise chains run as one kernel each: {', '.join(FUSED_CHAINS)}; "
+        "'none' for eager",
+    )
+    parser.add_argument(
+        "--cuda-graphs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="replay steps from CUDA graphs",
+    )
+    parser.add_argument(
+        "--vae-decode",
+        default=None,
+        choices=VAE_DECODES,
+        help="decode on rank 0 (whole) or split over the GPUs (parallel; default: the stack's)",
+    )
+    parser.add_argument(
+        "--cfg-parallel",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the two guidance forwards at once on two halves of the GPUs",
+    )
+    parser.add_argument(
         "--efficiencies", type=Path, default=None, help="efficiency-factor override file (JSON)"
     )
     parser.add_argument("--devices-file", type=Path, default=None, help="accelerator override file (JSON)")
@@ -166,6 +211,13 @@ _DEVICE_OPTIONS = (
     ("offload", "--offload"),
     ("t5_cpu", "--t5-cpu"),
     ("precision", "--precision"),
+    ("stack", "--stack"),
+    ("gemm_precision", "--gemm-precision"),
+    ("weight_storage", "--weight-storage"),
+    ("fuse", "--fuse"),
+    ("cuda_graphs", "--cuda-graphs"),
+    ("vae_decode", "--vae-decode"),
+    ("cfg_parallel", "--cfg-parallel"),
     ("efficiencies", "--efficiencies"),
     ("devices_file", "--devices-file"),
 )
@@ -184,24 +236,56 @@ def _deployment(args: argparse.Namespace, *, gpus: int | None = None) -> Deploym
     count = gpus if gpus is not None else (args.gpus if args.gpus is not None else 1)
     parallelism = None
     if args.ulysses is not None or args.ring is not None or args.fsdp is not None:
+        cfg = 2 if args.cfg_parallel else 1
         parallelism = Parallelism(
             ulysses=1 if args.ulysses is None else args.ulysses,
             ring=1 if args.ring is None else args.ring,
-            fsdp=bool(args.fsdp) if args.fsdp is not None else count > 1,
+            fsdp=bool(args.fsdp) if args.fsdp is not None else count > cfg,
+            cfg=cfg,
         )
     return build_deployment(
         args.variant,
+        stack=_stack(args.stack),
         implementation=args.implementation,
         accelerator=accelerator,
         gpus=count,
         parallelism=parallelism,
         offload=args.offload,
-        t5_cpu=bool(args.t5_cpu),
-        attention_kernel=args.attention_kernel or "fa2",
+        t5_cpu=args.t5_cpu,
+        attention_kernel=args.attention_kernel,
         precision=args.precision or "bf16",
+        gemm_precision=args.gemm_precision,
+        weight_storage=args.weight_storage,
+        fused_chains=_chains(args.fuse),
+        cuda_graphs=args.cuda_graphs,
+        vae_decode=args.vae_decode,
+        cfg_parallel=args.cfg_parallel,
         guidance=not args.no_guidance,
         efficiencies=EFFICIENCIES if args.efficiencies is None else load_efficiencies(args.efficiencies),
     )
+
+
+def _stack(value: str | None) -> Stack | str | None:
+    """``--stack``: a preset name, or a path to a stack JSON file (one ending in ``.json``)."""
+    if value is None or not value.endswith(".json"):
+        return value
+    return load_stack(value)
+
+
+def _chains(value: str | None) -> tuple[str, ...] | None:
+    """``--fuse``: comma-separated chain names, ``none`` for none."""
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if names == ("none",):
+        return ()
+    unknown = [name for name in names if name not in FUSED_CHAINS]
+    if unknown or not names:
+        raise LlmPerfOptError(
+            f"--fuse: unknown chain {unknown[0] if unknown else value!r}; accepted: "
+            f"{', '.join(FUSED_CHAINS)} or none"
+        )
+    return names
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -273,6 +357,11 @@ def _build_parser() -> argparse.ArgumentParser:
     commands.add_parser("devices", help="list the accelerators of the time model").set_defaults(func=_devices)
     calibration = commands.add_parser("calibration", help="the time model against the published measurements")
     calibration.add_argument("--fit", action="store_true", help="refit the free factors and show the fit")
+    calibration.add_argument(
+        "--public",
+        action="store_true",
+        help="also predict the public stack timings (none fitted) and show their errors",
+    )
     calibration.set_defaults(func=_calibration)
 
     dit = commands.add_parser("dit", help="cost of one diffusion-transformer forward, module by module")
@@ -357,11 +446,14 @@ def _print_dit(evaluation: DitEvaluation) -> None:
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
+    deployment = _deployment(args) if hasattr(args, "device") else None
     return RunOptions(
-        implementation=args.implementation,
+        implementation=deployment.implementation.name
+        if deployment is not None
+        else (args.implementation or "official"),
         guidance=not args.no_guidance,
         pad_text=not args.no_pad_text,
-        deployment=_deployment(args) if hasattr(args, "device") else None,
+        deployment=deployment,
         whatifs=_whatifs(args),
     )
 
@@ -543,13 +635,19 @@ def _devices(args: argparse.Namespace) -> None:
 
 
 def _calibration(args: argparse.Namespace) -> None:
+    table = EFFICIENCIES
     if args.fit:
         result = fit_efficiencies()
         for name, value in result.values.items():
-            print(f"{name:<24} prior {result.priors[name]:.3f}  fitted {value:.3f}")
-        print(calibration_table(result.table).text())
-        return
-    print(calibration_table().text())
+            print(f"{name:<32} prior {result.priors[name]:.3f}  fitted {value:.3f}")
+        table = result.table
+    print(calibration_table(table).text())
+    if args.public:
+        print()
+        print("Public stack timings (not fitted):")
+        print(public_table(table).text())
+        for record_id, reason in public_records().skipped.items():
+            print(f"not predicted: {record_id}: {reason}")
 
 
 def _profiles(args: argparse.Namespace) -> None:

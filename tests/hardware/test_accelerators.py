@@ -107,9 +107,9 @@ def test_unknown_device_lists_the_known_ones() -> None:
 @pytest.mark.parametrize(
     ("name", "precision", "supported"),
     [
-        ("a100", "fp8", "fp32, tf32, bf16, fp16"),
-        ("h100", "fp4", "fp32, tf32, bf16, fp16, fp8"),
-        ("mi300x", "fp4", "fp32, tf32, bf16, fp16, fp8"),
+        ("a100", "fp8", "fp32, tf32, bf16, fp16, int8"),
+        ("h100", "fp4", "fp32, tf32, bf16, fp16, fp8, int8"),
+        ("mi300x", "fp4", "fp32, tf32, bf16, fp16, fp8, int8"),
     ],
 )
 def test_unsupported_precision_lists_the_supported_ones(name: str, precision: str, supported: str) -> None:

@@ -9,14 +9,16 @@ import pytest
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import FAMILIES, get_accelerator
-from llm_perf_opt.hardware.efficiency import EFFICIENCIES, FACTOR_KEYS, load_efficiencies
+from llm_perf_opt.hardware.efficiency import EFFICIENCIES, FACTOR_KEYS, FRAMEWORK, load_efficiencies
 
 
 def test_every_family_has_every_plain_factor_and_a_basis() -> None:
     """Each family lists every non-attention factor, at least one kernel, and why."""
     for family in FAMILIES:
         rows = EFFICIENCIES.families[family]
-        assert all(key in rows for key in FACTOR_KEYS if not key.startswith("attention."))
+        assert all(
+            key in rows for key in FACTOR_KEYS if not key.startswith("attention.") and key != FRAMEWORK
+        )
         assert any(key.startswith("attention.") for key in rows)
         assert all(0 < value <= 1 for value in rows.values())
         assert EFFICIENCIES.basis[f"family:{family}"]
@@ -37,10 +39,20 @@ def test_kernels_that_do_not_run_on_a_family_are_errors() -> None:
     ada = EFFICIENCIES.for_device(get_accelerator("rtx4090"))
     with pytest.raises(
         LlmPerfOptError,
-        match=r"attention_kernel: 'fa3' has no efficiency on rtx4090 \(ada\); kernels for it: sdpa, fa2",
+        match=r"attention_kernel: 'fa3' has no efficiency on rtx4090 \(ada\); kernels for it: sdpa, fa2, ",
     ):
         ada.factor("attention.fa3")
-    assert ada.attention_kernels == ("sdpa", "fa2")
+    assert ada.attention_kernels == (
+        "sdpa",
+        "fa2",
+        "sdpa-math",
+        "sdpa-flash",
+        "sdpa-efficient",
+        "sdpa-cudnn",
+        "sgl-fa3",
+        "sage-int8-fp16",
+        "sage-int8-fp8",
+    )
 
 
 def test_with_values_replaces_cells_and_checks_them() -> None:

@@ -152,7 +152,7 @@ def test_every_command_line_exits_0_or_2_with_one_line(argv: list[str], sandbox:
         ),
         (
             [*ESTIMATE[:-1], "a100", "--attention-kernel", "fa3"],
-            "attention_kernel: 'fa3' has no efficiency on a100",
+            "attention_kernel: fa3 does not run on a100 (ampere); it runs on hopper",
         ),
         (
             [

@@ -189,7 +189,7 @@ def test_the_extra_reads(server: LiveServer) -> None:
     assert report_id in [entry["report_id"] for entry in listed["reports"]]
     assert {v["model_variant"] for v in options["variants"]} >= {"t2v-1.3b", "t2v-14b"}
     assert "h100-sxm" in options["devices"] and options["gpu_counts"] == [1, 2, 4, 8]
-    assert options["offloads"] == ["none", "model", "group"]
+    assert options["offloads"] == ["none", "model", "group", "sequential"]
     assert health["status"] == "ok" and health["store"] == "sqlite" and health["schema_version"] == 2
     assert health["jobs"]["done"] >= 1
     assert formula.status_code == 200 and r"\mathrm{frames}" in formula.json()["latex"]

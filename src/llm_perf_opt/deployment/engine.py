@@ -28,23 +28,29 @@ import numpy.typing as npt
 import sympy
 from attrs import frozen
 
-from llm_perf_opt.deployment.schedule import NO_RULE, Load, RunMemory, Schedule
+from llm_perf_opt.deployment.schedule import NO_FUSION, NO_RULE, Load, RunMemory, Schedule
 from llm_perf_opt.deployment.value import Deployment
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.collectives import link_for
-from llm_perf_opt.hardware.efficiency import FACTOR_KEYS, FACTOR_SYMBOLS
+from llm_perf_opt.hardware.efficiency import FACTOR_KEYS, FACTOR_SYMBOLS, FRAMEWORK, factor_symbol
 from llm_perf_opt.hardware.host import host_own_seconds
 from llm_perf_opt.hardware.roofline import (
     DEFAULT_POLICY,
     Maximum,
+    OpClass,
+    RooflineRule,
     host_transfer_seconds,
     kind_seconds,
     maximum,
+    op_class,
+    quantised_matmul_seconds,
     roofline_rule,
 )
 from llm_perf_opt.symbolic.cache import FUNCTION_NAME, load_generated
 from llm_perf_opt.symbolic.compiler import GridPrinter, floor_divisions
-from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
+from llm_perf_opt.symbolic.cost import Cost
+from llm_perf_opt.symbolic.dtypes import BF16
+from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, OpKind
 from llm_perf_opt.symbolic.symbols import INPUT_SYMBOLS, Workload
 from llm_perf_opt.symbolic.whatif import check_whatifs
 
@@ -106,20 +112,68 @@ def _structure_keys(tree: ModuleTree, schedule: Schedule) -> dict[str, Hashable]
             None if adjust is None else adjust.key(node),
             node.id in schedule.on_host,
             schedule.rules.get(node.id, NO_RULE),
+            schedule.fused.get(node.id, NO_FUSION),
+            node.stage in schedule.stack_stages,
             tuple(keys[child] for child in node.children),
         )
     return keys
 
 
+_FUSED_KIND: Final = ("fused_elementwise", "bf16")
+"""The op kind a fused kernel is shown to the cost rewrite as (it is element-wise)."""
+_FUSED_RULE: Final = RooflineRule("vector_flops", "fp32", "vector", "memory_elementwise")
+
+
+def _breakdown(node: ModuleNode, removed: frozenset[int]) -> Mapping[OpKind, Cost]:
+    """The node's own ops by kind, without those run inside fused kernels."""
+    if not removed:
+        return node.own_breakdown
+    kinds: dict[OpKind, Cost] = {}
+    for index, op in enumerate(node.ops):
+        if index not in removed:
+            kind = (op.primitive, op.dtype)
+            kinds[kind] = kinds[kind] + op.cost if kind in kinds else op.cost
+    return kinds
+
+
 def _own_roofline(node: ModuleNode, deployment: Deployment, schedule: Schedule) -> sympy.Expr:
+    """The node's own GPU seconds: each op kind's roofline (its fused chains as one element-wise
+    kernel each); in the stack's stages, bf16 matrix products at the deployment's GEMM precision
+    and weight storage, and everything over the stack's ``framework`` efficiency."""
     if node.id in schedule.on_host:
         return host_own_seconds(node, deployment.host)
+
+    def seen(kind: OpKind, cost: Cost) -> Cost:
+        return cost if schedule.adjust is None else schedule.adjust(node, kind, cost)
+
+    fused = schedule.fused.get(node.id, NO_FUSION)
+    stacked = node.stage in schedule.stack_stages
+    gemm, storage = (deployment.gemm_precision, deployment.weight_storage) if stacked else ("bf16", "bf16")
     parts = []
-    for kind, cost in node.own_breakdown.items():
-        seen = cost if schedule.adjust is None else schedule.adjust(node, kind, cost)
-        rule = roofline_rule(kind, deployment.attention_kernel, DEFAULT_POLICY, deployment.precision)
-        parts.append(kind_seconds(seen, rule, deployment.accelerator))
-    return node.calls * sympy.Add(*parts)
+    for kind, cost in _breakdown(node, fused.removed).items():
+        rule = roofline_rule(kind, deployment.attention_kernel, DEFAULT_POLICY, deployment.precision, gemm)
+        quantised = (gemm, storage) != ("bf16", "bf16") and kind[1] == "bf16"
+        if quantised and op_class(kind[0]) is OpClass.MATMUL:
+            weights = sympy.sympify(cost.params) * BF16.size_bytes
+            activations = Cost(
+                flops=cost.flops, bytes_read=cost.bytes_read - weights, bytes_written=cost.bytes_written
+            )
+            parts.append(
+                quantised_matmul_seconds(
+                    seen(kind, activations),
+                    seen(kind, Cost(bytes_read=weights)).bytes_read,
+                    rule,
+                    deployment.accelerator,
+                    gemm,
+                    storage,
+                )
+            )
+        else:
+            parts.append(kind_seconds(seen(kind, cost), rule, deployment.accelerator))
+    for kernel in fused.kernels:
+        parts.append(kind_seconds(seen(_FUSED_KIND, kernel), _FUSED_RULE, deployment.accelerator))
+    seconds = node.calls * sympy.Add(*parts)
+    return seconds / factor_symbol(FRAMEWORK) if stacked else seconds
 
 
 def run_expressions(tree: ModuleTree, deployment: Deployment) -> RunExpressions:

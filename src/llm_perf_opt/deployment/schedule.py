@@ -9,11 +9,15 @@ A module's time in a run is built bottom-up (:mod:`.engine`)::
 
 so a parent's time is exactly its own plus its children's, with communication and copies put on
 the module that causes them.
+
+A schedule also says which own ops run fused (:class:`FusedOps`: chains of element-wise ops that a
+fused kernel or a compiler runs as one kernel, priced by :func:`fused_kernel`) and in which stages
+the stack's transformer choices (GEMM precision, weight storage, framework efficiency) apply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Final, Literal, Protocol
 
@@ -25,13 +29,18 @@ from llm_perf_opt.hardware.collectives import tokens_per_rank
 from llm_perf_opt.hardware.roofline import maximum
 from llm_perf_opt.symbolic.cost import Cost
 from llm_perf_opt.symbolic.module import ModuleNode, OpKind
+from llm_perf_opt.symbolic.primitives import OpCall
 from llm_perf_opt.symbolic.symbols import H
 
 __all__ = [
     "CHANNELS",
+    "NO_FUSION",
     "NO_RULE",
+    "Combined",
     "CostAdjustment",
+    "FusedOps",
     "Load",
+    "ModuleSplit",
     "Overlapping",
     "Rule",
     "RunMemory",
@@ -39,6 +48,7 @@ __all__ = [
     "ScheduleBuilder",
     "SequenceShard",
     "StageShard",
+    "fused_kernel",
 ]
 
 Channel = Literal["collective", "host"]
@@ -79,6 +89,48 @@ class Rule:
 
 
 NO_RULE: Final = Rule()
+
+
+def fused_kernel(chain: Sequence[OpCall]) -> Cost:
+    """One kernel running a chain of element-wise ops (in order, each reading the one before it):
+    it reads what enters the chain and writes what leaves it. Every tensor an op of the chain writes
+    before the last is taken as an intermediate — written once and read once by a later op of the
+    chain — and its write and its read are removed::
+
+        bytes_read    = Σ reads − Σ writes of all ops but the last
+        bytes_written = the last op's writes
+
+    The arithmetic stays that of the ops. NB: an intermediate read twice keeps its second read (an
+    overestimate); a chain op writing a tensor no later op reads (a second output) loses it (an
+    underestimate) — the chains the families declare have neither.
+    """
+    if not chain:
+        raise LlmPerfOptError("chain: a fused kernel needs at least one op, got none")
+    reads = sympy.Add(*(sympy.sympify(op.cost.bytes_read) for op in chain))
+    intermediates = sympy.Add(*(sympy.sympify(op.cost.bytes_written) for op in chain[:-1]))
+    return Cost(
+        flops=sympy.Add(*(sympy.sympify(op.cost.flops) for op in chain)),
+        vector_flops=sympy.Add(*(sympy.sympify(op.cost.vector_flops) for op in chain)),
+        bytes_read=sympy.expand(reads - intermediates),
+        bytes_written=chain[-1].cost.bytes_written,
+    )
+
+
+@frozen
+class FusedOps:
+    """What fusion does to one module's own ops (per call).
+
+    Attributes:
+        removed: indices into the module's ``ops`` that run inside a fused kernel (this module's
+            or another's).
+        kernels: the fused kernels this module runs (each from :func:`fused_kernel`).
+    """
+
+    removed: frozenset[int] = frozenset()
+    kernels: tuple[Cost, ...] = ()
+
+
+NO_FUSION: Final = FusedOps()
 
 
 class CostAdjustment(Protocol):
@@ -149,16 +201,57 @@ class SequenceShard:
 
 @frozen(eq=False)
 class StageShard:
-    """A :class:`SequenceShard` applied to the modules of one stage; the others stay whole."""
+    """A :class:`SequenceShard` applied to the modules of one stage; the others stay whole.
+
+    With ``groups`` > 1 the stage's calls are split evenly over that many GPU groups running at
+    once (CFG parallelism: the conditional and the unconditional forwards): a rank runs
+    ``1/groups`` of them."""
 
     stage: str
     shard: SequenceShard
+    groups: int = 1
 
     def key(self, node: ModuleNode) -> Hashable:
         return (self.stage, self.shard.key(node)) if node.stage == self.stage else "whole"
 
     def __call__(self, node: ModuleNode, kind: OpKind, cost: Cost) -> Cost:
-        return self.shard(node, kind, cost) if node.stage == self.stage else cost
+        if node.stage != self.stage:
+            return cost
+        sharded = self.shard(node, kind, cost)
+        return sharded if self.groups == 1 else sharded.scaled(sympy.Rational(1, self.groups))
+
+
+@frozen(eq=False)
+class ModuleSplit:
+    """The modules ``module_ids`` split evenly over ``ways`` ranks (a parallel VAE decode: each
+    rank decodes its share of the frame's area); rank 0 runs ``1/ways`` of their work. The halo
+    rows the ranks exchange are not counted."""
+
+    module_ids: frozenset[str]
+    ways: int
+
+    def key(self, node: ModuleNode) -> Hashable:
+        return "split" if node.id in self.module_ids else "whole"
+
+    def __call__(self, node: ModuleNode, kind: OpKind, cost: Cost) -> Cost:
+        if node.id not in self.module_ids or self.ways == 1:
+            return cost
+        return cost.scaled(sympy.Rational(1, self.ways))
+
+
+@frozen(eq=False)
+class Combined:
+    """Several cost rewrites applied in order."""
+
+    adjustments: tuple[CostAdjustment, ...]
+
+    def key(self, node: ModuleNode) -> Hashable:
+        return tuple(adjustment.key(node) for adjustment in self.adjustments)
+
+    def __call__(self, node: ModuleNode, kind: OpKind, cost: Cost) -> Cost:
+        for adjustment in self.adjustments:
+            cost = adjustment(node, kind, cost)
+        return cost
 
 
 @frozen(eq=False)
@@ -169,11 +262,16 @@ class Schedule:
         rules: module id → what its time gets on top of its roofline.
         on_host: ids of the modules whose own ops run on the host CPU.
         adjust: the per-rank cost rewrite, or ``None``.
+        fused: module id → what fusion does to its own ops (absent: every op its own kernel).
+        stack_stages: the stages the stack's transformer choices apply to (GEMM precision and
+            weight storage of the bf16 matrix products, the framework efficiency).
     """
 
     rules: Mapping[str, Rule]
     on_host: frozenset[str]
     adjust: CostAdjustment | None
+    fused: Mapping[str, FusedOps] = MappingProxyType({})
+    stack_stages: frozenset[str] = frozenset()
 
     @property
     def loads(self) -> dict[str, tuple[Channel, sympy.Expr]]:
@@ -193,6 +291,9 @@ class ScheduleBuilder:
     def __init__(self) -> None:
         self._rules: dict[str, Rule] = {}
         self._on_host: set[str] = set()
+        self._removed: dict[str, set[int]] = {}
+        self._kernels: dict[str, list[Cost]] = {}
+        self._stack_stages: set[str] = set()
 
     def add(
         self,
@@ -220,8 +321,36 @@ class ScheduleBuilder:
         """The own ops of these modules run on the host CPU."""
         self._on_host |= module_ids
 
+    def fuse(self, chain: Sequence[tuple[ModuleNode, int]]) -> None:
+        """Run the own ops ``(module, index into its ops)`` of ``chain``, in order, as one kernel
+        (:func:`fused_kernel`), put on the module of the last op; an op fused twice is an error."""
+        ops = []
+        for node, index in chain:
+            if not 0 <= index < len(node.ops):
+                raise LlmPerfOptError(f"chain: {node.id} has no op {index}; it has {len(node.ops)}")
+            removed = self._removed.setdefault(node.id, set())
+            if index in removed:
+                raise LlmPerfOptError(f"chain: {node.id} op {index} is already in a fused chain")
+            removed.add(index)
+            ops.append(node.ops[index])
+        self._kernels.setdefault(chain[-1][0].id, []).append(fused_kernel(ops))
+
+    def apply_stack(self, stages: set[str] | frozenset[str]) -> None:
+        """The stack's transformer choices apply to these stages."""
+        self._stack_stages |= stages
+
     def build(self, adjust: CostAdjustment | None) -> Schedule:
-        return Schedule(MappingProxyType(dict(self._rules)), frozenset(self._on_host), adjust)
+        fused = {
+            node_id: FusedOps(frozenset(removed), tuple(self._kernels.get(node_id, ())))
+            for node_id, removed in self._removed.items()
+        }
+        return Schedule(
+            MappingProxyType(dict(self._rules)),
+            frozenset(self._on_host),
+            adjust,
+            MappingProxyType(fused),
+            frozenset(self._stack_stages),
+        )
 
 
 @frozen(kw_only=True, eq=False)

@@ -12,9 +12,9 @@ Factor keys (:data:`FACTOR_KEYS`), all fractions in (0, 1]:
 
 - ``matmul``: of the tensor peak at the op's precision, for ``mm``/``addmm``/``bmm``/``baddbmm``;
 - ``convolution``: likewise for ``convolution``;
-- ``attention.<kernel>``: of the tensor peak, for fused attention run by ``kernel`` (``sdpa``:
-  PyTorch ``scaled_dot_product_attention``, ``fa2``: FlashAttention-2, ``fa3``: FlashAttention-3);
-  a family lists only the kernels that run on it;
+- ``attention.<kernel>``: of the tensor peaks the kernel's two products run at, for fused attention
+  run by ``kernel`` (every kernel of :mod:`.kernels`: ``sdpa``, ``fa2``, ``fa3``, ``sdpa-cudnn``,
+  ``sage-int8-fp8`` …); a family lists only the kernels that run on it and have a prior;
 - ``memory_tensor``: of the memory bandwidth, for the memory-bound side of the ops above
   (weight streaming of skinny GEMMs);
 - ``memory_elementwise``: of the memory bandwidth, for element-wise kernels (casts, norms,
@@ -22,12 +22,19 @@ Factor keys (:data:`FACTOR_KEYS`), all fractions in (0, 1]:
 - ``vector``: of the non-tensor fp32 rate, for element-wise arithmetic (never binding in Wan2.1);
 - ``link``: of the GPU-GPU bandwidth per direction, for collectives;
 - ``host_link``: of the host-link bandwidth per direction, for offload copies and for collectives
-  of GPUs without a GPU-GPU link.
+  of GPUs without a GPU-GPU link;
+- ``framework``: a stack's framework efficiency in (0, 2]: its transformer loop's speed relative
+  to the eager reference stacks (the official code and Diffusers, 1 by definition) that the kernel
+  factors are calibrated on, for what its kernels' roofline does not price (synchronisation, host
+  work and launch gaps between kernels, stream overlap); by stack (the ``stacks`` rows).
+
+Rows apply family, then device, then stack (a stack row overrides any key for its runs).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -40,6 +47,7 @@ from attrs import evolve, field, frozen
 from llm_perf_opt.contracts.converter import read_json, structure
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import FAMILIES, Accelerator
+from llm_perf_opt.hardware.kernels import ATTENTION_KERNELS
 from llm_perf_opt.validation import FieldError
 
 __all__ = [
@@ -47,6 +55,7 @@ __all__ = [
     "EFFICIENCIES",
     "FACTOR_KEYS",
     "FACTOR_SYMBOLS",
+    "FRAMEWORK",
     "Efficiency",
     "EfficiencyFile",
     "EfficiencyTable",
@@ -55,8 +64,8 @@ __all__ = [
     "load_efficiencies",
 ]
 
-ATTENTION_KERNELS: Final = ("sdpa", "fa2", "fa3")
-"""Fused attention kernels with an efficiency factor: PyTorch SDPA, FlashAttention-2 and -3."""
+FRAMEWORK: Final = "framework"
+"""The factor key of a stack's framework efficiency (see the module docstring)."""
 _PLAIN_KEYS: Final = (
     "matmul",
     "convolution",
@@ -66,12 +75,16 @@ _PLAIN_KEYS: Final = (
     "link",
     "host_link",
 )
-FACTOR_KEYS: Final = (*_PLAIN_KEYS, *(f"attention.{kernel}" for kernel in ATTENTION_KERNELS))
+FACTOR_KEYS: Final = (
+    *_PLAIN_KEYS,
+    *(f"attention.{kernel}" for kernel in ATTENTION_KERNELS),
+    FRAMEWORK,
+)
 """Every factor key; see the module docstring."""
 
 
 FACTOR_SYMBOLS: Final[Mapping[str, sympy.Symbol]] = MappingProxyType(
-    {key: sympy.Symbol(f"eta_{key.replace('.', '_')}", positive=True) for key in FACTOR_KEYS}
+    {key: sympy.Symbol(f"eta_{re.sub('[.-]', '_', key)}", positive=True) for key in FACTOR_KEYS}
 )
 """One SymPy symbol per factor key (``eta_matmul``, ``eta_attention_fa2`` …): time expressions
 carry the factors as symbols, so refitting them needs no recompilation."""
@@ -87,9 +100,15 @@ def factor_symbol(key: str) -> sympy.Symbol:
         ) from None
 
 
-def _fraction(path: tuple[str, ...], value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise FieldError(path, f"must be a fraction of peak in (0, 1], got {value!r}")
+FRAMEWORK_MAX: Final = 2.0
+"""The largest framework efficiency: a stack's loop may run faster than the eager reference stacks
+the kernel factors absorb (their launch gaps and host work), up to twice as fast."""
+
+
+def _fraction(path: tuple[str, ...], value: object, upper: float = 1.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= upper:
+        what = "a fraction of peak" if upper == 1.0 else "a speed relative to the eager reference"
+        raise FieldError(path, f"must be {what} in (0, {upper:g}], got {value!r}")
     return float(value)
 
 
@@ -109,9 +128,12 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, float]:
                 flat[f"attention.{kernel}"] = _fraction(("factors", "attention", kernel), fraction)
         elif key in _PLAIN_KEYS:
             flat[key] = _fraction(("factors", key), value)
+        elif key == FRAMEWORK:
+            flat[key] = _fraction(("factors", key), value, FRAMEWORK_MAX)
         else:
             raise FieldError(
-                ("factors", key), f"unknown factor; accepted: {', '.join((*_PLAIN_KEYS, 'attention'))}"
+                ("factors", key),
+                f"unknown factor; accepted: {', '.join((*_PLAIN_KEYS, FRAMEWORK, 'attention'))}",
             )
     return flat
 
@@ -144,12 +166,14 @@ class EfficiencyFile:
         conventions: how the factors are to be read.
         families: family → its row (every family of ``FAMILIES`` in the shipped file).
         devices: device name → its row, overriding its family's factors.
+        stacks: stack name → its row (its ``framework`` factor), applied over the device's.
     """
 
     schema_version: int = field(default=1)
     conventions: str = ""
     families: dict[str, FactorRow] = field(factory=dict)
     devices: dict[str, FactorRow] = field(factory=dict)
+    stacks: dict[str, FactorRow] = field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         if self.schema_version != 1:
@@ -202,17 +226,23 @@ class EfficiencyTable:
         families: family → factor key → fraction; every family of ``FAMILIES``, every plain key,
             and the attention kernels that run on it.
         devices: device name → factor key → fraction, overriding its family's.
-        basis: ``family:<name>`` / ``device:<name>`` → why the numbers are what they are.
+        basis: ``family:<name>`` / ``device:<name>`` / ``stack:<name>`` → why the numbers are what
+            they are.
+        stacks: stack name → factor key → fraction, overriding the device's for runs of that stack.
     """
 
     families: Mapping[str, Mapping[str, float]]
     devices: Mapping[str, Mapping[str, float]]
     basis: Mapping[str, str]
+    stacks: Mapping[str, Mapping[str, float]] = MappingProxyType({})
 
-    def for_device(self, accelerator: Accelerator) -> Efficiency:
-        """The factors for ``accelerator``: its family's, overridden by its own row if any."""
+    def for_device(self, accelerator: Accelerator, stack: str | None = None) -> Efficiency:
+        """The factors for ``accelerator`` (run by ``stack``): its family's, overridden by its own
+        row if any, then by the stack's."""
         factors = dict(self.families[accelerator.family])
         factors.update(self.devices.get(accelerator.name, {}))
+        if stack is not None:
+            factors.update(self.stacks.get(stack, {}))
         return Efficiency(
             device=accelerator.name, family=accelerator.family, factors=MappingProxyType(factors)
         )
@@ -229,35 +259,46 @@ class EfficiencyTable:
         """A copy with factors replaced: ``{(scope, key): fraction}``, scope as in :meth:`value`."""
         families = {name: dict(rows) for name, rows in self.families.items()}
         devices = {name: dict(rows) for name, rows in self.devices.items()}
+        stacks = {name: dict(rows) for name, rows in self.stacks.items()}
         for (scope, key), fraction in values.items():
             kind, _, name = scope.partition(":")
             where = f"{scope}.{key}"
             if key not in FACTOR_KEYS:
                 raise LlmPerfOptError(f"{where}: unknown efficiency factor; known: {', '.join(FACTOR_KEYS)}")
             if kind == "family" and name in families:
-                families[name][key] = _checked(where, fraction)
+                families[name][key] = _checked(where, fraction, key)
             elif kind == "device":
-                devices.setdefault(name, {})[key] = _checked(where, fraction)
+                devices.setdefault(name, {})[key] = _checked(where, fraction, key)
+            elif kind == "stack" and name:
+                stacks.setdefault(name, {})[key] = _checked(where, fraction, key)
             else:
                 raise LlmPerfOptError(
-                    f"scope: expected 'family:<{'|'.join(FAMILIES)}>' or 'device:<name>', got {scope!r}"
+                    f"scope: expected 'family:<{'|'.join(FAMILIES)}>', 'device:<name>' or "
+                    f"'stack:<name>', got {scope!r}"
                 )
-        return evolve(self, families=_freeze(families), devices=_freeze(devices))
+        return evolve(self, families=_freeze(families), devices=_freeze(devices), stacks=_freeze(stacks))
 
     def _rows(self, scope: str) -> Mapping[str, float]:
         kind, _, name = scope.partition(":")
-        table = self.families if kind == "family" else self.devices if kind == "device" else {}
+        tables = {"family": self.families, "device": self.devices, "stack": self.stacks}
+        table = tables.get(kind, {})
         if name not in table:
             raise LlmPerfOptError(
                 f"scope: unknown scope {scope!r}; known: "
-                + ", ".join([*(f"family:{f}" for f in self.families), *(f"device:{d}" for d in self.devices)])
+                + ", ".join(
+                    [
+                        *(f"family:{f}" for f in self.families),
+                        *(f"device:{d}" for d in self.devices),
+                        *(f"stack:{d}" for d in self.stacks),
+                    ]
+                )
             )
         return table[name]
 
 
-def _checked(where: str, fraction: float) -> float:
+def _checked(where: str, fraction: float, key: str) -> float:
     try:
-        return _fraction((), fraction)
+        return _fraction((), fraction, FRAMEWORK_MAX if key == FRAMEWORK else 1.0)
     except FieldError as error:
         raise LlmPerfOptError(f"{where}: {error.reason}") from None
 
@@ -269,8 +310,14 @@ def _freeze(rows: Mapping[str, Mapping[str, float]]) -> Mapping[str, Mapping[str
 def _table(where: str, parsed: EfficiencyFile, base: EfficiencyTable | None) -> EfficiencyTable:
     families = {name: dict(rows) for name, rows in base.families.items()} if base else {}
     devices = {name: dict(rows) for name, rows in base.devices.items()} if base else {}
+    stacks = {name: dict(rows) for name, rows in base.stacks.items()} if base else {}
     basis = dict(base.basis) if base else {}
-    for section, rows, target in (("family", parsed.families, families), ("device", parsed.devices, devices)):
+    sections = (
+        ("family", parsed.families, families),
+        ("device", parsed.devices, devices),
+        ("stack", parsed.stacks, stacks),
+    )
+    for section, rows, target in sections:
         for name, row in rows.items():
             target.setdefault(name, {}).update(row.flat)
             if row.basis:
@@ -290,7 +337,10 @@ def _table(where: str, parsed: EfficiencyFile, base: EfficiencyTable | None) -> 
                 f"{', '.join(ATTENTION_KERNELS)}"
             )
     return EfficiencyTable(
-        families=_freeze(families), devices=_freeze(devices), basis=MappingProxyType(basis)
+        families=_freeze(families),
+        devices=_freeze(devices),
+        basis=MappingProxyType(basis),
+        stacks=_freeze(stacks),
     )
 
 

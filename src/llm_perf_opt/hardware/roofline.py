@@ -40,9 +40,16 @@ from attrs import field, frozen
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import Accelerator
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS, factor_symbol
+from llm_perf_opt.hardware.kernels import (
+    MATERIALISED_SCORE_BYTES,
+    UPCAST_STORAGES,
+    WEIGHT_STORAGE_BYTES,
+    get_gemm_precision,
+    get_kernel,
+)
 from llm_perf_opt.symbolic.cost import Cost
 from llm_perf_opt.symbolic.module import OpKind
-from llm_perf_opt.symbolic.primitives import PRIMITIVES, OpClass
+from llm_perf_opt.symbolic.primitives import PRIMITIVES, VECTOR_FLOPS_PER_ELEMENT, OpClass
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -56,6 +63,7 @@ __all__ = [
     "kind_seconds",
     "maximum",
     "op_class",
+    "quantised_matmul_seconds",
     "roofline_rule",
 ]
 
@@ -149,12 +157,17 @@ class RooflineRule:
         precision: the peak-rate key it runs at.
         compute_factor: the efficiency factor key of its arithmetic.
         memory_factor: the efficiency factor key of its memory traffic.
+        value_precision: for attention whose value product runs at another rate than its score
+            product (SageAttention: int8 ``QKᵀ``, fp8 ``PV``), that rate; else ``""``.
+        materialised_scores: the kernel writes the score matrix to memory (the math path).
     """
 
     work: str
     precision: str
     compute_factor: str
     memory_factor: str
+    value_precision: str = ""
+    materialised_scores: bool = False
 
 
 def check_kernel(attention_kernel: str) -> None:
@@ -171,16 +184,31 @@ def roofline_rule(
     attention_kernel: str,
     policy: PrecisionPolicy = DEFAULT_POLICY,
     tensor_precision: str = "bf16",
+    gemm_precision: str = "bf16",
 ) -> RooflineRule:
-    """The :class:`RooflineRule` of an op kind; attention uses the factor of ``attention_kernel``."""
-    check_kernel(attention_kernel)
+    """The :class:`RooflineRule` of an op kind; attention uses the kernel's rates and factor
+    (:mod:`.kernels`), bf16 matrix products the rate of ``gemm_precision`` (when not bf16)."""
+    kernel = get_kernel(attention_kernel)
     primitive, dtype = kind
     kind_class = op_class(primitive)
     precision = compute_precision(kind_class, dtype, policy, tensor_precision)
     if kind_class is OpClass.ELEMENTWISE:
         return RooflineRule("vector_flops", precision, "vector", "memory_elementwise")
-    factor = f"attention.{attention_kernel}" if kind_class is OpClass.ATTENTION else kind_class.value
-    return RooflineRule("flops", precision, factor, "memory_tensor")
+    if kind_class is OpClass.ATTENTION:
+        qk = precision if kernel.qk_rate == "bf16" else kernel.qk_rate
+        pv = precision if kernel.pv_rate == "bf16" else kernel.pv_rate
+        return RooflineRule(
+            "flops",
+            qk,
+            kernel.factor_key,
+            "memory_tensor",
+            value_precision="" if pv == qk else pv,
+            materialised_scores=kernel.materialises_scores,
+        )
+    gemm = get_gemm_precision(gemm_precision)
+    if kind_class is OpClass.MATMUL and dtype == "bf16" and gemm.rate != "bf16":
+        precision = gemm.rate
+    return RooflineRule("flops", precision, kind_class.value, "memory_tensor")
 
 
 def kind_seconds(cost: Cost, rule: RooflineRule, accelerator: Accelerator) -> sympy.Expr:
@@ -194,6 +222,8 @@ def kind_seconds(cost: Cost, rule: RooflineRule, accelerator: Accelerator) -> sy
     traffic = sympy.sympify(cost.bytes_read + cost.bytes_written)
     compute_rate = sympy.Float(accelerator.peak_flops(rule.precision)) * factor_symbol(rule.compute_factor)
     memory_rate = sympy.Float(accelerator.memory_bandwidth) * factor_symbol(rule.memory_factor)
+    if rule.value_precision or rule.materialised_scores:
+        return _attention_seconds(cost, rule, accelerator, work, traffic, memory_rate)
     if work == 0:
         return traffic / memory_rate
     if traffic == 0:
@@ -202,6 +232,76 @@ def kind_seconds(cost: Cost, rule: RooflineRule, accelerator: Accelerator) -> sy
     if ratio is not None:
         return traffic * Maximum(ratio / compute_rate, 1 / memory_rate)
     return Maximum(work / compute_rate, traffic / memory_rate)
+
+
+def _attention_seconds(
+    cost: Cost,
+    rule: RooflineRule,
+    accelerator: Accelerator,
+    work: sympy.Expr,
+    traffic: sympy.Expr,
+    memory_rate: sympy.Expr,
+) -> sympy.Expr:
+    """Attention whose two products run at two rates (each half of the FLOPs), and whose scores
+    may be materialised (their bytes at the element-wise bandwidth, added: separate kernels)."""
+    factor = factor_symbol(rule.compute_factor)
+    value_rate = rule.value_precision or rule.precision
+    per_flop = (
+        1 / sympy.Float(accelerator.peak_flops(rule.precision))
+        + 1 / sympy.Float(accelerator.peak_flops(value_rate))
+    ) / 2
+    seconds = Maximum(work * per_flop / factor, traffic / memory_rate)
+    if not rule.materialised_scores:
+        return seconds
+    scores = sympy.sympify(cost.vector_flops) / VECTOR_FLOPS_PER_ELEMENT["attention_score"]
+    score_bytes = MATERIALISED_SCORE_BYTES * scores
+    elementwise = sympy.Float(accelerator.memory_bandwidth) * factor_symbol("memory_elementwise")
+    return seconds + score_bytes / elementwise
+
+
+def quantised_matmul_seconds(
+    activations: Cost,
+    weights: sympy.Expr,
+    rule: RooflineRule,
+    accelerator: Accelerator,
+    gemm_precision: str,
+    weight_storage: str,
+) -> sympy.Expr:
+    """Seconds of a bf16 matrix product run at ``gemm_precision`` with weights held as
+    ``weight_storage``.
+
+    ``activations`` is the product's cost without its weight reads; ``weights`` the bf16 bytes of
+    weights it reads. The GEMM reads its activations at the precision's operand bytes and its
+    weights at the storage's bytes; quantising the activations is element-wise work over them
+    (``quantise_reads`` passes over the bf16 input plus writing the operand); an upcast storage
+    (``fp8-upcast-bf16``) has the GEMM read bf16 weights and adds a cast pass per use (read the
+    stored bytes, write bf16). bf16 with bf16 storage is the plain roofline.
+    """
+    gemm = get_gemm_precision(gemm_precision)
+    stored = _ratio(WEIGHT_STORAGE_BYTES[weight_storage]) / 2
+    upcast = weight_storage in UPCAST_STORAGES
+    operand = _ratio(gemm.operand_bytes) / 2
+    weight_read = weights if upcast else weights * stored
+    gemm_cost = Cost(
+        flops=activations.flops,
+        bytes_read=activations.bytes_read * operand + weight_read,
+        bytes_written=activations.bytes_written,
+    )
+    seconds = kind_seconds(gemm_cost, rule, accelerator)
+    side = (
+        activations.bytes_read * (gemm.quantise_reads + operand) if gemm.quantise_reads else sympy.Integer(0)
+    )
+    if upcast:
+        side += weights * (stored + 1)
+    if side == 0:
+        return seconds
+    elementwise = sympy.Float(accelerator.memory_bandwidth) * factor_symbol("memory_elementwise")
+    return seconds + side / elementwise
+
+
+def _ratio(value: float) -> sympy.Rational:
+    """An exact rational of a byte count given as a float (1/16, 1/32 … are exact in binary)."""
+    return sympy.Rational(value)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -19,6 +19,8 @@ from typing import Any, Final
 
 from attrs import Attribute, field, frozen
 
+from llm_perf_opt.hardware.kernels import GEMM_PRECISIONS as GEMM_PRECISION_TABLE
+from llm_perf_opt.hardware.kernels import KERNEL_FAMILIES, KERNELS, WEIGHT_STORAGE_BYTES
 from llm_perf_opt.validation import FieldError
 
 __all__ = [
@@ -50,70 +52,23 @@ __all__ = [
     "kernel_family",
 ]
 
-KERNEL_FAMILIES: Final = ("ampere", "ada", "hopper", "blackwell", "blackwell-rtx", "cdna3", "cdna4")
-"""Device families as attention kernels see them: ``blackwell`` is the data-centre part (sm100/sm103:
-B200, B300, GB200, GB300), ``blackwell-rtx`` the workstation and GeForce part (sm120: RTX 5090, RTX
-PRO 6000), which most kernels treat differently; the rest are the accelerator table's families."""
-
-_NVIDIA: Final = ("ampere", "ada", "hopper", "blackwell", "blackwell-rtx")
-_AMD: Final = ("cdna3", "cdna4")
-_ALL: Final = (*_NVIDIA, *_AMD)
-
 KERNEL_FAMILIES_OF: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {
-        "sdpa-math": _ALL,  # PyTorch's reference path: scores materialised in memory
-        "sdpa": _ALL,  # PyTorch picks among its own flash / efficient / cuDNN / math backends
-        "sdpa-flash": _ALL,  # PyTorch's built-in FlashAttention-2 (aotriton on ROCm)
-        "sdpa-efficient": _ALL,  # PyTorch's memory-efficient (xformers-derived) kernel
-        "sdpa-cudnn": _NVIDIA,  # cuDNN fused attention behind SDPA
-        "fa2": _ALL,  # Dao-AILab flash-attn 2 (CK build on ROCm)
-        "fa3": ("hopper",),  # flash-attn 3, Hopper only (flash_attn_interface)
-        "fa3-fp8": ("hopper",),  # flash-attn 3 with fp8 Q/K/V
-        "sgl-fa3": ("ampere", "ada", "hopper"),  # SGLang's FA3 port, built for sm80/sm86/sm89/sm90a
-        "fa4": ("hopper", "blackwell"),  # flash-attn 4 (CuTe DSL), sm90 and sm100
-        "fa4-fp4": ("blackwell",),  # flash-attn 4 with NVFP4 Q/K (sm100a/sm103a)
-        "sage-int8-fp16": ("ampere", "ada", "hopper", "blackwell-rtx"),  # SageAttention: int8 QKᵀ, fp16 PV
-        "sage-int8-fp8": ("ada", "hopper", "blackwell-rtx"),  # SageAttention2: int8 QKᵀ, fp8 PV
-        "sage3-fp4": ("blackwell-rtx",),  # SageAttention3: fp4 microscaled QKᵀ and PV
-        "aiter": _AMD,  # ROCm AITER flash attention
-        "aiter-fp8": _AMD,  # ROCm AITER fp8 attention
-    }
+    {name: kernel.families for name, kernel in KERNELS.items()}
 )
-"""Every attention kernel a stack can select, with the device families it runs on (from the
-kernels' own build targets as the stacks cite them; see ``docs/stacks.md``)."""
+"""Every attention kernel a stack can select, with the device families it runs on (the kernel
+registry of :mod:`llm_perf_opt.hardware.kernels`; see ``docs/stacks.md``)."""
 
 ATTENTION_KERNELS: Final = tuple(KERNEL_FAMILIES_OF)
 
 GEMM_RATE_KEYS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "bf16": "bf16",
-        "fp16": "fp16",
-        "fp8-per-tensor": "fp8",  # one scale per weight and per activation tensor
-        "fp8-per-channel": "fp8",  # per output channel weights, per token activations
-        "fp8-per-block": "fp8",  # 128×128 weight blocks, 1×128 activation groups (DeepGEMM)
-        "int8-per-channel": "int8",
-        "nvfp4": "fp4",  # 16-element blocks with fp8 scales (Blackwell)
-        "mxfp4": "fp4",  # 32-element blocks with e8m0 scales (OCP MX)
-        "int4-weight-only": "bf16",  # int4 weights dequantised in the kernel, bf16 math (Marlin)
-    }
+    {name: gemm.rate for name, gemm in GEMM_PRECISION_TABLE.items()}
 )
 """Every GEMM precision a stack can run its linear layers at, with the peak-rate key of the
 accelerator table it runs at (a device without that key cannot run it)."""
 
 GEMM_PRECISIONS: Final = tuple(GEMM_RATE_KEYS)
 
-WEIGHT_STORAGES: Final = (
-    "fp32",
-    "bf16",
-    "fp16",
-    "fp8",  # fp8 weights consumed as such by an fp8 GEMM
-    "fp8-upcast-bf16",  # fp8 in memory, cast to bf16 before each use (layerwise casting)
-    "int8",
-    "nvfp4",
-    "mxfp4",
-    "int4",
-    "gguf",
-)
+WEIGHT_STORAGES: Final = tuple(WEIGHT_STORAGE_BYTES)
 """How the transformer's weights sit in device memory; ``-upcast-`` values are cast per use."""
 
 FUSION_MODES: Final = (
