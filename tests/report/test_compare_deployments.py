@@ -218,7 +218,7 @@ def test_a_bad_entry_names_its_key(spec: str, message: str) -> None:
         (DeploymentEntry(device="tpu"), r"^deployment 1 \(device=tpu\): accelerator: unknown device 'tpu'"),
         (
             DeploymentEntry(device="a100", attention_kernel="fa3", name="old"),
-            r"^deployment 1 \(old\): attention_kernel: 'fa3' has no efficiency on a100",
+            r"^deployment 1 \(old\): attention_kernel: fa3 does not run on a100 \(ampere\)",
         ),
         (
             DeploymentEntry(device="h100", ulysses=5),
@@ -261,3 +261,21 @@ def test_bad_workloads_and_files_are_clear_errors(tmp_path: Path, capsys: pytest
         assert message in err and err.count("\n") == 1, (args, err)
     with pytest.raises(LlmPerfOptError, match=r"^workload: num_frames: must be an integer in 1…"):
         compare_deployments(WorkloadSpec(variant=VARIANT, frames=1_000_000, height=480, width=832), ENTRIES)
+
+
+def test_a_stack_entry_is_the_builders_stack_deployment() -> None:
+    """An entry naming a stack gets the engine's figures of the builder's deployment of that stack."""
+    entries = [
+        DeploymentEntry(device="h100", stack="diffusers", name="stock"),
+        DeploymentEntry(device="h100", stack="lightx2v", name="tuned"),
+    ]
+    rows = compare_deployments(SPEC, entries).rows
+    expected = {
+        name: run_model(build_deployment(VARIANT, accelerator="h100", stack=stack)).evaluate_point(WORKLOAD)[
+            "total"
+        ]
+        for name, stack in (("stock", "diffusers"), ("tuned", "lightx2v"))
+    }
+    assert [row.name for row in rows] == sorted(expected, key=expected.__getitem__)
+    for row in rows:
+        assert row.seconds_per_video == pytest.approx(expected[row.name], rel=1e-12)
