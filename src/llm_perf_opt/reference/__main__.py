@@ -186,7 +186,7 @@ def _run_compare(args: argparse.Namespace) -> bool:
     if args.record is not None:
         record = json.loads(args.record.read_text(encoding="utf-8"))
     else:
-        record = _measured_record(args, module_bytes=False)
+        record = _measured_record(args, module_bytes=True)
     # diffusers runs the image cross-attention projections of a batch > 1 as an expanded bmm
     image_batch = get_variant(record["variant"]).num_images > 0 and record["workload"]["batch"] > 1
     rows = compare_with_record(record, bytes_checked=not image_batch)
@@ -259,7 +259,7 @@ def _run_vae(args: argparse.Namespace) -> int:
     if args.record is not None:
         record = json.loads(args.record.read_text(encoding="utf-8"))
     else:
-        record = _measured_vae_record(args, module_bytes=False)
+        record = _measured_vae_record(args, module_bytes=True)
     rows = compare_vae_with_record(record)
     print(_comparison_table(rows, args.depth))
     mismatches = sum(not row.matches for row in rows)
@@ -337,7 +337,7 @@ def _run_encoder(args: argparse.Namespace) -> int:
     if args.record is not None:
         record = json.loads(args.record.read_text(encoding="utf-8"))
     else:
-        record = _measured_encoder_record(args, module_bytes=False)
+        record = _measured_encoder_record(args, module_bytes=True)
     if encoder == "text-encoder":
         rows = compare_text_encoder_with_record(record)
     else:

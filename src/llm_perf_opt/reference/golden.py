@@ -123,7 +123,7 @@ def dit_record(
     workload: DitWorkload,
     measurement: Measurement,
     *,
-    module_bytes: bool = False,
+    module_bytes: bool = True,
 ) -> dict[str, Any]:
     """The JSON-ready record of one measured DiT forward, per official module id.
 
@@ -247,7 +247,7 @@ def vae_golden_file_name(workload: VaeWorkload) -> str:
 
 
 def vae_record(
-    workload: VaeWorkload, measurement: Measurement, *, module_bytes: bool = False
+    workload: VaeWorkload, measurement: Measurement, *, module_bytes: bool = True
 ) -> dict[str, Any]:
     """The JSON-ready record of one measured VAE encode or decode, per official module id.
 
@@ -399,7 +399,7 @@ def _encoder_record(
 
 
 def text_encoder_record(
-    workload: TextEncoderWorkload, measurement: Measurement, *, module_bytes: bool = False
+    workload: TextEncoderWorkload, measurement: Measurement, *, module_bytes: bool = True
 ) -> dict[str, Any]:
     """The JSON-ready record of one measured umT5 forward, per official id (``text_encoder.…``).
 
@@ -423,7 +423,7 @@ def text_encoder_record(
 
 
 def image_encoder_record(
-    workload: ImageEncoderWorkload, measurement: Measurement, *, module_bytes: bool = False
+    workload: ImageEncoderWorkload, measurement: Measurement, *, module_bytes: bool = True
 ) -> dict[str, Any]:
     """The JSON-ready record of one measured CLIP vision forward, per official id (``image_encoder.…``).
 

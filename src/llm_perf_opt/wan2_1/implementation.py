@@ -81,6 +81,10 @@ class Implementation:
             loaded in fp32 as its examples do).
         vae_per_sample: the VAE encodes and decodes the videos of a batch one at a time (official
             ``WanVAE.encode``/``decode`` loop over a list), rather than as one batch (diffusers).
+        diffusers_dit: the transformer runs diffusers' ``WanTransformer3DModel`` op sequence: the fp32
+            casts around its norms run in the caller's forward, ``torch.nn.RMSNorm`` dispatches to
+            the fused CUDA kernel, rotary embedding rotates interleaved pairs against per-position
+            tables built once per forward (docs/dit.md); else the official ``WanModel``'s.
     """
 
     name: str
@@ -97,6 +101,7 @@ class Implementation:
     image_encoder_transformers: bool = False
     vae_dtype: DType = FP32
     vae_per_sample: bool = False
+    diffusers_dit: bool = False
 
     def weights(self, role: WeightRole) -> DType:
         """The dtype parameters of ``role`` are held at."""
@@ -157,6 +162,7 @@ DIFFUSERS: Final = Implementation(
     text_encoder_dtype=BF16,
     image_encoder_dtype=FP32,
     image_encoder_transformers=True,
+    diffusers_dit=True,
 )
 
 IMPLEMENTATIONS: Final[Mapping[str, Implementation]] = MappingProxyType(
