@@ -12,7 +12,9 @@ Compared, exactly, as integers:
   parameters, which the analytic tree counts on their owning module);
 - parameters of every shared id;
 - bytes read and written of every Linear and convolution, and of the fused attention op(s) of every
-  attention module, under the ``diffusers`` implementation profile (the one the record measures).
+  attention module, under the ``diffusers`` implementation profile (the one the record measures);
+- for the transformer, bytes read and written of every module id (``module_bytes``: all the eager
+  ops the module runs, its children's included).
 """
 
 from __future__ import annotations
@@ -111,13 +113,14 @@ def compare_modules(
     *,
     bytes_checked: bool = True,
     byte_classes: frozenset[str] = _BYTE_CLASSES,
+    module_bytes: bool = False,
 ) -> list[Comparison]:
     """Compare one component's evaluated metrics with a reference record's ``modules``, id by id.
 
     ``root`` is the component's declaration (for the attention ops and the byte-compared classes),
     ``analytic`` its exact evaluation at the workload ``values``. Reference entries hold ``flops``,
     ``params``, ``bytes`` ([read, written]) for ``byte_classes`` modules and ``sdpa_bytes`` for
-    modules with a fused attention op.
+    modules with a fused attention op; with ``module_bytes``, every id's ``module_bytes`` too.
     """
     rows: list[Comparison] = []
     for module_id, metrics in analytic.items():
@@ -133,6 +136,11 @@ def compare_modules(
             )
     if not bytes_checked:
         return rows
+    if module_bytes:
+        for module_id, metrics in analytic.items():
+            read, written = reference[module_id]["module_bytes"]
+            rows.append(Comparison(module_id, "module_bytes_read", metrics["bytes_read"], read))
+            rows.append(Comparison(module_id, "module_bytes_written", metrics["bytes_written"], written))
     for module_id, module in _walk(root, root_id):
         entry = reference[module_id]
         if module.class_name in byte_classes:
@@ -157,8 +165,8 @@ def compare_modules(
 def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True) -> list[Comparison]:
     """Every comparison of the analytic transformer with one DiT reference record.
 
-    ``bytes_checked=False`` compares FLOPs and parameters only (for batches where diffusers runs the
-    image cross-attention projections as an expanded ``bmm``, whose bytes differ from ``addmm``).
+    ``bytes_checked=False`` compares FLOPs and parameters only. Bytes include every module's whole
+    eager traffic (``module_bytes``).
     """
     variant = get_variant(record["variant"])
     load = record["workload"]
@@ -179,6 +187,7 @@ def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True
         evaluation.workload.subs(),
         record["modules"],
         bytes_checked=bytes_checked,
+        module_bytes=True,
     )
 
 

@@ -620,7 +620,8 @@ def _diffusers_root_ops(variant: WanVariant) -> list[OpCall]:
     ops = [
         table,  # cos
         table,  # sin
-        clone(numel, dtype=BF16),  # patch tokens .contiguous()
+        # patch tokens .contiguous(): a copy unless there is one token ([B, D, 1]ᵀ is contiguous)
+        clone(sympy.Min(tokens - 1, 1) * numel, dtype=BF16),
         # exponent = −ln(10⁴)·arange(half) / half; emb = timestep[:, None].float() · exp(exponent)
         arange(half, dtype=FP32),
         mul(half, dtype=FP32, other_numel=0),
@@ -652,8 +653,9 @@ def _diffusers_root_ops(variant: WanVariant) -> list[OpCall]:
         ),
         to_copy(numel, in_dtype=BF16, out_dtype=FP32),  # norm_out(hidden_states.float())
         *_diffusers_modulate(rows, dim),
-        # unpatchify: the permuted [B, out, T, p_t, h, p_h, w, p_w] view flattened → a copy
-        clone(rows * head_out, dtype=BF16),
+        # unpatchify: flattening the permuted [B, out, T, p_t, h, p_h, w, p_w] view copies it, unless
+        # the latent is one patch wide (then every merged pair of dimensions is contiguous)
+        clone(sympy.Min(grid[2] - 1, 1) * rows * head_out, dtype=BF16),
     ]
     return ops
 
