@@ -72,6 +72,15 @@ HEAD_MODULATION_CHUNKS: Final = 2
 """The head's modulation: shift and scale."""
 
 
+def _more_than_one(count: sympy.Expr) -> sympy.Expr:
+    """1 where the positive integer ``count`` exceeds 1, else 0: ``⌈(count − 1)/count⌉``.
+
+    For a copy eager PyTorch makes only when a dimension is longer than one (a ceiling, so the
+    numpy evaluators need nothing beyond what convolution sizes already use).
+    """
+    return sympy.ceiling((count - 1) / count)
+
+
 def _module(name: str, class_name: str, ops: list[OpCall], **params: object) -> Module:
     return Module(name=name, class_name=class_name, stage=STAGE, params=params, ops=tuple(ops))
 
@@ -99,7 +108,7 @@ def _linear(
     ``strided_batch``: the input is a slice along tokens of a ``[B, Li + L, D]`` context (diffusers'
     image cross-attention); for ``B > 1`` it is not contiguous, so ``aten.linear`` runs ``bmm`` (the
     weight broadcast, read once) and then adds the bias as a kernel of its own, which reads and writes
-    the output once more: counted as that add, scaled by ``min(B − 1, 1)``.
+    the output once more: counted as that add, for ``B > 1`` only.
     """
     compute = impl.linear_dtype(role, fp32_region=fp32_region)
     held = impl.weights(role)
@@ -113,7 +122,7 @@ def _linear(
     ]
     if strided_batch:
         # y:[B, rows/B, out] + b:[out] as its own kernel when B > 1 (the bias read is addmm's above)
-        ops.append(add(sympy.Min(B - 1, 1) * rows * out_features, dtype=compute, other_numel=0))
+        ops.append(add(_more_than_one(B) * rows * out_features, dtype=compute, other_numel=0))
     return _module(name, "Linear", ops, in_features=in_features, out_features=out_features, bias=True)
 
 
@@ -621,7 +630,7 @@ def _diffusers_root_ops(variant: WanVariant) -> list[OpCall]:
         table,  # cos
         table,  # sin
         # patch tokens .contiguous(): a copy unless there is one token ([B, D, 1]ᵀ is contiguous)
-        clone(sympy.Min(tokens - 1, 1) * numel, dtype=BF16),
+        clone(_more_than_one(tokens) * numel, dtype=BF16),
         # exponent = −ln(10⁴)·arange(half) / half; emb = timestep[:, None].float() · exp(exponent)
         arange(half, dtype=FP32),
         mul(half, dtype=FP32, other_numel=0),
@@ -655,7 +664,7 @@ def _diffusers_root_ops(variant: WanVariant) -> list[OpCall]:
         *_diffusers_modulate(rows, dim),
         # unpatchify: flattening the permuted [B, out, T, p_t, h, p_h, w, p_w] view copies it, unless
         # the latent is one patch wide (then every merged pair of dimensions is contiguous)
-        clone(sympy.Min(grid[2] - 1, 1) * rows * head_out, dtype=BF16),
+        clone(_more_than_one(grid[2]) * rows * head_out, dtype=BF16),
     ]
     return ops
 
