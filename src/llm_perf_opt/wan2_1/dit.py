@@ -48,7 +48,6 @@ from llm_perf_opt.symbolic.primitives import (
     mul_broadcast,
     parameter_held,
     rms_norm,
-    rms_norm_eager,
     rope,
     rotary_interleaved,
     scaled_dot_product_attention,
@@ -151,8 +150,10 @@ def _rms_norm(name: str, impl: Implementation, rows: sympy.Expr, dim: int, *, ep
 
     Official (``wan/modules/model.py``, ``WanRMSNorm.forward``/``_norm``):
     ``x * rsqrt(x.pow(2).mean(-1) + eps)`` on ``x.float()``, ``.type_as(x)``, then ``* self.weight``;
-    the output dtype is the promotion of the input (the matmul dtype) and the weight's. diffusers: input
-    and weight are both bf16, so a CUDA build runs one ``_fused_rms_norm`` kernel (docs/dit.md).
+    the output dtype is the promotion of the input (the matmul dtype) and the weight's. Its arithmetic
+    is still one fp32 ``rms_norm`` here (the calibrated factors were fitted on it; the eager sequence
+    is :func:`~llm_perf_opt.symbolic.primitives.rms_norm_eager`, docs/dit.md). diffusers: input and
+    weight are both bf16, so a CUDA build runs one ``_fused_rms_norm`` kernel (docs/dit.md).
     """
     act, held = impl.matmul_dtype, impl.weights(WeightRole.QK_NORM)
     numel = rows * dim
@@ -163,7 +164,7 @@ def _rms_norm(name: str, impl: Implementation, rows: sympy.Expr, dim: int, *, ep
     scale = mul(numel, dtype=act, other_numel=dim, other_dtype=held, out_dtype=promoted(act, held))
     ops = [
         *cast(numel, act, FP32),
-        *rms_norm_eager(rows, dim, dtype=FP32, eps_inplace=False),
+        rms_norm(rows, dim, dtype=FP32, affine=False),
         *cast(numel, FP32, act),
         with_parameters(scale, dim, dtype=held),
     ]
