@@ -20,7 +20,8 @@ Byte convention (eager, op by op, nothing fused beyond the op itself):
 - views and aliases move nothing (``view``, ``_unsafe_view``, ``_reshape_alias``, ``t``, ``slice``...);
 - ``copy_``, ``fill_`` and ``zero_`` do not read their destination; an in-place op such as ``add_``
   reads and writes ``self``;
-- ``empty*`` allocations move nothing; ``*_like`` and ``new_*`` factories read nothing.
+- ``empty*`` allocations move nothing; ``*_like`` and ``new_*`` factories read nothing;
+- ``embedding`` (a gather) reads its indices and the rows it gathers, not the whole table.
 
 With ``fused_rms_norm`` (:class:`FusedRMSNorm`), ``F.rms_norm`` counts as the one op a CUDA build
 dispatches it to, ``aten._fused_rms_norm`` (reads x and the weight, writes y and an fp32 ``rstd`` per
@@ -254,6 +255,9 @@ def op_bytes(
     written = _nbytes(_tensors(out))
     if packet in _FACTORIES_FROM_METADATA:
         return OpCost(0, 0, written)
+    if packet is aten.embedding:
+        # a gather reads the indices and the rows it gathers, not the whole table
+        return OpCost(0, _nbytes(_tensors(args[1])) + written, written)
     read_args = args[1:] if packet in _DESTINATION_NOT_READ else args
     read_kwargs = {key: value for key, value in kwargs.items() if key != "out"}
     return OpCost(0, _nbytes(_tensors((read_args, read_kwargs))), written)

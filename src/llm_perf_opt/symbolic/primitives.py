@@ -52,6 +52,7 @@ __all__ = [
     "exp",
     "gelu",
     "gelu_tanh",
+    "gelu_tanh_eager",
     "layer_norm",
     "linear",
     "mean",
@@ -71,6 +72,7 @@ __all__ = [
     "sin",
     "softmax",
     "sub",
+    "tanh",
     "to_copy",
     "with_parameters",
 ]
@@ -833,3 +835,27 @@ def parameter_held(*, dtype: DType) -> Cost:
     """
     del dtype
     return Cost()
+
+
+@primitive("tanh")
+def tanh(numel: Size, *, dtype: DType) -> Cost:
+    """``tanh x`` (``aten.tanh``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+def gelu_tanh_eager(numel: Size, *, dtype: DType) -> list[OpCall]:
+    """The tanh GELU written out in Python, ``0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``.
+
+    Eager PyTorch runs it left to right as eight kernels over ``numel`` elements at ``dtype``: the
+    products with a Python number read one tensor, ``x + …`` and the final product read two.
+    """
+    return [
+        mul(numel, dtype=dtype, other_numel=0),  # 0.5·x
+        pow_scalar(numel, dtype=dtype),  # x³
+        mul(numel, dtype=dtype, other_numel=0),  # 0.044715·x³
+        add(numel, dtype=dtype),  # x + …
+        mul(numel, dtype=dtype, other_numel=0),  # √(2/π)·(…)
+        tanh(numel, dtype=dtype),
+        add(numel, dtype=dtype, other_numel=0),  # 1 + tanh(…)
+        mul(numel, dtype=dtype),  # 0.5·x · (…)
+    ]

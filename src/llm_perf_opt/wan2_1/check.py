@@ -13,8 +13,9 @@ Compared, exactly, as integers:
 - parameters of every shared id;
 - bytes read and written of every Linear and convolution, and of the fused attention op(s) of every
   attention module, under the ``diffusers`` implementation profile (the one the record measures);
-- for the transformer, bytes read and written of every module id (``module_bytes``: all the eager
-  ops the module runs, its children's included).
+- for the transformer and the image encoder, bytes read and written of every module id
+  (``module_bytes``: all the eager ops the module runs, its children's included); for the text
+  encoder, of every id outside the attention (:data:`TEXT_ENCODER_EXACT_CLASSES`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from llm_perf_opt.wan2_1.vae import declare_vae
 from llm_perf_opt.wan2_1.variants import get_variant
 
 __all__ = [
+    "TEXT_ENCODER_EXACT_CLASSES",
     "Comparison",
     "attention_op_costs",
     "compare_image_encoder_with_record",
@@ -114,13 +116,15 @@ def compare_modules(
     bytes_checked: bool = True,
     byte_classes: frozenset[str] = _BYTE_CLASSES,
     module_bytes: bool = False,
+    module_byte_classes: frozenset[str] | None = None,
 ) -> list[Comparison]:
     """Compare one component's evaluated metrics with a reference record's ``modules``, id by id.
 
     ``root`` is the component's declaration (for the attention ops and the byte-compared classes),
     ``analytic`` its exact evaluation at the workload ``values``. Reference entries hold ``flops``,
     ``params``, ``bytes`` ([read, written]) for ``byte_classes`` modules and ``sdpa_bytes`` for
-    modules with a fused attention op; with ``module_bytes``, every id's ``module_bytes`` too.
+    modules with a fused attention op; with ``module_bytes``, every id's ``module_bytes`` too (only
+    the ids of ``module_byte_classes`` when given).
     """
     rows: list[Comparison] = []
     for module_id, metrics in analytic.items():
@@ -137,7 +141,10 @@ def compare_modules(
     if not bytes_checked:
         return rows
     if module_bytes:
+        classes = {module_id: module.class_name for module_id, module in _walk(root, root_id)}
         for module_id, metrics in analytic.items():
+            if module_byte_classes is not None and classes.get(module_id) not in module_byte_classes:
+                continue
             read, written = reference[module_id]["module_bytes"]
             rows.append(Comparison(module_id, "module_bytes_read", metrics["bytes_read"], read))
             rows.append(Comparison(module_id, "module_bytes_written", metrics["bytes_written"], written))
@@ -192,6 +199,11 @@ def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True
 
 
 _TEXT_ENCODER_BYTE_CLASSES = frozenset({"Linear"})
+TEXT_ENCODER_EXACT_CLASSES = frozenset(
+    {"T5LayerNorm", "Linear", "GELU", "Sequential", "T5FeedForward", "Embedding"}
+)
+"""umT5 modules whose whole eager bytes are compared: all but the attention, whose core runs as
+different ops on the meta device (math decomposition) and on a GPU, and the ids that contain it."""
 _IMAGE_ENCODER_BYTE_CLASSES = frozenset({"Linear", "Conv2d"})
 
 
@@ -216,6 +228,8 @@ def compare_text_encoder_with_record(
         record["modules"],
         bytes_checked=bytes_checked,
         byte_classes=_TEXT_ENCODER_BYTE_CLASSES,
+        module_bytes=True,
+        module_byte_classes=TEXT_ENCODER_EXACT_CLASSES,
     )
 
 
@@ -226,7 +240,8 @@ def compare_image_encoder_with_record(
 
     The record measures transformers' ``CLIPVisionModel`` (all 32 blocks) in fp32, the ``diffusers``
     profile. Bytes are compared on the Linear layers (``to_qkv`` as the sum of q_proj, k_proj and
-    v_proj), the patch convolution and the fused attention op of every block.
+    v_proj), the patch convolution and the fused attention op of every block, and every id's whole
+    eager traffic (``module_bytes``).
     """
     load = record["workload"]
     evaluation = evaluate_image_encoder(load["num_images"], batch=load["batch"], implementation=DIFFUSERS)
@@ -238,6 +253,7 @@ def compare_image_encoder_with_record(
         record["modules"],
         bytes_checked=bytes_checked,
         byte_classes=_IMAGE_ENCODER_BYTE_CLASSES,
+        module_bytes=True,
     )
 
 

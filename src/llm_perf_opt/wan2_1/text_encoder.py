@@ -33,10 +33,12 @@ from llm_perf_opt.symbolic.primitives import (
     add,
     bmm,
     embedding,
-    gelu_tanh,
+    gelu_tanh_eager,
     linear,
+    mean,
     mul,
-    rms_norm,
+    pow_scalar,
+    rsqrt,
     softmax,
     to_copy,
     with_parameters,
@@ -112,13 +114,24 @@ def _linear(name: str, rows: sympy.Expr, in_features: int, out_features: int, dt
 
 
 def _layer_norm(name: str, rows: sympy.Expr, dim: int, dtype: DType, eps: float) -> Module:
-    """``T5LayerNorm``: an RMS norm computed in fp32 (``x.float()``), cast back, times the weight."""
+    """``T5LayerNorm`` as both implementations write it, kernel by kernel.
+
+    ``x * rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps)`` (official ``wan/modules/t5.py``;
+    transformers ``UMT5LayerNorm`` the same), cast back to the weight's dtype, then ``weight * x``:
+    ``_to_copy, pow, mean, add, rsqrt``, a ``mul`` of the bf16 x by the fp32 per-row factor (fp32
+    out), ``_to_copy``, the weight ``mul``.
+    """
     numel = rows * dim
     # w:[dim] · x:[rows, dim] → y:[rows, dim]
     scale = with_parameters(mul(numel, dtype=dtype, other_numel=dim), dim, dtype=dtype)
     ops = [
         *cast(numel, dtype, FP32),
-        rms_norm(rows, dim, dtype=FP32, affine=False),
+        pow_scalar(numel, dtype=FP32),
+        mean(rows, dim, dtype=FP32),
+        add(rows, dtype=FP32, other_numel=0),  # + eps
+        rsqrt(rows, dtype=FP32),
+        # x:[rows, dim] · rstd:[rows, 1] fp32 → fp32
+        mul(numel, dtype=dtype, other_numel=rows, other_dtype=FP32, out_dtype=FP32),
         *cast(numel, FP32, dtype),
         scale,
     ]
@@ -222,8 +235,9 @@ def _feed_forward(config: T5EncoderConfig, dtype: DType) -> Module:
         stage=STAGE,
         children=(
             _linear("0", rows, dim, dim_ffn, dtype),
-            # the official GELU class: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-            _module("1", "GELU", [gelu_tanh(hidden, dtype=dtype)], approximate="tanh"),
+            # the official GELU class (transformers' NewGELUActivation the same), eight kernels:
+            # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+            _module("1", "GELU", gelu_tanh_eager(hidden, dtype=dtype), approximate="tanh"),
         ),
     )
     return Module(
