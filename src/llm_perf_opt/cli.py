@@ -2,6 +2,9 @@
 
 Commands:
     report     what a workload costs, stage by stage and module by module: report.json, summary.md
+    estimate   the time and memory of one run on a deployment, stage by stage
+    size       the most frames, the largest resolution or the fewest devices within a budget
+    calibration  the time model against the published measurements (--fit refits the factors)
     compare    what moved between two reports
     grid       any module's figures over a grid of workloads, as CSV
     dit        what one diffusion-transformer forward costs, module by module
@@ -16,29 +19,32 @@ Bad input is one line on stderr naming the field, the value and what is accepted
 from __future__ import annotations
 
 import argparse
-import csv
-import itertools
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
+from llm_perf_opt.calibration import calibration_table, fit_efficiencies
 from llm_perf_opt.contracts import Wan2_1AnalyticModel, Wan2_1AnalyticRequest, structure
+from llm_perf_opt.deployment.engine import run_model
+from llm_perf_opt.deployment.sizing import DEVICE_COUNTS, fewest_devices, largest_frames, largest_resolution
+from llm_perf_opt.deployment.value import OFFLOADS, Deployment, Parallelism
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.hardware.accelerators import ACCELERATORS
-from llm_perf_opt.hardware.calibration import calibration_table
-from llm_perf_opt.report.analysis import RunOptions
+from llm_perf_opt.hardware.accelerators import ACCELERATORS, get_accelerator, load_accelerators
+from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS, EFFICIENCIES, load_efficiencies
+from llm_perf_opt.models import build_deployment
+from llm_perf_opt.parsing import parse_int
+from llm_perf_opt.plots.cli import register as register_plot
+from llm_perf_opt.profiling.cli import register as register_profile
+from llm_perf_opt.report.analysis import RunOptions, request_workload
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
+from llm_perf_opt.report.grid_command import register as register_grid
 from llm_perf_opt.report.summary import format_si
-from llm_perf_opt.symbolic.compiler import compile_tree
+from llm_perf_opt.service.cli import register as register_serve
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, latex_document, pretty, to_latex
-from llm_perf_opt.symbolic.symbols import Workload
-from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit, resolve_workload
-from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN
+from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_tree
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
@@ -55,10 +61,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _integer(text: str) -> int:
+    """An integer option: ASCII digits only (``1_000``, ``+9`` and non-ASCII digits are rejected)."""
     try:
-        return int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        return parse_int("value", text)
+    except LlmPerfOptError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("value: ")) from None
 
 
 def _add_variant(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +93,84 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_deployment(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """The options of a deployment, spelled the same in every command."""
+    parser.add_argument(
+        "--device", required=required, help="accelerator to predict on (see `llm-perf-opt devices`)"
+    )
+    parser.add_argument("--gpus", type=_integer, default=None, help="devices in the run (default 1)")
+    parser.add_argument("--ulysses", type=_integer, default=None, help="Ulysses degree (default: the recipe)")
+    parser.add_argument("--ring", type=_integer, default=None, help="ring degree (default: the recipe)")
+    parser.add_argument(
+        "--fsdp", action=argparse.BooleanOptionalAction, default=None, help="FSDP of the transformer"
+    )
+    parser.add_argument(
+        "--attention-kernel",
+        default=None,
+        help=f"fused attention kernel: {', '.join(ATTENTION_KERNELS)} (default fa2)",
+    )
+    parser.add_argument(
+        "--offload",
+        default=None,
+        help=f"where weights wait: {', '.join(OFFLOADS)} (default: model with one GPU, none with more)",
+    )
+    parser.add_argument(
+        "--t5-cpu", action="store_true", default=None, help="run the text encoder on the host CPU"
+    )
+    parser.add_argument("--precision", default=None, help="tensor precision of bf16 matmuls (default bf16)")
+    parser.add_argument(
+        "--efficiencies", type=Path, default=None, help="efficiency-factor override file (JSON)"
+    )
+    parser.add_argument("--devices-file", type=Path, default=None, help="accelerator override file (JSON)")
+
+
+_DEVICE_OPTIONS = (
+    ("gpus", "--gpus"),
+    ("ulysses", "--ulysses"),
+    ("ring", "--ring"),
+    ("fsdp", "--fsdp"),
+    ("attention_kernel", "--attention-kernel"),
+    ("offload", "--offload"),
+    ("t5_cpu", "--t5-cpu"),
+    ("precision", "--precision"),
+    ("efficiencies", "--efficiencies"),
+    ("devices_file", "--devices-file"),
+)
+
+
+def _deployment(args: argparse.Namespace, *, gpus: int | None = None) -> Deployment | None:
+    """The deployment the options describe (``None`` without ``--device``; the device options are
+    then an error)."""
+    if args.device is None:
+        given = [flag for name, flag in _DEVICE_OPTIONS if getattr(args, name, None) is not None]
+        if given:
+            raise LlmPerfOptError(f"{given[0]}: needs --device (the accelerator to predict on)")
+        return None
+    catalog = ACCELERATORS if args.devices_file is None else load_accelerators(args.devices_file)
+    accelerator = get_accelerator(args.device, catalog)
+    count = gpus if gpus is not None else (args.gpus if args.gpus is not None else 1)
+    parallelism = None
+    if args.ulysses is not None or args.ring is not None or args.fsdp is not None:
+        parallelism = Parallelism(
+            ulysses=1 if args.ulysses is None else args.ulysses,
+            ring=1 if args.ring is None else args.ring,
+            fsdp=bool(args.fsdp) if args.fsdp is not None else count > 1,
+        )
+    return build_deployment(
+        args.variant,
+        implementation=args.implementation,
+        accelerator=accelerator,
+        gpus=count,
+        parallelism=parallelism,
+        offload=args.offload,
+        t5_cpu=bool(args.t5_cpu),
+        attention_kernel=args.attention_kernel or "fa2",
+        precision=args.precision or "bf16",
+        guidance=not args.no_guidance,
+        efficiencies=EFFICIENCIES if args.efficiencies is None else load_efficiencies(args.efficiencies),
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="llm-perf-opt", description="What Wan2.1 video generation costs, without running it."
@@ -109,48 +194,50 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--profile-run-id", help="id of a measured profiling run, recorded in the report")
     _add_run_options(report)
-    report.add_argument("--device", help="predict times on this accelerator (see `llm-perf-opt devices`)")
-    report.add_argument("--gpus", type=_integer, default=1, help="devices in the run (default 1)")
-    report.add_argument(
-        "--attention-kernel", default="fa2", help="fused attention kernel: fa2 (default), fa3 or sdpa"
+    _add_deployment(report)
+    report.set_defaults(func=_report)
+
+    estimate = commands.add_parser("estimate", help="time and memory of one run on a deployment")
+    estimate.add_argument("--variant", required=True, help="model_variant or model_id, e.g. t2v-14b")
+    estimate.add_argument("--profile", required=True, help="workload profile id, e.g. wan2-1-official-720p")
+    estimate.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a workload field"
     )
-    report.add_argument(
-        "--offload",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="--offload_model of generate.py (default: on with one GPU, off with more)",
+    _add_run_options(estimate)
+    _add_deployment(estimate, required=True)
+    estimate.set_defaults(func=_estimate)
+
+    size = commands.add_parser(
+        "size", help="the most frames, largest resolution or fewest devices in a budget"
     )
-    report.add_argument("--t5-cpu", action="store_true", help="run the text encoder on the host CPU")
+    size.add_argument("question", choices=("frames", "resolution", "devices"), help="what to size")
+    size.add_argument("--variant", required=True, help="model_variant or model_id, e.g. t2v-14b")
+    size.add_argument("--frames", type=_integer, default=81, help="frames (resolution, devices; default 81)")
+    size.add_argument("--height", type=_integer, default=720, help="height (frames, devices; default 720)")
+    size.add_argument("--width", type=_integer, default=1280, help="width (frames, devices; default 1280)")
+    size.add_argument("--steps", type=_integer, default=None, help="sampling steps (default: the task's)")
+    size.add_argument("--time-budget", type=float, default=None, help="seconds per video")
+    size.add_argument("--memory-budget", type=float, default=None, help="GB per device (default: its memory)")
+    _add_run_options(size)
+    _add_deployment(size, required=True)
+    size.set_defaults(func=_size)
 
     compare = commands.add_parser("compare", help="what moved between two reports")
     compare.add_argument("before", type=Path, help="report folder (or its report.json)")
     compare.add_argument("after", type=Path, help="report folder (or its report.json)")
+    compare.set_defaults(func=_compare)
 
-    grid = commands.add_parser("grid", help="figures over a grid of workloads, as CSV")
-    grid.add_argument("--variant", required=True, help="model_variant or model_id, e.g. t2v-14b")
-    for name, default in (
-        ("batch", "1"),
-        ("frames", "81"),
-        ("height", "480"),
-        ("width", "832"),
-        ("steps", None),
-        ("text-len", "512"),
-    ):
-        grid.add_argument(
-            f"--{name}",
-            default=default,
-            help="comma-separated values"
-            + (f" (default {default})" if default else " (default: task default)"),
-        )
-    grid.add_argument("--module", action="append", help="module id (repeatable; default the whole pipeline)")
-    grid.add_argument("--metric", action="append", choices=METRICS, help="metric (repeatable; default flops)")
-    grid.add_argument("--out", type=Path, help="CSV file (default: standard output)")
-    _add_run_options(grid)
+    register_grid(commands)  # type: ignore[arg-type]  # a subclass of ArgumentParser
+    register_profile(commands)
+    register_serve(commands)
+    register_plot(commands)
 
-    commands.add_parser("variants", help="list the Wan2.1 variants")
-    commands.add_parser("profiles", help="list the workload profiles")
-    commands.add_parser("devices", help="list the accelerators of the time model")
-    commands.add_parser("calibration", help="the time model against the published measurements")
+    commands.add_parser("variants", help="list the Wan2.1 variants").set_defaults(func=_variants)
+    commands.add_parser("profiles", help="list the workload profiles").set_defaults(func=_profiles)
+    commands.add_parser("devices", help="list the accelerators of the time model").set_defaults(func=_devices)
+    calibration = commands.add_parser("calibration", help="the time model against the published measurements")
+    calibration.add_argument("--fit", action="store_true", help="refit the free factors and show the fit")
+    calibration.set_defaults(func=_calibration)
 
     dit = commands.add_parser("dit", help="cost of one diffusion-transformer forward, module by module")
     _add_variant(dit)
@@ -164,16 +251,19 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not pad the prompt to 512 tokens (trimming implementations)",
     )
+    dit.set_defaults(func=_dit)
 
     show = commands.add_parser("formula", help="one module's cost formula")
     _add_variant(show)
     show.add_argument("--module", required=True, help="module id, e.g. diffusion.blocks.0.self_attn")
     show.add_argument("--metric", default="flops", choices=METRICS, help="metric (default flops)")
     show.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
+    show.set_defaults(func=_formula)
 
     latex = commands.add_parser("latex", help="every module's formulas as one LaTeX document")
     _add_variant(latex)
     latex.add_argument("--metric", action="append", choices=METRICS, help="metrics to include (default all)")
+    latex.set_defaults(func=_latex)
     return parser
 
 
@@ -208,7 +298,8 @@ def _print_dit(evaluation: DitEvaluation) -> None:
     )
     print(header)
     print("-" * len(header))
-    rows = [("diffusion", "WanModel", total, 1), *_dit_rows(evaluation)]
+    root = dit_tree(evaluation.variant, evaluation.implementation).root
+    rows = [(root.id, root.class_name, total, 1), *_dit_rows(evaluation)]
     for module_id, class_name, values, count in rows:
         share = values["flops"] / total["flops"] if total["flops"] else 0.0
         label = module_id if count == 1 else f"{module_id} (×{count})"
@@ -232,11 +323,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         implementation=args.implementation,
         guidance=not args.no_guidance,
         pad_text=not args.no_pad_text,
-        device=getattr(args, "device", None),
-        gpus=getattr(args, "gpus", 1),
-        attention_kernel=getattr(args, "attention_kernel", "fa2"),
-        offload=getattr(args, "offload", None),
-        t5_cpu=getattr(args, "t5_cpu", False),
+        deployment=_deployment(args) if hasattr(args, "device") else None,
     )
 
 
@@ -247,8 +334,8 @@ def _overrides(assignments: list[str]) -> dict[str, object] | None:
         if not sep:
             raise LlmPerfOptError(f"--set: expected FIELD=VALUE, got {assignment!r}")
         try:
-            overrides[key.strip()] = int(text, 10)
-        except ValueError:
+            overrides[key.strip()] = parse_int(f"--set {key.strip()}", text)
+        except LlmPerfOptError:
             overrides[key.strip()] = text
     return overrides or None
 
@@ -291,143 +378,177 @@ def _read_model(path: Path) -> Wan2_1AnalyticModel:
     return read_report(folder)[0]
 
 
-def _values(field: str, text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    values = []
-    for item in text.split(","):
-        try:
-            values.append(int(item, 10))
-        except ValueError:
-            raise LlmPerfOptError(f"{field}: must be comma-separated integers, got {item!r}") from None
-    return values
-
-
-def _grid(args: argparse.Namespace) -> None:
+def _request(args: argparse.Namespace) -> Wan2_1AnalyticRequest:
     variant = get_variant(args.variant)
-    options = _options(args)
-    fields: dict[str, list[int]] = {
-        "batch": _values("batch", args.batch) or [1],
-        "frames": _values("frames", args.frames) or [81],
-        "height": _values("height", args.height) or [480],
-        "width": _values("width", args.width) or [832],
-        "steps": _values("steps", args.steps) or [default_steps(variant)],
-        "text_len": _values("text_len", args.text_len) or [PADDED_TEXT_LEN],
-    }
-    points = list(itertools.product(*fields.values()))
-    for batch, frames, height, width, steps, text_len in points:
-        resolve_workload(
-            variant,
-            batch=batch,
-            frames=frames,
-            height=height,
-            width=width,
-            steps=steps,
-            text_len=text_len,
-            pad_text=options.pad_text,
-        )
-    columns = np.array(points, dtype=np.int64).T
-    text_len = columns[5] if not options.pad_text else np.full_like(columns[5], PADDED_TEXT_LEN)
-    workload = Workload(
-        batch=columns[0],
-        frames=columns[1],
-        height=columns[2],
-        width=columns[3],
-        steps=columns[4],
-        text_len=text_len,
+    return structure(
+        {
+            "model_id": variant.model_id,
+            "model_variant": variant.model_variant,
+            "workload_profile_id": args.profile,
+            "overrides": _overrides(args.set),
+            "profile_run_id": getattr(args, "profile_run_id", None),
+            "force_rebuild": getattr(args, "force_rebuild", False),
+        },
+        Wan2_1AnalyticRequest,
     )
-    tree = pipeline_tree(variant, get_implementation(options.implementation), options.guidance)
-    result = compile_tree(tree).evaluate(workload)
-    modules = args.module or [tree.root_id]
-    metrics = args.metric or ["flops"]
-    stream = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
-    try:
-        writer = csv.writer(stream)
-        writer.writerow([*fields, *(f"{module}:{metric}" for module in modules for metric in metrics)])
-        arrays = [result[module, metric] for module in modules for metric in metrics]
-        for index, point in enumerate(points):
-            writer.writerow([*point, *(f"{array[index]:.17g}" for array in arrays)])
-    finally:
-        if args.out:
-            stream.close()
 
 
-def _run(args: argparse.Namespace) -> None:
-    if args.command == "report":
-        request = structure(
-            {
-                "model_id": get_variant(args.variant).model_id,
-                "model_variant": get_variant(args.variant).model_variant,
-                "workload_profile_id": args.profile,
-                "overrides": _overrides(args.set),
-                "profile_run_id": args.profile_run_id,
-                "force_rebuild": args.force_rebuild,
-            },
-            Wan2_1AnalyticRequest,
-        )
-        _print_report(run(request, args.out, _options(args)))
-        return
-    if args.command == "compare":
-        print(comparison_markdown(compare_reports(_read_model(args.before), _read_model(args.after))), end="")
-        return
-    if args.command == "grid":
-        _grid(args)
-        return
-    if args.command == "devices":
-        for accelerator in ACCELERATORS.values():
-            precisions = ", ".join(f"{p} {t:g}" for p, t in accelerator.peak_tflops.items())
-            print(
-                f"{accelerator.name:<12} {accelerator.memory_gb:>5g} GB "
-                f"{accelerator.memory_bandwidth_tbps:>5g} TB/s  dense TFLOP/s: {precisions}"
-            )
-        return
-    if args.command == "calibration":
-        print(calibration_table().text())
-        return
-    if args.command == "profiles":
-        for profile in PROFILES.values():
-            steps = profile.num_inference_steps or "task default"
-            print(
-                f"{profile.profile_id:<22} batch {profile.batch_size}, {profile.num_frames:>3} frames, "
-                f"{profile.height}×{profile.width}, steps {steps}, text {profile.text_len}: "
-                f"{profile.description}"
-            )
-        return
-    if args.command == "variants":
-        for variant in VARIANTS.values():
-            print(
-                f"{variant.model_variant:<14} {variant.model_id:<22} {variant.model_type:<6} "
-                f"dim {variant.dim:>5} ffn {variant.ffn_dim:>6} heads {variant.num_heads:>3} "
-                f"layers {variant.num_layers:>3} image tokens {variant.image_tokens:>3} "
-                f"{variant.config_path}"
-            )
-        return
+def _report(args: argparse.Namespace) -> None:
+    _print_report(run(_request(args), args.out, _options(args)))
+
+
+def _estimate(args: argparse.Namespace) -> None:
     variant = get_variant(args.variant)
-    implementation = get_implementation(args.implementation)
-    if args.command == "dit":
-        evaluation = evaluate_dit(
-            variant,
-            batch=args.batch,
+    deployment = _deployment(args)
+    assert deployment is not None  # --device is required
+    profile, workload, _, notes = request_workload(_request(args), variant, not args.no_pad_text)
+    values = run_model(deployment).evaluate_point(workload)
+    total = values["total"]
+    print(
+        f"{variant.model_id} on {deployment.gpus} × {deployment.accelerator.name} [{deployment.flags}]: "
+        f"{profile.batch_size} × {profile.num_frames} frames at {profile.height}×{profile.width}, "
+        f"{profile.num_inference_steps} steps"
+    )
+    print(f"predicted time: {total:,.1f} s")
+    for stage in deployment.family.stages:
+        seconds = values[f"stage.{stage}"]
+        if seconds:
+            print(f"  {stage:<14} {seconds:>10.2f} s {seconds / total:>7.1%}")
+    loads = {name.removeprefix("load."): v for name, v in values.items() if name.startswith("load.")}
+    for name, seconds in loads.items():
+        print(f"  load {name:<34} {seconds:>8.2f} s before overlap")
+    peak = values["peak_memory"]
+    capacity = deployment.accelerator.memory_bytes
+    verdict = "fits" if peak <= capacity else "DOES NOT FIT"
+    print(f"peak memory per device: {peak / 1e9:.2f} GB ({verdict} the device's {capacity / 1e9:.1f} GB)")
+    for name, value in values.items():
+        if name.startswith("phase.") and value:
+            print(f"  {name.removeprefix('phase.'):<14} {value / 1e9:>8.2f} GB")
+    for note in notes:
+        print(f"note: {note}")
+
+
+def _size(args: argparse.Namespace) -> None:
+    variant = get_variant(args.variant)
+    steps = args.steps if args.steps is not None else default_steps(variant)
+    if args.question == "devices":
+        if args.gpus is not None:
+            raise LlmPerfOptError("--gpus: size devices tries 1, 2, 4 and 8 GPUs itself; leave --gpus out")
+        deployments = []
+        for count in DEVICE_COUNTS:
+            try:
+                deployments.append(_deployment(args, gpus=count))
+            except LlmPerfOptError:
+                continue
+        answer = fewest_devices(
+            [d for d in deployments if d is not None],
             frames=args.frames,
             height=args.height,
             width=args.width,
-            text_len=args.text_len,
-            pad_text=not args.no_pad_text,
-            implementation=implementation,
+            steps=steps,
+            time_budget_s=args.time_budget,
+            memory_budget_gb=args.memory_budget,
         )
-        _print_dit(evaluation)
-    elif args.command == "formula":
-        tree = pipeline_tree(variant, implementation, True)
-        expr = formula(tree, args.module, args.metric)
-        print(to_latex(expr) if args.latex else pretty(expr))
-    elif args.command == "latex":
-        print(latex_document(pipeline_tree(variant, implementation, True), args.metric or METRICS), end="")
+    else:
+        deployment = _deployment(args)
+        assert deployment is not None  # --device is required
+        if args.question == "frames":
+            answer = largest_frames(
+                deployment,
+                height=args.height,
+                width=args.width,
+                steps=steps,
+                time_budget_s=args.time_budget,
+                memory_budget_gb=args.memory_budget,
+            )
+        else:
+            answer = largest_resolution(
+                deployment,
+                frames=args.frames,
+                steps=steps,
+                time_budget_s=args.time_budget,
+                memory_budget_gb=args.memory_budget,
+            )
+    print(answer.text())
+
+
+def _compare(args: argparse.Namespace) -> None:
+    print(comparison_markdown(compare_reports(_read_model(args.before), _read_model(args.after))), end="")
+
+
+def _devices(args: argparse.Namespace) -> None:
+    del args
+    for accelerator in ACCELERATORS.values():
+        precisions = ", ".join(f"{p} {t:g}" for p, t in accelerator.peak_tflops.items())
+        power = "" if accelerator.board_power_w is None else f"{accelerator.board_power_w:>6g} W"
+        print(
+            f"{accelerator.name:<20} {accelerator.memory_gb:>5g} GB "
+            f"{accelerator.memory_bandwidth_tbps:>5g} TB/s {power:>8}  dense TFLOP/s: {precisions}"
+        )
+
+
+def _calibration(args: argparse.Namespace) -> None:
+    if args.fit:
+        result = fit_efficiencies()
+        for name, value in result.values.items():
+            print(f"{name:<24} prior {result.priors[name]:.3f}  fitted {value:.3f}")
+        print(calibration_table(result.table).text())
+        return
+    print(calibration_table().text())
+
+
+def _profiles(args: argparse.Namespace) -> None:
+    del args
+    for profile in PROFILES.values():
+        steps = profile.num_inference_steps or "task default"
+        print(
+            f"{profile.profile_id:<22} batch {profile.batch_size}, {profile.num_frames:>3} frames, "
+            f"{profile.height}×{profile.width}, steps {steps}, text {profile.text_len}: "
+            f"{profile.description}"
+        )
+
+
+def _variants(args: argparse.Namespace) -> None:
+    del args
+    for variant in VARIANTS.values():
+        print(
+            f"{variant.model_variant:<14} {variant.model_id:<22} {variant.model_type:<6} "
+            f"dim {variant.dim:>5} ffn {variant.ffn_dim:>6} heads {variant.num_heads:>3} "
+            f"layers {variant.num_layers:>3} image tokens {variant.image_tokens:>3} "
+            f"{variant.config_path}"
+        )
+
+
+def _dit(args: argparse.Namespace) -> None:
+    evaluation = evaluate_dit(
+        get_variant(args.variant),
+        batch=args.batch,
+        frames=args.frames,
+        height=args.height,
+        width=args.width,
+        text_len=args.text_len,
+        pad_text=not args.no_pad_text,
+        implementation=get_implementation(args.implementation),
+    )
+    _print_dit(evaluation)
+
+
+def _formula(args: argparse.Namespace) -> None:
+    tree = pipeline_tree(get_variant(args.variant), get_implementation(args.implementation), True)
+    expr = formula(tree, args.module, args.metric)
+    print(to_latex(expr) if args.latex else pretty(expr))
+
+
+def _latex(args: argparse.Namespace) -> None:
+    tree = pipeline_tree(get_variant(args.variant), get_implementation(args.implementation), True)
+    print(latex_document(tree, args.metric or METRICS), end="")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llm-perf-opt`` command; returns the exit status."""
     try:
-        _run(_build_parser().parse_args(argv))
+        args = _build_parser().parse_args(argv)
+        args.func(args)
     except LlmPerfOptError as error:
         print(f"llm-perf-opt: error: {error}", file=sys.stderr)
         return 2
@@ -435,6 +556,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader (``| head``) stopped reading: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:
+        # the output stream failed (a full device, a closed terminal)
+        where = error.filename if error.filename is not None else "output"
+        print(f"llm-perf-opt: error: {where}: {error.strerror or error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -82,14 +82,14 @@ def test_a_file_merges_key_by_key(tmp_path: Path) -> None:
         ),
         (
             {"families": {"ada": {"factors": {"speed": 0.5}}}},
-            r"families.ada.factors.speed: unknown efficiency factor",
+            r"families.ada.factors.speed: unknown factor",
         ),
         (
             {"families": {"ada": {"factors": {"attention": {"fa9": 0.5}}}}},
             r"factors.attention.fa9: unknown attention kernel; accepted: sdpa, fa2, fa3",
         ),
         ({"devices": {"h20": {"basis": "x"}}}, r"devices.h20.factors: required field is missing"),
-        ({"extra": 1}, r"eff.json.extra: unknown field"),
+        ({"extra": 1}, r"eff.json: extra: unknown field"),
     ],
 )
 def test_override_file_errors(tmp_path: Path, data: object, message: str) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from llm_perf_opt.contracts import Wan2_1AnalyticRequest, openapi_path, to_json
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.models import build_deployment
 from llm_perf_opt.report.analysis import Analysis, RunOptions, analyze, report_id_for
 from llm_perf_opt.report.compare import compare_reports
 from llm_perf_opt.report.summary import stage_flops, summarize
@@ -180,7 +181,8 @@ def test_bad_requests(change: dict[str, Any], message: str) -> None:
 
 @functools.cache
 def _timed(variant: str, profile: str, device: str, gpus: int) -> Analysis:
-    return analyze(_request(variant, profile), RunOptions(device=device, gpus=gpus))
+    deployment = build_deployment(variant, accelerator=device, gpus=gpus)
+    return analyze(_request(variant, profile), RunOptions(deployment=deployment))
 
 
 def test_times_add_up_and_fill_the_summary() -> None:
@@ -209,4 +211,10 @@ def test_more_devices_run_faster() -> None:
 def test_unknown_device_is_a_clear_error() -> None:
     """A device the table lacks is an error that lists the known ones."""
     with pytest.raises(LlmPerfOptError, match=r"^accelerator: unknown device 'tpu-v5'; known: a100, "):
-        analyze(_request(), RunOptions(device="tpu-v5"))
+        build_deployment("t2v-14b", accelerator="tpu-v5")
+
+
+def test_a_deployment_of_another_variant_is_an_error() -> None:
+    """Times must come from a deployment of the report's own variant."""
+    with pytest.raises(LlmPerfOptError, match=r"^deployment: built for i2v-14b-480p"):
+        analyze(_request(), RunOptions(deployment=build_deployment("i2v-14b-480p", accelerator="h100")))

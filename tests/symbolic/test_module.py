@@ -113,8 +113,8 @@ def test_duplicate_ids_are_an_error() -> None:
     ("build", "message"),
     [
         (
-            lambda: Module(name="x", class_name="X", stage="decoder", ops=(OP,)),
-            r"stage: unknown stage 'decoder'",
+            lambda: Module(name="x", class_name="X", stage="", ops=(OP,)),
+            r"stage: expected a non-empty stage name, got ''",
         ),
         (lambda: Module(name="", class_name="X", stage="vae", ops=(OP,)), r"name: expected a non-empty"),
         (lambda: Repeated(template=_leaf("a"), count=0), r"count: expected an integer ≥ 1 .* got 0"),

@@ -186,10 +186,13 @@ BAD_WORKLOADS = [
         {"width": 8},
         "width: must be a multiple of 16 (VAE stride 8 × patch 2), got 8; nearest valid: 16",
     ),
-    ({"frames": 0}, "num_frames: must be an integer ≥ 1, got 0"),
-    ({"batch": 0}, "batch_size: must be an integer ≥ 1, got 0"),
-    ({"text_len": 600}, "text_len: must be ≤ 512 (the tokenizer truncates there), got 600"),
-    ({"text_len": -1}, "text_len: must be an integer ≥ 0, got -1"),
+    (
+        {"frames": 0},
+        "num_frames: must be an integer in 1…4093 (at most 1024 latent frames), got 0",
+    ),
+    ({"batch": 0}, "batch_size: must be an integer in 1…1024 (16× the largest published run), got 0"),
+    ({"text_len": 600}, "text_len: must be an integer in 0…512 (the tokenizer's limit), got 600"),
+    ({"text_len": -1}, "text_len: must be an integer in 0…512 (the tokenizer's limit), got -1"),
 ]
 
 

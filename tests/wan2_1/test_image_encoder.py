@@ -174,7 +174,7 @@ def test_variants_give_their_image_counts() -> None:
             "image-conditioned variant (i2v, flf2v) or a number of images ≥ 1",
         ),
         (0, 1, "num_images: must be an integer ≥ 1, got 0"),
-        (1, 0, "batch_size: must be an integer ≥ 1, got 0"),
+        (1, 0, "batch_size: must be an integer in 1…1024 (16× the largest published run), got 0"),
         ("t2v-99b", 1, "unknown"),
     ],
 )

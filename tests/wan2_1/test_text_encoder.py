@@ -180,10 +180,10 @@ def test_padding_is_the_default_and_is_disclosed() -> None:
 
 
 BAD_WORKLOADS = [
-    ({"text_len": 600}, "text_len: must be ≤ 512 (the tokenizer truncates there), got 600"),
-    ({"text_len": 0}, "text_len: must be an integer ≥ 1, got 0"),
-    ({"batch": 0}, "batch_size: must be an integer ≥ 1, got 0"),
-    ({"batch": True}, "batch_size: must be an integer ≥ 1, got True"),
+    ({"text_len": 600}, "text_len: must be an integer in 0…512 (the tokenizer's limit), got 600"),
+    ({"text_len": -1}, "text_len: must be an integer in 0…512 (the tokenizer's limit), got -1"),
+    ({"batch": 0}, "batch_size: must be an integer in 1…1024 (16× the largest published run), got 0"),
+    ({"batch": True}, "batch_size: must be an integer in 1…1024, got True"),
 ]
 
 

@@ -298,8 +298,8 @@ BAD_INPUTS = [
         {"height": 500},
         "height: must be a multiple of 16 (VAE stride 8 × patch 2), got 500; nearest valid: 496 or 512",
     ),
-    ({"frames": 0}, "num_frames: must be an integer ≥ 1, got 0"),
-    ({"batch": 0}, "batch_size: must be an integer ≥ 1, got 0"),
+    ({"frames": 0}, "num_frames: must be an integer in 1…4093 (at most 1024 latent frames), got 0"),
+    ({"batch": 0}, "batch_size: must be an integer in 1…1024 (16× the largest published run), got 0"),
     ({"encodes": -1}, "encodes: must be an integer ≥ 0, got -1"),
     ({"decodes": True}, "decodes: must be an integer ≥ 0, got True"),
 ]

@@ -9,7 +9,7 @@ and what is accepted, e.g. ``overrides.num_frames: must be ≥ 1, got 0``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -20,8 +20,18 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from llm_perf_opt.contracts import models
 from llm_perf_opt.contracts.models import FieldError
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.files import parse_json, read_json
 
-__all__ = ["CONTRACT_CLASSES", "converter", "from_json", "structure", "to_json", "unstructure"]
+__all__ = [
+    "CONTRACT_CLASSES",
+    "converter",
+    "error_message",
+    "from_json",
+    "read_json",
+    "structure",
+    "to_json",
+    "unstructure",
+]
 
 T = TypeVar("T")
 
@@ -105,40 +115,50 @@ def _accepted_fields(cls: type) -> str:
     return ", ".join(a.name for a in attrs.fields(cls))
 
 
-def _problems(error: BaseException, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
-    """Flatten cattrs' nested exception groups into (field path, reason) pairs."""
-    if isinstance(error, ClassValidationError | IterableValidationError):
-        with_notes, without_notes = error.group_exceptions()
-        for inner, note in with_notes:
-            step = getattr(note, "name", None)
-            if step is None:
-                step = str(getattr(note, "index", "?"))
-            yield from _problems(inner, (*path, step))
-        for inner in without_notes:
-            yield from _problems(inner, path)
-    elif isinstance(error, FieldError):
-        yield (*path, *error.path), error.reason
-    elif isinstance(error, ForbiddenExtraKeysError):
-        for key in sorted(error.extra_fields):
-            yield (*path, key), f"unknown field; accepted: {_accepted_fields(error.cl)}"
-    elif isinstance(error, KeyError):
-        yield path, "required field is missing"
-    else:
-        yield path, str(error)
+_SEPARATOR = "\x00"
+"""Between a field path inside an object and the reason, in the descriptions below."""
 
 
-def _format(problems: Iterator[tuple[tuple[str, ...], str]]) -> str:
-    return "; ".join(f"{'.'.join(path) or '<document>'}: {reason}" for path, reason in problems)
+def _describe(error: BaseException, _type: type | None) -> str:
+    """One problem as ``<path inside the object>\\x00<reason>`` for :func:`cattrs.transform_error`."""
+    if isinstance(error, FieldError):
+        return f"{'.'.join(error.path)}{_SEPARATOR}{error.reason}"
+    if isinstance(error, ForbiddenExtraKeysError):
+        keys = ", ".join(sorted(error.extra_fields))
+        return f"{keys}{_SEPARATOR}unknown field; accepted: {_accepted_fields(error.cl)}"
+    if isinstance(error, KeyError):
+        return f"{_SEPARATOR}required field is missing"
+    if isinstance(error, LlmPerfOptError):
+        return f"{_SEPARATOR}{error}"
+    return f"{_SEPARATOR}{error}"
 
 
-def structure(data: object, cls: type[T]) -> T:
-    """Build a contract object from plain JSON data, or raise one error naming every bad field."""
+def _message(line: str) -> str:
+    """``<description> @ $.a[0].b`` → ``a.0.b.<field>: <reason>``."""
+    description, _, where = line.rpartition(" @ ")
+    inner, _, reason = description.partition(_SEPARATOR)
+    outer = where.removeprefix("$").replace("[", ".").replace("]", "").replace("'", "").lstrip(".")
+    path = ".".join(part for part in (outer, inner) if part)
+    return f"{path or '<document>'}: {reason}"
+
+
+def error_message(error: BaseException, where: str = "") -> str:
+    """Every problem of a failed structuring, ``field.path: reason`` joined by ``; ``, each path
+    prefixed by ``where`` (a file name) when given."""
+    lines = [_message(line) for line in cattrs.transform_error(error, format_exception=_describe)]
+    return "; ".join(f"{where}: {line}" if where else line for line in lines)
+
+
+def structure(data: object, cls: type[T], *, where: str = "") -> T:
+    """Build an object of ``cls`` (a contract class or a data-file record) from plain JSON data, or
+    raise one error naming every bad field (prefixed by ``where``, e.g. the file it came from)."""
     if not isinstance(data, Mapping):
-        raise LlmPerfOptError(f"<document>: must be a JSON object for {cls.__name__}, got {data!r}")
+        prefix = f"{where}: " if where else ""
+        raise LlmPerfOptError(f"{prefix}<document>: must be a JSON object for {cls.__name__}, got {data!r}")
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError, FieldError) as error:
-        raise LlmPerfOptError(_format(_problems(error, ()))) from None
+        raise LlmPerfOptError(error_message(error, where)) from None
 
 
 def unstructure(obj: object) -> Any:
@@ -152,13 +172,6 @@ def to_json(obj: object, *, indent: int | None = 2) -> str:
 
 
 def from_json(text: str | bytes, cls: type[T]) -> T:
-    """Parse JSON text into a contract object; malformed JSON is an error like any other."""
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
-        raise LlmPerfOptError(f"<document>: not valid JSON ({error})") from None
-    return structure(data, cls)
-
-
-def _reject_constant(name: str) -> float:
-    raise LlmPerfOptError(f"<document>: {name} is not a valid JSON number")
+    """Parse JSON text into a contract object; malformed JSON (not UTF-8, nested too deeply, an
+    integer of too many digits, ``NaN``) is an error like any other."""
+    return structure(parse_json(text), cls)

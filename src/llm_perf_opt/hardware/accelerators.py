@@ -10,38 +10,34 @@ replace devices with :func:`load_accelerators`, from a file of the same schema.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
+import attrs
 from attrs import field, frozen
 
+from llm_perf_opt.contracts.converter import read_json, structure
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.hardware._json import (
-    read_json_object,
-    require_fields,
-    require_int,
-    require_number,
-    require_object,
-    require_text,
-    require_texts,
-)
+from llm_perf_opt.validation import FieldError, Validator, integer, one_of, text
 
 __all__ = [
     "ACCELERATORS",
     "FAMILIES",
     "PRECISIONS",
     "Accelerator",
+    "AcceleratorFile",
     "get_accelerator",
     "load_accelerators",
 ]
 
-PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4")
-"""Peak-rate keys: ``fp32`` is the non-tensor rate, the others tensor-core rates."""
-FAMILIES: Final = ("ampere", "hopper", "ada", "blackwell", "cdna3")
+PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8")
+"""Peak-rate keys: ``fp32`` is the non-tensor rate, the others tensor-core rates (``int8`` in TOPS)."""
+FAMILIES: Final = ("ampere", "hopper", "ada", "blackwell", "cdna3", "cdna4")
 """Device families; efficiency factors are given per family (see :mod:`.efficiency`)."""
 VENDORS: Final = ("nvidia", "amd")
 
@@ -49,26 +45,65 @@ _TERA: Final = 1e12
 _GIGA: Final = 1e9
 _GIB: Final = 2**30
 
-_REQUIRED: Final = (
-    "name",
-    "family",
-    "peak_tflops",
-    "memory_gb",
-    "memory_bandwidth_tbps",
-    "link_gbps_per_direction",
-    "host_link_gbps_per_direction",
-    "source",
-)
-_OPTIONAL: Final = ("display_name", "aliases", "vendor", "link_kind", "link_group_size", "host_link_kind")
+
+def _key(name: str) -> str:
+    """Lookup key of a device name: case, spaces, underscores and a vendor prefix ignored."""
+    key = re.sub(r"[\s_]+", "-", name.strip().lower())
+    return re.sub(r"^(nvidia|amd|geforce)-", "", key)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number(minimum: float, *, allow_zero: bool = False) -> Validator:
+    """A finite number > ``minimum`` (≥ with ``allow_zero``); booleans are not numbers."""
+    bound = f"≥ {minimum:g}" if allow_zero else f"> {minimum:g}"
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not _is_number(value) or value < minimum or (value == minimum and not allow_zero):
+            raise FieldError((attribute.name,), f"must be a number {bound}, got {value!r}")
+
+    return check
+
+
+def _optional_power(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not _is_number(value) or value <= 0):
+        raise FieldError((attribute.name,), f"must be a number > 0 (watts) or null, got {value!r}")
+
+
+def _rates(_: object, attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
+    for precision, rate in value.items():
+        if precision not in PRECISIONS:
+            raise FieldError(
+                (attribute.name, precision), f"unknown precision; accepted: {', '.join(PRECISIONS)}"
+            )
+        if not _is_number(rate) or rate <= 0:
+            raise FieldError((attribute.name, precision), f"must be a number > 0, got {rate!r}")
+    if "fp32" not in value:
+        raise FieldError(
+            (attribute.name, "fp32"), "required (the non-tensor rate element-wise work runs at), missing"
+        )
+
+
+def _names(_: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for index, name in enumerate(value):
+        if not isinstance(name, str) or not name.strip():
+            raise FieldError((attribute.name, str(index)), f"must be a non-empty string, got {name!r}")
 
 
 def _frozen_rates(rates: Mapping[str, float]) -> Mapping[str, float]:
-    return MappingProxyType(dict(rates))
+    """The rates in the order of :data:`PRECISIONS` (unknown keys last, for the validator to name)."""
+    return MappingProxyType({p: rates[p] for p in PRECISIONS if p in rates} | dict(rates))
+
+
+def _canonical_names(names: object) -> tuple[str, ...]:
+    return tuple(_key(n) if isinstance(n, str) else n for n in names)  # type: ignore[attr-defined]
 
 
 @frozen(kw_only=True, eq=False)
 class Accelerator:
-    """One accelerator's datasheet figures.
+    """One accelerator's datasheet figures (a row of ``accelerators.json``).
 
     Attributes:
         name: canonical id (``h100-sxm``).
@@ -77,7 +112,7 @@ class Accelerator:
         vendor: ``nvidia`` or ``amd``.
         family: one of :data:`FAMILIES`; selects the efficiency factors.
         peak_tflops: dense peak rate per precision of :data:`PRECISIONS`, in TFLOP/s; only the
-            precisions the device has.
+            precisions the device has (``fp32`` always).
         memory_gb: memory capacity as the vendor states it (a binary size: GiB).
         memory_bandwidth_tbps: memory bandwidth in TB/s (10¹² bytes/s).
         link_kind: the GPU-GPU interconnect (``NVLink4``), ``none`` without one.
@@ -87,23 +122,44 @@ class Accelerator:
             bridge, 0 without a link); larger groups go through the host link.
         host_link_kind: the link to the host (``PCIe Gen5 x16``).
         host_link_gbps_per_direction: host-link bandwidth per direction in GB/s.
+        board_power_w: the vendor's maximum board or module power in W (energy estimates are
+            upper bounds), ``None`` where not published.
         source: where the figures come from.
     """
 
-    name: str
-    display_name: str
-    aliases: tuple[str, ...] = ()
-    vendor: str
-    family: str
-    peak_tflops: Mapping[str, float] = field(converter=_frozen_rates)
-    memory_gb: float
-    memory_bandwidth_tbps: float
-    link_kind: str
-    link_gbps_per_direction: float
-    link_group_size: int
-    host_link_kind: str
-    host_link_gbps_per_direction: float
-    source: str
+    name: str = field(converter=_key, validator=text())
+    display_name: str = field(
+        default=attrs.Factory(lambda self: self.name, takes_self=True), validator=text()
+    )
+    aliases: tuple[str, ...] = field(default=(), converter=_canonical_names, validator=_names)
+    vendor: str = field(default="nvidia", validator=one_of(VENDORS))
+    family: str = field(validator=one_of(FAMILIES))
+    peak_tflops: Mapping[str, float] = field(validator=_rates, converter=_frozen_rates)
+    memory_gb: float = field(validator=_number(0.0))
+    memory_bandwidth_tbps: float = field(validator=_number(0.0))
+    link_gbps_per_direction: float = field(validator=_number(0.0, allow_zero=True))
+    link_kind: str = field(
+        default=attrs.Factory(
+            lambda self: "link" if self.link_gbps_per_direction else "none", takes_self=True
+        ),
+        validator=text(),
+    )
+    link_group_size: int = field(
+        default=attrs.Factory(lambda self: 8 if self.link_gbps_per_direction else 0, takes_self=True),
+        validator=integer(0),
+    )
+    host_link_kind: str = field(default="PCIe", validator=text())
+    host_link_gbps_per_direction: float = field(validator=_number(0.0))
+    board_power_w: float | None = field(default=None, validator=_optional_power)
+    source: str = field(validator=text())
+
+    def __attrs_post_init__(self) -> None:
+        if (self.link_gbps_per_direction > 0) != (self.link_group_size > 1):
+            raise FieldError(
+                ("link_group_size",),
+                "must be ≥ 2 when link_gbps_per_direction > 0 and 0 without a link, got "
+                f"{self.link_group_size} with link_gbps_per_direction {self.link_gbps_per_direction:g}",
+            )
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -144,83 +200,39 @@ class Accelerator:
         return self.host_link_gbps_per_direction * _GIGA
 
 
-def _key(name: str) -> str:
-    """Lookup key of a device name: case, spaces, underscores and a vendor prefix ignored."""
-    key = re.sub(r"[\s_]+", "-", name.strip().lower())
-    return re.sub(r"^(nvidia|amd|geforce)-", "", key)
+@frozen(kw_only=True)
+class AcceleratorFile:
+    """The schema of ``accelerators.json`` and of a user's device file.
 
+    Attributes:
+        schema_version: 1.
+        conventions: how the figures are to be read.
+        accelerators: the devices; names and aliases unique.
+    """
 
-def _parse_row(where: str, row: object) -> Accelerator:
-    data = require_object(where, row)
-    require_fields(where, data, _REQUIRED, _OPTIONAL)
-    name = require_text(f"{where}.name", data["name"])
-    family = require_text(f"{where}.family", data["family"])
-    if family not in FAMILIES:
-        raise LlmPerfOptError(f"{where}.family: must be one of {', '.join(FAMILIES)}, got {family!r}")
-    vendor = require_text(f"{where}.vendor", data.get("vendor", "nvidia"))
-    if vendor not in VENDORS:
-        raise LlmPerfOptError(f"{where}.vendor: must be one of {', '.join(VENDORS)}, got {vendor!r}")
-    rates_data = require_object(f"{where}.peak_tflops", data["peak_tflops"])
-    unknown = sorted(set(rates_data) - set(PRECISIONS))
-    if unknown:
-        raise LlmPerfOptError(
-            f"{where}.peak_tflops.{unknown[0]}: unknown precision; accepted: {', '.join(PRECISIONS)}"
-        )
-    if "fp32" not in rates_data:
-        raise LlmPerfOptError(
-            f"{where}.peak_tflops.fp32: required (the non-tensor rate element-wise work runs at), missing"
-        )
-    rates: dict[str, float] = {
-        p: require_number(f"{where}.peak_tflops.{p}", rates_data[p]) for p in PRECISIONS if p in rates_data
-    }
-    link = require_number(
-        f"{where}.link_gbps_per_direction", data["link_gbps_per_direction"], allow_zero=True
-    )
-    group = require_int(f"{where}.link_group_size", data.get("link_group_size", 8 if link else 0))
-    if (link > 0) != (group > 1):
-        raise LlmPerfOptError(
-            f"{where}.link_group_size: must be ≥ 2 when link_gbps_per_direction > 0 and 0 without a link, "
-            f"got {group} with link_gbps_per_direction {link:g}"
-        )
-    return Accelerator(
-        name=_key(name),
-        display_name=require_text(f"{where}.display_name", data.get("display_name", name)),
-        aliases=tuple(_key(a) for a in require_texts(f"{where}.aliases", data.get("aliases", []))),
-        vendor=vendor,
-        family=family,
-        peak_tflops=rates,
-        memory_gb=require_number(f"{where}.memory_gb", data["memory_gb"]),
-        memory_bandwidth_tbps=require_number(f"{where}.memory_bandwidth_tbps", data["memory_bandwidth_tbps"]),
-        link_kind=require_text(f"{where}.link_kind", data.get("link_kind", "none" if not link else "link")),
-        link_gbps_per_direction=link,
-        link_group_size=group,
-        host_link_kind=require_text(f"{where}.host_link_kind", data.get("host_link_kind", "PCIe")),
-        host_link_gbps_per_direction=require_number(
-            f"{where}.host_link_gbps_per_direction", data["host_link_gbps_per_direction"]
-        ),
-        source=require_text(f"{where}.source", data["source"]),
-    )
+    SCHEMA_VERSION: ClassVar[int] = 1
 
+    schema_version: int = field(default=1, validator=integer(1))
+    conventions: str = ""
+    accelerators: tuple[Accelerator, ...] = field()
 
-def _parse_file(where: str, data: Mapping[str, Any]) -> list[Accelerator]:
-    require_fields(where, data, ("accelerators",), ("schema_version", "conventions"))
-    version = data.get("schema_version", 1)
-    if version != 1:
-        raise LlmPerfOptError(f"{where}.schema_version: must be 1, got {version!r}")
-    rows = data["accelerators"]
-    if not isinstance(rows, list) or not rows:
-        raise LlmPerfOptError(f"{where}.accelerators: must be a non-empty list of devices, got {rows!r}")
-    parsed = [_parse_row(f"{where}.accelerators[{i}]", row) for i, row in enumerate(rows)]
-    seen: dict[str, int] = {}
-    for index, device in enumerate(parsed):
-        for key in dict.fromkeys((device.name, *device.aliases)):
-            if key in seen:
-                raise LlmPerfOptError(
-                    f"{where}.accelerators[{index}]: name or alias {key!r} used by both rows {seen[key]} "
-                    f"and {index}; expected unique names"
-                )
-            seen[key] = index
-    return parsed
+    def __attrs_post_init__(self) -> None:
+        if self.schema_version != self.SCHEMA_VERSION:
+            raise FieldError(
+                ("schema_version",), f"must be {self.SCHEMA_VERSION}, got {self.schema_version!r}"
+            )
+        if not self.accelerators:
+            raise FieldError(("accelerators",), "must be a non-empty list of devices, got []")
+        seen: dict[str, int] = {}
+        for index, device in enumerate(self.accelerators):
+            for key in dict.fromkeys((device.name, *device.aliases)):
+                if key in seen:
+                    raise FieldError(
+                        ("accelerators", str(index)),
+                        f"name or alias {key!r} used by both rows {seen[key]} and {index}; "
+                        "expected unique names",
+                    )
+                seen[key] = index
 
 
 def _merge(base: Mapping[str, Accelerator], rows: list[Accelerator]) -> Mapping[str, Accelerator]:
@@ -243,7 +255,8 @@ def _find(catalog: Mapping[str, Accelerator], key: str) -> Accelerator | None:
 
 def _builtin() -> Mapping[str, Accelerator]:
     text = resources.files("llm_perf_opt.hardware").joinpath("accelerators.json").read_text("utf-8")
-    return _merge({}, _parse_file("built-in accelerators.json", json.loads(text)))
+    parsed = structure(json.loads(text), AcceleratorFile, where="built-in accelerators.json")
+    return _merge({}, list(parsed.accelerators))
 
 
 ACCELERATORS: Final[Mapping[str, Accelerator]] = _builtin()
@@ -255,11 +268,12 @@ def load_accelerators(
 ) -> Mapping[str, Accelerator]:
     """``base`` with the devices of the JSON file ``path`` added or replacing the known ones.
 
-    The file has the schema of the shipped ``accelerators.json``: ``{"accelerators": [row, …]}``.
-    A row whose name or alias matches a known device's name or alias replaces that device. Every
-    problem is an :class:`LlmPerfOptError` naming the file, the field and the bad value.
+    The file has the schema of the shipped ``accelerators.json`` (:class:`AcceleratorFile`). A row
+    whose name or alias matches a known device's name or alias replaces that device. Every problem
+    is an :class:`LlmPerfOptError` naming the file, the field and the bad value.
     """
-    return _merge(base, _parse_file(str(path), read_json_object(path)))
+    parsed = structure(read_json(path), AcceleratorFile, where=str(path))
+    return _merge(base, list(parsed.accelerators))
 
 
 def get_accelerator(name: str, catalog: Mapping[str, Accelerator] = ACCELERATORS) -> Accelerator:

@@ -6,7 +6,7 @@ device exists (H20, L20, RTX 4090, RTX 5090: compute-starved parts run attention
 H100-class parts do not, so one family factor would be wrong for them). Every row carries the
 basis of its numbers: published kernel measurements as priors (FlashAttention and SageAttention
 kernel measurements, quoted in docs/hardware.md), and for the factors the calibration fits
-(:mod:`.calibration`) the fitted value, which that module reproduces.
+(:mod:`llm_perf_opt.calibration`) the fitted value, which that module reproduces.
 
 Factor keys (:data:`FACTOR_KEYS`), all fractions in (0, 1]:
 
@@ -34,24 +34,24 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
-from attrs import evolve, frozen
+import sympy
+from attrs import evolve, field, frozen
 
+from llm_perf_opt.contracts.converter import read_json, structure
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.hardware._json import (
-    read_json_object,
-    require_fields,
-    require_fraction,
-    require_object,
-    require_text,
-)
 from llm_perf_opt.hardware.accelerators import FAMILIES, Accelerator
+from llm_perf_opt.validation import FieldError
 
 __all__ = [
     "ATTENTION_KERNELS",
     "EFFICIENCIES",
     "FACTOR_KEYS",
+    "FACTOR_SYMBOLS",
     "Efficiency",
+    "EfficiencyFile",
     "EfficiencyTable",
+    "FactorRow",
+    "factor_symbol",
     "load_efficiencies",
 ]
 
@@ -70,26 +70,93 @@ FACTOR_KEYS: Final = (*_PLAIN_KEYS, *(f"attention.{kernel}" for kernel in ATTENT
 """Every factor key; see the module docstring."""
 
 
-def _flatten(where: str, data: Mapping[str, Any]) -> dict[str, float]:
+FACTOR_SYMBOLS: Final[Mapping[str, sympy.Symbol]] = MappingProxyType(
+    {key: sympy.Symbol(f"eta_{key.replace('.', '_')}", positive=True) for key in FACTOR_KEYS}
+)
+"""One SymPy symbol per factor key (``eta_matmul``, ``eta_attention_fa2`` …): time expressions
+carry the factors as symbols, so refitting them needs no recompilation."""
+
+
+def factor_symbol(key: str) -> sympy.Symbol:
+    """The symbol of a factor key; an unknown key is an error listing the known ones."""
+    try:
+        return FACTOR_SYMBOLS[key]
+    except KeyError:
+        raise LlmPerfOptError(
+            f"factor: unknown efficiency factor {key!r}; known: {', '.join(FACTOR_KEYS)}"
+        ) from None
+
+
+def _fraction(path: tuple[str, ...], value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise FieldError(path, f"must be a fraction of peak in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _flatten(data: Mapping[str, Any]) -> dict[str, float]:
     """``{"matmul": 0.7, "attention": {"fa2": 0.34}}`` → ``{"matmul": 0.7, "attention.fa2": 0.34}``."""
     flat: dict[str, float] = {}
     for key, value in data.items():
         if key == "attention":
-            kernels = require_object(f"{where}.attention", value)
-            for kernel, fraction in kernels.items():
+            if not isinstance(value, Mapping):
+                raise FieldError(("factors", "attention"), f"must be an object of kernels, got {value!r}")
+            for kernel, fraction in value.items():
                 if kernel not in ATTENTION_KERNELS:
-                    raise LlmPerfOptError(
-                        f"{where}.attention.{kernel}: unknown attention kernel; accepted: "
-                        f"{', '.join(ATTENTION_KERNELS)}"
+                    raise FieldError(
+                        ("factors", "attention", kernel),
+                        f"unknown attention kernel; accepted: {', '.join(ATTENTION_KERNELS)}",
                     )
-                flat[f"attention.{kernel}"] = require_fraction(f"{where}.attention.{kernel}", fraction)
+                flat[f"attention.{kernel}"] = _fraction(("factors", "attention", kernel), fraction)
         elif key in _PLAIN_KEYS:
-            flat[key] = require_fraction(f"{where}.{key}", value)
+            flat[key] = _fraction(("factors", key), value)
         else:
-            raise LlmPerfOptError(
-                f"{where}.{key}: unknown efficiency factor; accepted: {', '.join(_PLAIN_KEYS)}, attention"
+            raise FieldError(
+                ("factors", key), f"unknown factor; accepted: {', '.join((*_PLAIN_KEYS, 'attention'))}"
             )
     return flat
+
+
+@frozen(kw_only=True)
+class FactorRow:
+    """One row of ``efficiencies.json``: a family's or a device's factors and why they are what
+    they are.
+
+    Attributes:
+        factors: factor key → fraction, attention kernels nested (``{"attention": {"fa2": 0.33}}``).
+        basis: where the numbers come from.
+    """
+
+    factors: dict[str, Any] = field(validator=lambda _instance, _attribute, value: _flatten(value))
+    basis: str = ""
+
+    @property
+    def flat(self) -> dict[str, float]:
+        """The factors keyed by :data:`FACTOR_KEYS` names."""
+        return _flatten(self.factors)
+
+
+@frozen(kw_only=True)
+class EfficiencyFile:
+    """The schema of ``efficiencies.json`` and of a user's override file.
+
+    Attributes:
+        schema_version: 1.
+        conventions: how the factors are to be read.
+        families: family → its row (every family of ``FAMILIES`` in the shipped file).
+        devices: device name → its row, overriding its family's factors.
+    """
+
+    schema_version: int = field(default=1)
+    conventions: str = ""
+    families: dict[str, FactorRow] = field(factory=dict)
+    devices: dict[str, FactorRow] = field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if self.schema_version != 1:
+            raise FieldError(("schema_version",), f"must be 1, got {self.schema_version!r}")
+        for name in self.families:
+            if name not in FAMILIES:
+                raise FieldError(("families", name), f"unknown family; accepted: {', '.join(FAMILIES)}")
 
 
 @frozen(kw_only=True, eq=False)
@@ -168,9 +235,9 @@ class EfficiencyTable:
             if key not in FACTOR_KEYS:
                 raise LlmPerfOptError(f"{where}: unknown efficiency factor; known: {', '.join(FACTOR_KEYS)}")
             if kind == "family" and name in families:
-                families[name][key] = require_fraction(where, fraction)
+                families[name][key] = _checked(where, fraction)
             elif kind == "device":
-                devices.setdefault(name, {})[key] = require_fraction(where, fraction)
+                devices.setdefault(name, {})[key] = _checked(where, fraction)
             else:
                 raise LlmPerfOptError(
                     f"scope: expected 'family:<{'|'.join(FAMILIES)}>' or 'device:<name>', got {scope!r}"
@@ -188,46 +255,38 @@ class EfficiencyTable:
         return table[name]
 
 
+def _checked(where: str, fraction: float) -> float:
+    try:
+        return _fraction((), fraction)
+    except FieldError as error:
+        raise LlmPerfOptError(f"{where}: {error.reason}") from None
+
+
 def _freeze(rows: Mapping[str, Mapping[str, float]]) -> Mapping[str, Mapping[str, float]]:
     return MappingProxyType({name: MappingProxyType(dict(values)) for name, values in rows.items()})
 
 
-def _parse(where: str, data: Mapping[str, Any], base: EfficiencyTable | None) -> EfficiencyTable:
-    require_fields(where, data, (), ("schema_version", "conventions", "families", "devices"))
-    version = data.get("schema_version", 1)
-    if version != 1:
-        raise LlmPerfOptError(f"{where}.schema_version: must be 1, got {version!r}")
+def _table(where: str, parsed: EfficiencyFile, base: EfficiencyTable | None) -> EfficiencyTable:
     families = {name: dict(rows) for name, rows in base.families.items()} if base else {}
     devices = {name: dict(rows) for name, rows in base.devices.items()} if base else {}
     basis = dict(base.basis) if base else {}
-    for section, target in (("families", families), ("devices", devices)):
-        entries = require_object(f"{where}.{section}", data.get(section, {}))
-        for name, entry in entries.items():
-            entry_where = f"{where}.{section}.{name}"
-            if section == "families" and name not in FAMILIES:
-                raise LlmPerfOptError(f"{entry_where}: unknown family; accepted: {', '.join(FAMILIES)}")
-            entry_data = require_object(entry_where, entry)
-            require_fields(entry_where, entry_data, ("factors",), ("basis",))
-            target.setdefault(name, {}).update(
-                _flatten(
-                    f"{entry_where}.factors", require_object(f"{entry_where}.factors", entry_data["factors"])
-                )
-            )
-            if "basis" in entry_data:
-                scope = f"{'family' if section == 'families' else 'device'}:{name}"
-                basis[scope] = require_text(f"{entry_where}.basis", entry_data["basis"])
+    for section, rows, target in (("family", parsed.families, families), ("device", parsed.devices, devices)):
+        for name, row in rows.items():
+            target.setdefault(name, {}).update(row.flat)
+            if row.basis:
+                basis[f"{section}:{name}"] = row.basis
     for family in FAMILIES:
-        rows = families.get(family)
-        if rows is None:
-            raise LlmPerfOptError(f"{where}.families.{family}: required family is missing")
-        missing = [key for key in _PLAIN_KEYS if key not in rows]
+        values = families.get(family)
+        if values is None:
+            raise LlmPerfOptError(f"{where}: families.{family}: required family is missing")
+        missing = [key for key in _PLAIN_KEYS if key not in values]
         if missing:
             raise LlmPerfOptError(
-                f"{where}.families.{family}.factors.{missing[0]}: required factor is missing"
+                f"{where}: families.{family}.factors.{missing[0]}: required factor is missing"
             )
-        if not any(key.startswith("attention.") for key in rows):
+        if not any(key.startswith("attention.") for key in values):
             raise LlmPerfOptError(
-                f"{where}.families.{family}.factors.attention: must list at least one kernel of "
+                f"{where}: families.{family}.factors.attention: must list at least one kernel of "
                 f"{', '.join(ATTENTION_KERNELS)}"
             )
     return EfficiencyTable(
@@ -236,8 +295,9 @@ def _parse(where: str, data: Mapping[str, Any], base: EfficiencyTable | None) ->
 
 
 def _builtin() -> EfficiencyTable:
+    where = "built-in efficiencies.json"
     text = resources.files("llm_perf_opt.hardware").joinpath("efficiencies.json").read_text("utf-8")
-    return _parse("built-in efficiencies.json", json.loads(text), None)
+    return _table(where, structure(json.loads(text), EfficiencyFile, where=where), None)
 
 
 EFFICIENCIES: Final[EfficiencyTable] = _builtin()
@@ -247,8 +307,8 @@ EFFICIENCIES: Final[EfficiencyTable] = _builtin()
 def load_efficiencies(path: str | Path, base: EfficiencyTable = EFFICIENCIES) -> EfficiencyTable:
     """``base`` with the factors of the JSON file ``path`` merged in, key by key.
 
-    The file has the schema of the shipped ``efficiencies.json`` (``families`` and ``devices``,
-    each ``{name: {"factors": {...}, "basis": "..."}}``); any subset of keys may be given. Every
-    problem is an :class:`LlmPerfOptError` naming the file, the field and the bad value.
+    The file has the schema of the shipped ``efficiencies.json`` (:class:`EfficiencyFile`); any
+    subset of keys may be given. Every problem is an :class:`LlmPerfOptError` naming the file, the
+    field and the bad value.
     """
-    return _parse(str(path), read_json_object(path), base)
+    return _table(str(path), structure(read_json(path), EfficiencyFile, where=str(path)), base)

@@ -22,7 +22,7 @@ import sympy
 from attrs import frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.hardware.roofline import OpClass, op_class
+from llm_perf_opt.hardware.roofline import OpClass, maximum, op_class
 from llm_perf_opt.symbolic.module import ModuleNode
 
 __all__ = ["DEFAULT_HOST", "HostCpu", "host_own_seconds"]
@@ -78,5 +78,5 @@ def host_own_seconds(node: ModuleNode, host: HostCpu = DEFAULT_HOST) -> sympy.Ex
         else:
             work, rate = cost.flops, host.matmul_flops
         traffic = cost.bytes_read + cost.bytes_written
-        parts.append(sympy.Max(work / sympy.Float(rate), traffic / sympy.Float(host.memory_bandwidth)))
+        parts.append(maximum(work / sympy.Float(rate), traffic / sympy.Float(host.memory_bandwidth)))
     return node.calls * sympy.Add(*parts)

@@ -22,18 +22,22 @@ one forward of transformers' ``UMT5EncoderModel``; ``image-encoder [--batch 1] [
 ``CLIPVisionModel`` (all 32 blocks). ``text-encoder-compare`` / ``image-encoder-compare`` (same
 arguments, or ``--record saved.json``) compare them with the analytic encoders (profile ``diffusers``);
 ``text-encoder-golden`` / ``image-encoder-golden [--out DIR]`` regenerate their golden files.
+
+``wan2_2-golden [--out tests/golden/wan2_2] [--variant V ...]`` and ``vace-golden [--out
+tests/golden/vace] [--variant V ...]`` regenerate the Wan2.2 and the Wan2.1 VACE transformer golden files;
+``wan2_2-vae-golden [--out tests/golden/wan2_2_vae]`` the Wan2.2 VAE's.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.files import atomic_write_text, check_output_file, read_json
 from llm_perf_opt.reference.dit import DitWorkload, measure_dit
 from llm_perf_opt.reference.encoders import (
     ImageEncoderWorkload,
@@ -51,7 +55,10 @@ from llm_perf_opt.reference.golden import (
     write_golden_files,
     write_vae_golden_files,
 )
+from llm_perf_opt.reference.vace import write_vace_golden_files
 from llm_perf_opt.reference.vae import VAE_USES, VaeWorkload, measure_vae
+from llm_perf_opt.reference.wan2_2 import write_wan2_2_golden_files
+from llm_perf_opt.reference.wan2_2_vae import write_wan2_2_vae_golden_files
 from llm_perf_opt.wan2_1.check import (
     Comparison,
     compare_image_encoder_with_record,
@@ -59,11 +66,16 @@ from llm_perf_opt.wan2_1.check import (
     compare_vae_with_record,
     compare_with_record,
 )
+from llm_perf_opt.wan2_1.vace import get_vace_variant
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
+from llm_perf_opt.wan2_2.variants import get_variant as wan2_2_variant
 
 __all__ = ["main"]
 
 _DEFAULT_GOLDEN_DIR = Path("tests/golden/dit")
+_WAN2_2_GOLDEN_DIR = Path("tests/golden/wan2_2")
+_VACE_GOLDEN_DIR = Path("tests/golden/vace")
+_WAN2_2_VAE_GOLDEN_DIR = Path("tests/golden/wan2_2_vae")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,6 +109,20 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=_DEFAULT_GOLDEN_DIR, help=f"folder (default {_DEFAULT_GOLDEN_DIR})"
     )
     golden.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    wan2_2 = commands.add_parser("wan2_2-golden", help="regenerate the Wan2.2 transformer golden files")
+    wan2_2.add_argument(
+        "--out", type=Path, default=_WAN2_2_GOLDEN_DIR, help=f"folder (default {_WAN2_2_GOLDEN_DIR})"
+    )
+    wan2_2.add_argument("--variant", action="append", help="only this Wan2.2 variant (repeatable)")
+    vace = commands.add_parser("vace-golden", help="regenerate the Wan2.1 VACE transformer golden files")
+    vace.add_argument(
+        "--out", type=Path, default=_VACE_GOLDEN_DIR, help=f"folder (default {_VACE_GOLDEN_DIR})"
+    )
+    vace.add_argument("--variant", action="append", help="only this VACE variant (repeatable)")
+    wan2_2_vae = commands.add_parser("wan2_2-vae-golden", help="regenerate the Wan2.2 VAE golden files")
+    wan2_2_vae.add_argument(
+        "--out", type=Path, default=_WAN2_2_VAE_GOLDEN_DIR, help=f"folder (default {_WAN2_2_VAE_GOLDEN_DIR})"
+    )
     _add_vae_commands(commands)
     _add_encoder_commands(commands)
     return parser
@@ -154,10 +180,12 @@ def _measured_record(args: argparse.Namespace, *, module_bytes: bool) -> dict[st
 
 
 def _run_dit(args: argparse.Namespace) -> None:
+    if args.json is not None:
+        check_output_file(args.json, field="--json")
     record = _measured_record(args, module_bytes=True)
     print(_table(record, args.depth))
     if args.json is not None:
-        args.json.write_text(dumps_record(record), encoding="utf-8")
+        atomic_write_text(args.json, dumps_record(record), field="--json")
         print(f"wrote {args.json}")
 
 
@@ -181,15 +209,47 @@ def _comparison_table(rows: list[Comparison], depth: int | None) -> str:
     )
 
 
+_RECORD_FIELDS = ("workload", "totals", "modules")
+"""Objects every saved record holds (see :mod:`llm_perf_opt.reference.golden`)."""
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A saved record; an unreadable file or one that is not a record is one error naming it."""
+    record = read_json(path, field="--record")
+    if not isinstance(record, dict) or not all(isinstance(record.get(key), dict) for key in _RECORD_FIELDS):
+        raise LlmPerfOptError(
+            f"--record: {str(path)!r} is not a saved reference record: expected a JSON object with "
+            f"{', '.join(repr(k) for k in _RECORD_FIELDS)} objects"
+        )
+    return record
+
+
+def _compare(path: Path | None, compare: Callable[[], list[Any]]) -> list[Any]:
+    """``compare()`` of a record; a record whose fields are missing or of the wrong kind is one error."""
+    try:
+        return compare()
+    except LlmPerfOptError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        where = "the measured record" if path is None else repr(str(path))
+        raise LlmPerfOptError(
+            f"--record: {where} is not a valid reference record ({type(error).__name__}: {error})"
+        ) from None
+
+
 def _run_compare(args: argparse.Namespace) -> bool:
     """Print the side-by-side table; True when everything matches."""
     if args.record is not None:
-        record = json.loads(args.record.read_text(encoding="utf-8"))
+        record = _read_record(args.record)
     else:
         record = _measured_record(args, module_bytes=True)
-    # diffusers runs the image cross-attention projections of a batch > 1 as an expanded bmm
-    image_batch = get_variant(record["variant"]).num_images > 0 and record["workload"]["batch"] > 1
-    rows = compare_with_record(record, bytes_checked=not image_batch)
+
+    def compare() -> list[Any]:
+        # diffusers runs the image cross-attention projections of a batch > 1 as an expanded bmm
+        image_batch = get_variant(record["variant"]).num_images > 0 and record["workload"]["batch"] > 1
+        return compare_with_record(record, bytes_checked=not image_batch)
+
+    rows = _compare(args.record, compare)
     print(_comparison_table(rows, args.depth))
     mismatches = sum(not row.matches for row in rows)
     print(f"{len(rows)} figures compared, {mismatches} mismatches")
@@ -250,17 +310,19 @@ def _run_vae(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         return 0
     if args.command == "vae":
+        if args.json is not None:
+            check_output_file(args.json, field="--json")
         record = _measured_vae_record(args, module_bytes=True)
         print(_table(record, args.depth))
         if args.json is not None:
-            args.json.write_text(dumps_record(record), encoding="utf-8")
+            atomic_write_text(args.json, dumps_record(record), field="--json")
             print(f"wrote {args.json}")
         return 0
     if args.record is not None:
-        record = json.loads(args.record.read_text(encoding="utf-8"))
+        record = _read_record(args.record)
     else:
         record = _measured_vae_record(args, module_bytes=True)
-    rows = compare_vae_with_record(record)
+    rows = _compare(args.record, lambda: compare_vae_with_record(record))
     print(_comparison_table(rows, args.depth))
     mismatches = sum(not row.matches for row in rows)
     print(f"{len(rows)} figures compared, {mismatches} mismatches")
@@ -328,20 +390,22 @@ def _run_encoder(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         return 0
     if not args.command.endswith("-compare"):
+        if args.json is not None:
+            check_output_file(args.json, field="--json")
         record = _measured_encoder_record(args, module_bytes=True)
         print(_table(record, args.depth))
         if args.json is not None:
-            args.json.write_text(dumps_record(record), encoding="utf-8")
+            atomic_write_text(args.json, dumps_record(record), field="--json")
             print(f"wrote {args.json}")
         return 0
     if args.record is not None:
-        record = json.loads(args.record.read_text(encoding="utf-8"))
+        record = _read_record(args.record)
     else:
         record = _measured_encoder_record(args, module_bytes=True)
     if encoder == "text-encoder":
-        rows = compare_text_encoder_with_record(record)
+        rows = _compare(args.record, lambda: compare_text_encoder_with_record(record))
     else:
-        rows = compare_image_encoder_with_record(record)
+        rows = _compare(args.record, lambda: compare_image_encoder_with_record(record))
     print(_comparison_table(rows, args.depth))
     mismatches = sum(not row.matches for row in rows)
     print(f"{len(rows)} figures compared, {mismatches} mismatches")
@@ -360,6 +424,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_dit(args)
         elif args.command == "compare":
             return 0 if _run_compare(args) else 1
+        elif args.command == "wan2_2-vae-golden":
+            for path in write_wan2_2_vae_golden_files(args.out):
+                print(f"wrote {path}")
+        elif args.command == "vace-golden":
+            wanted = {get_vace_variant(v).model_variant for v in args.variant} if args.variant else None
+            for path in write_vace_golden_files(args.out, wanted):
+                print(f"wrote {path}")
+        elif args.command == "wan2_2-golden":
+            wanted = {wan2_2_variant(v).model_variant for v in args.variant} if args.variant else None
+            for path in write_wan2_2_golden_files(args.out, wanted):
+                print(f"wrote {path}")
         else:
             names = [get_variant(v).model_variant for v in args.variant] if args.variant else None
             for path in write_golden_files(args.out, names):

@@ -133,7 +133,8 @@ def dit_inputs(
     """The meta tensors the diffusers pipelines pass to the transformer, by argument name.
 
     ``hidden_states`` (B, in_dim, T, H/8, W/8): the noise latent, channel-concatenated with the 20
-    condition channels for i2v/flf2v; ``timestep`` (B,) int64, as the UniPC scheduler yields;
+    condition channels for i2v/flf2v; ``timestep`` (B,) int64, as the UniPC scheduler yields, or
+    (B, video tokens) for a variant diffusers runs with one timestep per token (Wan2.2 TI2V-5B);
     ``encoder_hidden_states`` (B, text_len, text_dim); for i2v/flf2v ``encoder_hidden_states_image``
     (num_images·B, 257, 1280): the pipeline encodes the first (and last) frame as a CLIP batch, and the
     FLF2V image embedding views that as (B, 514, 1280).
@@ -141,11 +142,16 @@ def dit_inputs(
     workload.validate(variant)
     b = workload.batch
     latent_frames, latent_height, latent_width = workload.latent_shape(variant)
+    video_tokens = latent_frames * latent_height * latent_width
+    for stride in variant.patch_size:
+        video_tokens //= stride
+    # Wan2.2 TI2V-5B: the pipeline (expand_timesteps) gives every token its own timestep
+    timestep_shape = (b, video_tokens) if "diffusers" in variant.timestep_per_token else (b,)
     inputs = {
         "hidden_states": torch.empty(
             b, variant.in_dim, latent_frames, latent_height, latent_width, dtype=dtype, device=device
         ),
-        "timestep": torch.empty(b, dtype=torch.int64, device=device),
+        "timestep": torch.empty(*timestep_shape, dtype=torch.int64, device=device),
         "encoder_hidden_states": torch.empty(
             b, workload.text_len, variant.text_dim, dtype=dtype, device=device
         ),

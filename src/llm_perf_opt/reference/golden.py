@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.files import atomic_write_text
 from llm_perf_opt.reference.counting import CPU_FLASH_SDPA, Measurement
 from llm_perf_opt.reference.dit import DitWorkload, measure_dit
 from llm_perf_opt.reference.encoders import (
@@ -213,7 +214,7 @@ def write_golden_files(
             text_len=workload.text_len,
         )
         path = directory / golden_file_name(variant, workload)
-        path.write_text(dumps_record(dit_record(variant, workload, measurement)), encoding="utf-8")
+        atomic_write_text(path, dumps_record(dit_record(variant, workload, measurement)))
         written.append(path)
     return written
 
@@ -316,7 +317,7 @@ def write_vae_golden_files(directory: Path) -> list[Path]:
             width=workload.width,
         )
         path = directory / vae_golden_file_name(workload)
-        path.write_text(dumps_record(vae_record(workload, measurement)), encoding="utf-8")
+        atomic_write_text(path, dumps_record(vae_record(workload, measurement)))
         written.append(path)
     return written
 
@@ -456,14 +457,14 @@ def write_encoder_golden_files(directory: Path, component: str) -> list[Path]:
         for text in TEXT_ENCODER_GOLDEN_WORKLOADS:
             record = text_encoder_record(text, measure_text_encoder(batch=text.batch, text_len=text.text_len))
             written.append(directory / text_encoder_golden_file_name(text))
-            written[-1].write_text(dumps_record(record), encoding="utf-8")
+            atomic_write_text(written[-1], dumps_record(record))
     elif component == IMAGE_ENCODER_STAGE:
         for image in IMAGE_ENCODER_GOLDEN_WORKLOADS:
             record = image_encoder_record(
                 image, measure_image_encoder(batch=image.batch, num_images=image.num_images)
             )
             written.append(directory / image_encoder_golden_file_name(image))
-            written[-1].write_text(dumps_record(record), encoding="utf-8")
+            atomic_write_text(written[-1], dumps_record(record))
     else:
         raise LlmPerfOptError(
             f"component: unknown component {component!r}; "

@@ -58,6 +58,7 @@ __all__ = [
     "TEXT_ENCODER_NAMES",
     "TEXT_ENCODER_STAGE",
     "UMT5_TO_OFFICIAL",
+    "VACE_TO_OFFICIAL",
     "VAE_BLOCK_PARTS",
     "VAE_DIFFUSERS_TO_OFFICIAL",
     "VAE_STAGE",
@@ -136,6 +137,22 @@ DIFFUSERS_TO_OFFICIAL: Final[tuple[tuple[str, str | None], ...]] = (
 )
 """diffusers name → official name (without the stage prefix); ``{n}`` is a block index."""
 
+VACE_TO_OFFICIAL: Final[tuple[tuple[str, str | None], ...]] = (
+    ("vace_patch_embedding", "vace_patch_embedding"),  # Conv3d(vace_in_dim, dim, (1,2,2))
+    ("vace_blocks", "vace_blocks"),  # ModuleList
+    *(
+        ("vace_" + diffusers_name, None if official_name is None else "vace_" + official_name)
+        for diffusers_name, official_name in DIFFUSERS_TO_OFFICIAL
+        if diffusers_name.startswith("blocks.{n}")
+    ),
+    ("vace_blocks.{n}.proj_in", "vace_blocks.{n}.before_proj"),  # Linear(dim, dim), block 0 only
+    ("vace_blocks.{n}.proj_out", "vace_blocks.{n}.after_proj"),  # Linear(dim, dim): the hint
+)
+"""diffusers' ``WanVACETransformer3DModel`` names beyond the plain transformer's: its VACE blocks are
+transformer blocks with the same names (``vace_blocks.{n}.attn1`` = ``vace_blocks.{n}.self_attn``…), the
+official ``before_proj`` / ``after_proj`` are diffusers' ``proj_in`` / ``proj_out``. The hint additions run in
+diffusers' top-level forward (officially inside each ``BaseWanAttentionBlock``): element-wise, no FLOPs."""
+
 
 def _compile(table: tuple[tuple[str, str | None], ...]) -> dict[str, str | None]:
     """Index rows by a pattern whose block indices are replaced by ``{n}``; duplicates are an error."""
@@ -147,8 +164,8 @@ def _compile(table: tuple[tuple[str, str | None], ...]) -> dict[str, str | None]
     return index
 
 
-_RULES: Final = _compile(DIFFUSERS_TO_OFFICIAL)
-_BLOCK_INDEX: Final = re.compile(r"(?<=^blocks\.)\d+(?=\.|$)")
+_RULES: Final = _compile(DIFFUSERS_TO_OFFICIAL + VACE_TO_OFFICIAL)
+_BLOCK_INDEX: Final = re.compile(r"((?<=^blocks\.)|(?<=^vace_blocks\.))\d+(?=\.|$)")
 
 
 def official_id(diffusers_name: str) -> str | None:

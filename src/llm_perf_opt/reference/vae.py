@@ -170,10 +170,10 @@ def _unwrapped(name: str) -> str | None:
     return None
 
 
-def _nearest(name: str) -> str:
+def _nearest(name: str, name_of: Callable[[str], str | None] = official_vae_id) -> str:
     """The official id of a diffusers name, or of its nearest ancestor that has one."""
     while True:
-        official = official_vae_id(name)
+        official = name_of(name)
         if official is not None:
             return official
         name = name.rpartition(".")[0]
@@ -184,22 +184,25 @@ def _ancestors(official: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def official_vae_costs(measurement: Measurement) -> OfficialCosts:
+def official_vae_costs(
+    measurement: Measurement, name_of: Callable[[str], str | None] = official_vae_id
+) -> OfficialCosts:
     """Re-key a wrapped VAE measurement onto official ids, each id including all ids below it.
 
     Every diffusers module's own ops go to its official id (or its nearest mapped ancestor's): the
-    wrapper's own ops (the chunk concatenation, the clamp, the posterior) to ``vae``.
+    wrapper's own ops (the chunk concatenation, the clamp, the posterior) to ``vae``. ``name_of`` maps a
+    diffusers name to its official id (the Wan2.1 VAE's table by default).
     """
     classes: dict[str, str] = {}
     for name, cls in measurement.module_classes.items():
         inner = _unwrapped(name)
-        official = None if inner is None else official_vae_id(inner)
+        official = None if inner is None else name_of(inner)
         if official is not None:
             classes[official] = cls
     by_id: dict[str, dict[str, OpCost]] = defaultdict(dict)
     for name, ops in exclusive_costs(measurement.by_module).items():
         inner = _unwrapped(name)
-        official = VAE_STAGE if inner is None else _nearest(inner)
+        official = VAE_STAGE if inner is None else _nearest(inner, name_of)
         for ancestor in _ancestors(official):
             target = by_id[ancestor]
             for op, cost in ops.items():
@@ -209,7 +212,7 @@ def official_vae_costs(measurement: Measurement) -> OfficialCosts:
         inner = _unwrapped(name)
         if inner is None:
             raise LlmPerfOptError(f"parameter: {name!r} lies outside the wrapped VAE")
-        for ancestor in _ancestors(_nearest(inner.rpartition(".")[0])):
+        for ancestor in _ancestors(_nearest(inner.rpartition(".")[0], name_of)):
             counts[ancestor] += numel
     return OfficialCosts(
         by_id={official: read_only(ops) for official, ops in by_id.items()},

@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import attrs
 import sympy
-from attrs import frozen
+from attrs import field, frozen
 
 from llm_perf_opt import __version__
 from llm_perf_opt.contracts.models import (
@@ -43,17 +43,21 @@ from llm_perf_opt.contracts.models import (
     Wan2_1AnalyticModel,
     Wan2_1AnalyticRequest,
     Wan2_1ModelSpec,
+    Wan2_1WorkloadProfile,
 )
+from llm_perf_opt.deployment.engine import run_model
+from llm_perf_opt.deployment.value import Deployment
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.hardware.pipeline import module_times
 from llm_perf_opt.report.categories import CATEGORIES, categorize
 from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
+from llm_perf_opt.validation import flag, instance, text
 from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
-from llm_perf_opt.wan2_1.pipeline import pipeline_tree
+from llm_perf_opt.wan2_1.pipeline import pipeline_key, pipeline_tree
+from llm_perf_opt.wan2_1.roles import COMPONENT_MODULES, PACKAGE, PIPELINE_MODULES, ROLES
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 from llm_perf_opt.wan2_1.workloads import resolve_profile
 
@@ -87,18 +91,6 @@ _TORCH_CLASSES: Final = frozenset(
         "Embedding",
     }
 )
-_COMPONENT_MODULES: Final[Mapping[str, str]] = {
-    "diffusion": "wan.modules.model",
-    "text_encoder": "wan.modules.t5",
-    "image_encoder": "wan.modules.clip",
-    "vae": "wan.modules.vae",
-    "scheduler": "wan.utils.fm_solvers_unipc",
-}
-_PIPELINE_MODULES: Final[Mapping[str, str]] = {
-    "WanT2V": "wan.text2video",
-    "WanI2V": "wan.image2video",
-    "WanFLF2V": "wan.first_last_frame2video",
-}
 
 
 @frozen(kw_only=True)
@@ -109,21 +101,28 @@ class RunOptions:
         implementation: implementation profile the bytes follow (``official`` or ``diffusers``).
         guidance: classifier-free guidance on (two transformer forwards per step).
         pad_text: pad the prompt to 512 tokens, as both pipelines do.
-        device: accelerator the time model predicts on (``None``: no time prediction).
-        gpus: devices in the run (sequence parallel and FSDP as the official recipes set them).
-        attention_kernel: fused attention kernel of the official code (``fa2``, ``fa3``, ``sdpa``).
-        offload: ``--offload_model`` (``None``: the official default, on with one GPU).
-        t5_cpu: ``--t5_cpu``: the text encoder runs on the host CPU.
+        deployment: the deployment times and memory are predicted for (``None``: no prediction);
+            its variant, implementation and guidance must be the report's.
     """
 
-    implementation: str = "official"
-    guidance: bool = True
-    pad_text: bool = True
-    device: str | None = None
-    gpus: int = 1
-    attention_kernel: str = "fa2"
-    offload: bool | None = None
-    t5_cpu: bool = False
+    implementation: str = field(default="official", validator=text())
+    guidance: bool = field(default=True, validator=flag())
+    pad_text: bool = field(default=True, validator=flag())
+    deployment: Deployment | None = field(
+        default=None, validator=attrs.validators.optional(instance(Deployment))
+    )
+
+    def fingerprint(self) -> dict[str, object]:
+        """What the report id hashes: every option, the deployment by its shape and factors."""
+        deployment = None
+        if self.deployment is not None:
+            deployment = {"shape": repr(self.deployment.shape), "factors": dict(self.deployment.factors)}
+        return {
+            "implementation": self.implementation,
+            "guidance": self.guidance,
+            "pad_text": self.pad_text,
+            "deployment": deployment,
+        }
 
 
 @frozen
@@ -135,7 +134,9 @@ class _OwnBreakdowns:
 
 
 @functools.cache
-def _own_breakdowns(tree: ModuleTree) -> _OwnBreakdowns:
+def _own_breakdowns(tree: ModuleTree, tree_key: str) -> _OwnBreakdowns:
+    """Each unique own-op cost of ``tree`` once, compiled; ``tree_key`` (what determines the tree)
+    keys the evaluator's disk-cache entry."""
     expressions: list[sympy.Expr] = []
     index_of: dict[sympy.Expr, int] = {}
     slots: dict[str, tuple[int, ...]] = {}
@@ -151,9 +152,10 @@ def _own_breakdowns(tree: ModuleTree) -> _OwnBreakdowns:
                     index = index_of[expr] = len(expressions)
                     expressions.append(expr)
                 indices.append(index)
-            key = keys[id(cost)] = str(len(keys))
-            slots[key] = tuple(indices)
-    return _OwnBreakdowns(Evaluator(tuple(expressions), slots), keys)
+            slot = keys[id(cost)] = str(len(keys))
+            slots[slot] = tuple(indices)
+    evaluator = Evaluator(tuple(expressions), slots, simplify=False, key=f"{tree_key}|own")
+    return _OwnBreakdowns(evaluator, keys)
 
 
 @frozen(kw_only=True)
@@ -200,7 +202,7 @@ def report_id_for(request: Wan2_1AnalyticRequest, options: RunOptions) -> str:
     """
     fingerprint = {
         "request": attrs.asdict(request, filter=lambda a, _: a.name != "force_rebuild"),
-        "options": attrs.asdict(options),
+        "options": options.fingerprint(),
         "version": __version__,
     }
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
@@ -213,11 +215,11 @@ def report_id_for(request: Wan2_1AnalyticRequest, options: RunOptions) -> str:
 
 def _qualified_class_name(node: ModuleNode) -> str:
     if node.parent_id is None:
-        return f"{_PIPELINE_MODULES.get(node.class_name, 'wan')}.{node.class_name}"
+        return f"{PIPELINE_MODULES.get(node.class_name, PACKAGE)}.{node.class_name}"
     if node.class_name in _TORCH_CLASSES:
         return f"torch.nn.{node.class_name}"
     component = node.id.split(".", 1)[0]
-    return f"{_COMPONENT_MODULES.get(component, 'wan')}.{node.class_name}"
+    return f"{COMPONENT_MODULES.get(component, PACKAGE)}.{node.class_name}"
 
 
 def _json_params(params: Mapping[str, object]) -> dict[str, Any]:
@@ -229,11 +231,11 @@ def _post_order(tree: ModuleTree) -> Iterator[ModuleNode]:
 
 
 def _exact_figures(
-    tree: ModuleTree, workload: Workload
+    tree: ModuleTree, workload: Workload, key: str
 ) -> tuple[dict[str, ModuleFigures], dict[str, ModuleFigures]]:
     """(figures per tree node, figures of the synthetic own-ops children keyed by their id)."""
-    aggregates = compile_tree(tree).evaluate_exact(workload)
-    own = _own_breakdowns(tree)
+    aggregates = compile_tree(tree, key=key).evaluate_exact(workload)
+    own = _own_breakdowns(tree, key)
     own_values = own.evaluator.evaluate_exact(workload)
     values = workload.subs()
     calls_of: dict[sympy.Expr, int] = {}
@@ -253,7 +255,7 @@ def _exact_figures(
         for kind, cost in node.own_breakdown.items():
             per_call = own_values[own.slots[id(cost)]]
             own_activation += per_call["activation_bytes"]
-            entry = own_categories.setdefault(categorize(kind, node, tree), [0, 0, 0])
+            entry = own_categories.setdefault(categorize(kind, node, tree, ROLES), [0, 0, 0])
             entry[0] += node.own_op_counts.get(kind, 0) * count
             entry[1] += per_call["flops"] * count
             entry[2] += (per_call["bytes_read"] + per_call["bytes_written"]) * count
@@ -345,7 +347,7 @@ def _categories(tree: ModuleTree) -> list[OperatorCategory]:
     classes: dict[str, set[str]] = {key: set() for key in CATEGORIES}
     for node in tree:
         for kind in node.own_breakdown:
-            classes[categorize(kind, node, tree)].add(node.class_name)
+            classes[categorize(kind, node, tree, ROLES)].add(node.class_name)
     return [
         OperatorCategory(
             category_id=category.category_id,
@@ -366,6 +368,42 @@ MODEL_NOTES: Final = (
 )
 
 
+FLOAT64_EXACT: Final = 2**53
+"""Integers above this are not all representable in float64, the contract's number type."""
+
+
+def _float_notes(root: ModuleFigures) -> tuple[str, ...]:
+    """A note when the run's exact figures exceed float64's exact integer range."""
+    largest = max(root.metrics.values())
+    if largest <= FLOAT64_EXACT:
+        return ()
+    name = max(root.metrics, key=lambda metric: root.metrics[metric])
+    return (
+        f"exact figures exceed 2^53 (the run's {name} is {largest:,}): the contract's float fields "
+        "(TFLOP, TB, GB) carry them rounded to float64's 15–16 significant digits; the library's exact "
+        "evaluation (evaluate_exact, the dit command) gives the integers",
+    )
+
+
+def request_workload(
+    request: Wan2_1AnalyticRequest, variant: WanVariant, pad_text: bool
+) -> tuple[Wan2_1WorkloadProfile, Workload, list[str], list[str]]:
+    """The request's profile (with its overrides) and the workload the pipeline really runs, with
+    the notes of each."""
+    profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
+    workload, workload_notes = resolve_workload(
+        variant,
+        batch=profile.batch_size,
+        frames=profile.num_frames,
+        height=profile.height,
+        width=profile.width,
+        steps=profile.num_inference_steps,
+        text_len=profile.text_len,
+        pad_text=pad_text,
+    )
+    return profile, workload, list(profile_notes), list(workload_notes)
+
+
 def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -> Analysis:
     """Evaluate one request and assemble its ``Wan2_1AnalyticModel`` with exact figures behind it."""
     options = options or RunOptions()
@@ -376,39 +414,41 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
             f"(its model_id is {variant.model_id!r})"
         )
     implementation = get_implementation(options.implementation)
-    profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
-    workload, workload_notes = resolve_workload(
-        variant,
-        batch=profile.batch_size,
-        frames=profile.num_frames,
-        height=profile.height,
-        width=profile.width,
-        steps=profile.num_inference_steps,
-        text_len=profile.text_len,
-        pad_text=options.pad_text,
-    )
+    profile, workload, profile_notes, workload_notes = request_workload(request, variant, options.pad_text)
     tree = pipeline_tree(variant, implementation, options.guidance)
-    figures, synthetic = _exact_figures(tree, workload)
+    figures, synthetic = _exact_figures(
+        tree, workload, pipeline_key(variant, implementation, options.guidance)
+    )
     seconds: dict[str, float] = {}
     own_seconds: dict[str, float] = {}
     time_notes: tuple[str, ...] = ("no device given: times are 0",)
-    if options.device is not None:
-        timed = module_times(
-            tree,
-            options.device,
-            workload,
-            variant=variant,
-            implementation=implementation,
-            gpus=options.gpus,
-            offload=options.offload,
-            t5_cpu=options.t5_cpu,
-            attention_kernel=options.attention_kernel,
+    if options.deployment is not None:
+        deployment = options.deployment
+        if (
+            deployment.variant is not variant
+            or deployment.implementation.name != implementation.name
+            or deployment.guidance != options.guidance
+        ):
+            raise LlmPerfOptError(
+                f"deployment: built for {deployment.variant.model_variant} / "
+                f"{deployment.implementation.name} / guidance {deployment.guidance}; the report is of "
+                f"{variant.model_variant} / {implementation.name} / guidance {options.guidance}"
+            )
+        timed = run_model(deployment, tree).evaluate_point(workload)
+        seconds = {node.id: timed[f"module.{node.id}"] for node in tree}
+        own_seconds = {node.id: timed[f"own.{node.id}"] for node in tree}
+        peak = timed["peak_memory"]
+        capacity = deployment.accelerator.memory_bytes
+        fits = (
+            f"fits the device's {capacity / GIGA:.1f} GB"
+            if peak <= capacity
+            else f"DOES NOT FIT the device's {capacity / GIGA:.1f} GB"
         )
-        seconds, own_seconds = dict(timed.seconds), dict(timed.own_seconds)
         time_notes = (
-            f"times: roofline model on {timed.accelerator} × {timed.config.gpus}, {timed.config.flags} "
-            "with the calibrated efficiency factors (an approximation; see the hardware documentation)",
-            f"predicted peak memory per device: {timed.peak_memory_bytes / GIGA:.2f} GB",
+            f"times: roofline model on {deployment.accelerator.name} × {deployment.gpus}, "
+            f"{deployment.flags} with the calibrated efficiency factors (an approximation; see the "
+            "hardware documentation)",
+            f"predicted peak memory per device: {peak / GIGA:.2f} GB ({fits})",
         )
     total_seconds = seconds.get(tree.root_id, 0.0)
     for node in tree:
@@ -428,6 +468,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         *profile_notes,
         *workload_notes,
         *time_notes,
+        *_float_notes(figures[tree.root_id]),
         MODEL_NOTES,
     )
     report_id = report_id_for(request, options)

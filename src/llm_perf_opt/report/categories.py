@@ -1,9 +1,10 @@
 """Operator categories: what kind of work each op of a module tree is, for breakdowns and summaries.
 
-An op's category follows from its primitive; a matrix product or a convolution also from where it
-runs: the nearest enclosing module whose class says what its weights are for (an attention module's
-Linears are attention projections, a block's feed-forward Linears are feed-forward, the embeddings
-and the head of a model are embeddings). The classes each category matches (the contract's
+An op's category is declared with its primitive in the registry; a matrix product or a convolution's
+follows from where it runs: the nearest enclosing module whose class says what its weights are for
+(an attention module's Linears are attention projections, a block's feed-forward Linears are
+feed-forward, the embeddings and the head of a model are embeddings), a table each model family
+declares (``llm_perf_opt.wan2_1.roles``). The classes each category matches (the contract's
 ``match_classes``) are read off the tree: the classes of the modules whose own ops fall in it.
 """
 
@@ -16,6 +17,7 @@ from typing import Final
 from attrs import frozen
 
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, OpKind
+from llm_perf_opt.symbolic.primitives import PRIMITIVES, OpClass
 
 __all__ = ["CATEGORIES", "Category", "categorize"]
 
@@ -67,67 +69,22 @@ CATEGORIES: Final[Mapping[str, Category]] = MappingProxyType(
     }
 )
 
-_BY_PRIMITIVE: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "_scaled_dot_product_flash_attention": "attention_core",
-        "_scaled_dot_product_efficient_attention": "attention_core",
-        "_scaled_dot_product_cudnn_attention": "attention_core",
-        "_scaled_dot_product_flash_attention_for_cpu": "attention_core",
-        "bmm": "attention_core",
-        "baddbmm": "attention_core",
-        "_softmax": "attention_core",
-        "native_layer_norm": "normalization",
-        "_fused_rms_norm": "normalization",
-        "gelu": "activation",
-        "gelu_tanh": "activation",
-        "silu": "activation",
-        "rope": "rotary_embedding",
-        "mul": "elementwise",
-        "add": "elementwise",
-        "_to_copy": "cast_copy",
-        "embedding": "embedding",
-    }
-)
-"""Primitives whose category does not depend on where they run."""
 
-_WEIGHTED_PRIMITIVES: Final = frozenset({"mm", "addmm", "convolution"})
+def categorize(kind: OpKind, node: ModuleNode, tree: ModuleTree, roles: Mapping[tuple[str, str], str]) -> str:
+    """The category of the ops of ``kind`` that ``node`` performs itself.
 
-_ROLE_BY_CLASS: Final[Mapping[tuple[str, str], str]] = MappingProxyType(
-    {
-        # attention modules: their Linears (the VAE's: 1×1 convolutions) are projections
-        ("diffusion", "WanSelfAttention"): "attention_projection",
-        ("diffusion", "WanT2VCrossAttention"): "attention_projection",
-        ("diffusion", "WanI2VCrossAttention"): "attention_projection",
-        ("text_encoder", "T5Attention"): "attention_projection",
-        ("other", "SelfAttention"): "attention_projection",
-        ("vae", "AttentionBlock"): "attention_projection",
-        # blocks: their Linears outside an attention module are the feed-forward network
-        ("diffusion", "WanAttentionBlock"): "feed_forward",
-        ("text_encoder", "T5FeedForward"): "feed_forward",
-        ("other", "AttentionBlock"): "feed_forward",
-        # model roots and heads: embeddings and output projections
-        ("diffusion", "WanModel"): "embedding",
-        ("diffusion", "Head"): "embedding",
-        ("diffusion", "MLPProj"): "embedding",
-        ("text_encoder", "T5Encoder"): "embedding",
-        ("other", "VisionTransformer"): "embedding",
-    }
-)
-"""For a matrix product or convolution: the nearest enclosing (stage, class) that says what it is for."""
-
-
-def categorize(kind: OpKind, node: ModuleNode, tree: ModuleTree) -> str:
-    """The category of the ops of ``kind`` that ``node`` performs itself."""
-    primitive = kind[0]
-    fixed = _BY_PRIMITIVE.get(primitive)
+    The primitive's registry entry names it; for a weighted op (a matrix product, a convolution)
+    it is the role of the nearest enclosing module in ``roles`` ((stage, class) → category, the
+    model family's table), else ``convolution`` or ``linear_other``.
+    """
+    entry = PRIMITIVES.get(kind[0])
+    fixed = entry.category if entry is not None else "elementwise"
     if fixed is not None:
         return fixed
-    if primitive not in _WEIGHTED_PRIMITIVES:
-        return "elementwise"
     current: ModuleNode | None = node
     while current is not None:
-        role = _ROLE_BY_CLASS.get((current.stage, current.class_name))
+        role = roles.get((current.stage, current.class_name))
         if role is not None:
             return role
         current = tree[current.parent_id] if current.parent_id is not None else None
-    return "convolution" if primitive == "convolution" else "linear_other"
+    return "convolution" if entry is not None and entry.op_class is OpClass.CONVOLUTION else "linear_other"

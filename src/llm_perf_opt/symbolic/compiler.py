@@ -8,6 +8,7 @@ twice: to numpy for arrays of workloads, and to exact rational arithmetic for on
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import math
 from collections.abc import Callable, Mapping
@@ -23,11 +24,22 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import PythonCodePrinter
 
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.symbolic.cache import load_function
 from llm_perf_opt.symbolic.cost import METRICS, simplify_expr
 from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.symbolic.symbols import WORKLOAD_SYMBOLS, Workload
 
-__all__ = ["Evaluator", "GridPrinter", "GridResult", "compile_tree", "floor_divisions"]
+__all__ = [
+    "Column",
+    "ColumnEvaluator",
+    "ColumnGrid",
+    "Evaluator",
+    "GridPrinter",
+    "GridResult",
+    "compile_columns",
+    "compile_tree",
+    "floor_divisions",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -143,16 +155,31 @@ class Evaluator:
     """The compiled costs of one module tree (see :func:`compile_tree`).
 
     Every module is evaluated by its ``aggregate`` cost: all its calls in one call of the root.
+    The generated code is cached on disk (:mod:`.cache`), keyed by the expressions, so a new process
+    loads it instead of simplifying and lambdifying again.
 
     Attributes:
-        expressions: the unique simplified expressions, in evaluator output order.
-        slots: module id → index into ``expressions``, per metric in the order of :data:`METRICS`.
+        raw_expressions: the unique expressions as derived, in evaluator output order.
+        slots: module id → index into them, per metric in the order of :data:`METRICS`.
     """
 
-    def __init__(self, expressions: tuple[sympy.Expr, ...], slots: Mapping[str, tuple[int, ...]]) -> None:
-        self.expressions = expressions
+    def __init__(
+        self,
+        raw_expressions: tuple[sympy.Expr, ...],
+        slots: Mapping[str, tuple[int, ...]],
+        *,
+        simplify: bool = True,
+        key: str | None = None,
+    ) -> None:
+        self.raw_expressions = raw_expressions
         self.slots = slots
-        self._grid, self._exact = _lambdify_both(expressions)
+        self._simplify = simplify
+        self._grid, self._exact = _lambdify_both(raw_expressions, simplify, key)
+
+    @functools.cached_property
+    def expressions(self) -> tuple[sympy.Expr, ...]:
+        """The unique expressions the evaluator computes (simplified unless built with ``simplify=False``)."""
+        return _simplified(self.raw_expressions) if self._simplify else self.raw_expressions
 
     @property
     def source(self) -> str:
@@ -232,25 +259,53 @@ def _full(out: object, shape: tuple[int, ...]) -> FloatArray:
 
 
 @functools.lru_cache(maxsize=32)
-def _lambdify_both(
-    expressions: tuple[sympy.Expr, ...],
-) -> tuple[Callable[..., list[Any]], Callable[..., list[Any]]]:
-    """The numpy and the exact evaluator of ``expressions``, cached on the expressions themselves."""
-    grid = sympy.lambdify(
-        WORKLOAD_SYMBOLS,
-        [floor_divisions(expr) for expr in expressions],
-        modules="numpy",
-        printer=GridPrinter,
-        cse=True,
-    )
-    exact = sympy.lambdify(
-        WORKLOAD_SYMBOLS, list(expressions), modules=[_EXACT_NAMESPACE], printer=_ExactPrinter, cse=True
-    )
-    return grid, exact
+def _simplified(expressions: tuple[sympy.Expr, ...]) -> tuple[sympy.Expr, ...]:
+    return tuple(simplify_expr(expr) for expr in expressions)
+
+
+_GRID_NAMESPACE: dict[str, Any] = {"numpy": np}
 
 
 @functools.lru_cache(maxsize=32)
-def compile_tree(tree: ModuleTree, module_ids: tuple[str, ...] | None = None) -> Evaluator:
+def _lambdify_both(
+    raw: tuple[sympy.Expr, ...], simplify: bool, key: str | None
+) -> tuple[Callable[..., list[Any]], Callable[..., list[Any]]]:
+    """The numpy and the exact evaluator of ``raw`` (simplified first, if asked), cached on the
+    expressions in memory and on disk: the disk entry is keyed by ``key`` (what determines the
+    expressions, with the package's code) or else by the printed expressions."""
+    material = f"simplify={simplify}\n" + (key if key is not None else "\n".join(str(expr) for expr in raw))
+
+    def expressions() -> tuple[sympy.Expr, ...]:
+        return _simplified(raw) if simplify else raw
+
+    def grid() -> Callable[..., list[Any]]:
+        return sympy.lambdify(  # type: ignore[no-any-return]
+            WORKLOAD_SYMBOLS,
+            [floor_divisions(expr) for expr in expressions()],
+            modules="numpy",
+            printer=GridPrinter,
+            cse=True,
+        )
+
+    def exact() -> Callable[..., list[Any]]:
+        return sympy.lambdify(  # type: ignore[no-any-return]
+            WORKLOAD_SYMBOLS,
+            list(expressions()),
+            modules=[_EXACT_NAMESPACE],
+            printer=_ExactPrinter,
+            cse=True,
+        )
+
+    return (
+        load_function(f"grid\n{material}", grid, _GRID_NAMESPACE, outputs=len(raw)),
+        load_function(f"exact\n{material}", exact, _EXACT_NAMESPACE, outputs=len(raw)),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def compile_tree(
+    tree: ModuleTree, module_ids: tuple[str, ...] | None = None, *, key: str | None = None
+) -> Evaluator:
     """The :class:`Evaluator` of ``tree``, built once per tree object (and ``module_ids``) and cached.
 
     ``module_ids`` restricts it to some modules (default: all). Nodes that share a Cost object (the
@@ -270,14 +325,163 @@ def compile_tree(tree: ModuleTree, module_ids: tuple[str, ...] | None = None) ->
             for _, raw in cost:
                 index = index_of.get(raw)
                 if index is None:
-                    simplified = simplify_expr(raw)
-                    index = index_of.get(simplified)
-                    if index is None:
-                        index = len(expressions)
-                        expressions.append(simplified)
-                        index_of[simplified] = index
-                    index_of[raw] = index
+                    index = index_of[raw] = len(expressions)
+                    expressions.append(raw)
                 indices.append(index)
             found = slots_of_cost[id(cost)] = tuple(indices)
         slots[node.id] = found
-    return Evaluator(tuple(expressions), MappingProxyType(slots))
+    return Evaluator(
+        tuple(expressions),
+        MappingProxyType(slots),
+        key=None if key is None else f"{key}|{module_ids}",
+    )
+
+
+# ─── selective compilation: only the (module, metric) columns asked for ──────────────────────────
+
+Column = tuple[str, str]
+"""``(module_id, metric)``: one column of a selective evaluation."""
+
+
+@frozen(eq=False)
+class ColumnGrid:
+    """Float64 arrays of some ``(module_id, metric)`` columns over a grid of workloads.
+
+    Attributes:
+        columns: the columns, in the order asked for.
+        values: one array per column, each of the full broadcast ``shape`` (columns with the same
+            expression share one array).
+        shape: the broadcast shape of the workload.
+    """
+
+    columns: tuple[Column, ...]
+    values: tuple[Any, ...]
+    shape: tuple[int, ...]
+
+    def __getitem__(self, key: Column) -> FloatArray:
+        """``result[module_id, metric]``: the array of one column asked for."""
+        try:
+            return self.values[self.columns.index(key)]  # type: ignore[no-any-return]
+        except ValueError:
+            raise LlmPerfOptError(
+                f"column: {key[0]}:{key[1]} was not evaluated; evaluated: "
+                f"{', '.join(f'{m}:{k}' for m, k in self.columns)}"
+            ) from None
+
+    def metrics(self, module_id: str) -> dict[str, FloatArray]:
+        """The evaluated metrics of one module, by name."""
+        return {metric: self[module, metric] for module, metric in self.columns if module == module_id}
+
+
+class ColumnEvaluator:
+    """The compiled costs of some columns of a module tree (see :func:`compile_columns`).
+
+    The generated function computes only the unique expressions of these columns, with common
+    sub-expressions shared, so asking for one column of a large tree costs one expression.
+
+    Attributes:
+        columns: the ``(module_id, metric)`` columns, in output order.
+        expressions: the unique simplified expressions.
+        column_index: for each column, the index of its expression.
+    """
+
+    def __init__(
+        self, columns: tuple[Column, ...], expressions: tuple[sympy.Expr, ...], column_index: tuple[int, ...]
+    ) -> None:
+        self.columns = columns
+        self.expressions = expressions
+        self.column_index = column_index
+        self._grid = _lambdify_grid(expressions)
+
+    @property
+    def source(self) -> str:
+        """The generated Python source of the numpy evaluator."""
+        return inspect.getsource(self._grid)
+
+    def evaluate_arrays(self, *inputs: Any) -> tuple[Any, ...]:
+        """One output per column from the six workload arrays as given (numpy arrays, or any array
+        type that numpy ufuncs dispatch to, such as dask arrays or their chunks), not broadcast."""
+        with np.errstate(all="ignore"):
+            outputs = self._grid(*inputs)
+        return tuple(outputs[index] for index in self.column_index)
+
+    def evaluate(self, workload: Workload) -> ColumnGrid:
+        """Float64 arrays of the columns over workload arrays of any broadcastable shapes.
+
+        When any value is a dask array the result is lazy: dask arrays of the broadcast shape whose
+        chunks are evaluated one at a time, all columns of a chunk in one call, when computed.
+        """
+        if any(_is_dask(value) for value in workload.values()):
+            return self._evaluate_lazily(workload)
+        inputs = [np.asarray(value, dtype=np.float64) for value in workload.values()]
+        try:
+            shape = np.broadcast_shapes(*(a.shape for a in inputs))
+        except ValueError:
+            shapes = {name: a.shape for name, a in zip(_FIELD_NAMES, inputs, strict=True)}
+            raise LlmPerfOptError(f"workload: the value shapes {shapes} do not broadcast together") from None
+        unique = {
+            index: _full(out, shape)
+            for index, out in zip(self.column_index, self.evaluate_arrays(*inputs), strict=True)
+        }
+        return ColumnGrid(self.columns, tuple(unique[index] for index in self.column_index), shape)
+
+    def _evaluate_lazily(self, workload: Workload) -> ColumnGrid:
+        da: Any = importlib.import_module("dask.array")
+        arrays = da.broadcast_arrays(*(da.asarray(value).astype(np.float64) for value in workload.values()))
+        template = arrays[0]
+        width = len(self.columns)
+
+        def block(*chunks: FloatArray) -> FloatArray:
+            shape = np.broadcast_shapes(*(c.shape for c in chunks))
+            outputs = self.evaluate_arrays(*chunks)
+            return np.stack([np.broadcast_to(np.asarray(out, dtype=np.float64), shape) for out in outputs])
+
+        stacked = da.map_blocks(
+            block,
+            *arrays,
+            new_axis=0,
+            chunks=((width,), *template.chunks),
+            dtype=np.float64,
+            meta=np.empty((0,) * (template.ndim + 1), dtype=np.float64),
+        )
+        return ColumnGrid(self.columns, tuple(stacked[i] for i in range(width)), tuple(template.shape))
+
+
+def _is_dask(value: object) -> bool:
+    return hasattr(value, "__dask_graph__")
+
+
+@functools.lru_cache(maxsize=32)
+def _lambdify_grid(expressions: tuple[sympy.Expr, ...]) -> Callable[..., list[Any]]:
+    """The numpy evaluator of ``expressions`` alone, cached on the expressions."""
+    return sympy.lambdify(  # type: ignore[no-any-return]
+        WORKLOAD_SYMBOLS,
+        [floor_divisions(expr) for expr in expressions],
+        modules="numpy",
+        printer=GridPrinter,
+        cse=True,
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def compile_columns(tree: ModuleTree, columns: tuple[Column, ...]) -> ColumnEvaluator:
+    """The :class:`ColumnEvaluator` of some ``(module_id, metric)`` columns of ``tree``, cached.
+
+    Only these columns' expressions are simplified and compiled. An unknown module id or metric is
+    an error naming it.
+    """
+    if not columns:
+        raise LlmPerfOptError("columns: at least one (module, metric) column is needed")
+    expressions: list[sympy.Expr] = []
+    index_of: dict[sympy.Expr, int] = {}
+    column_index = []
+    for module_id, metric in columns:
+        if metric not in METRICS:
+            raise LlmPerfOptError(f"metric: unknown metric {metric!r}, expected one of {', '.join(METRICS)}")
+        simplified = simplify_expr(getattr(tree[module_id].aggregate, metric))
+        index = index_of.get(simplified)
+        if index is None:
+            index = index_of[simplified] = len(expressions)
+            expressions.append(simplified)
+        column_index.append(index)
+    return ColumnEvaluator(tuple(columns), tuple(expressions), tuple(column_index))

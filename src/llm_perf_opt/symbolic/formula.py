@@ -13,10 +13,10 @@ import sympy
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import METRICS, simplify_expr
-from llm_perf_opt.symbolic.module import ModuleTree
+from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
 from llm_perf_opt.symbolic.symbols import WORKLOAD_SYMBOLS
 
-__all__ = ["LATEX_SYMBOL_NAMES", "formula", "latex_document", "pretty", "to_latex"]
+__all__ = ["LATEX_SYMBOL_NAMES", "formula", "latex_document", "pretty", "shown_modules", "to_latex"]
 
 LATEX_SYMBOL_NAMES: dict[sympy.Symbol, str] = {
     symbol: r"\mathrm{" + symbol.name.replace("_", r"\_") + "}" for symbol in WORKLOAD_SYMBOLS
@@ -66,6 +66,30 @@ def _latex_text(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(char, char) for char in text)
 
 
+def shown_modules(tree: ModuleTree) -> list[tuple[str, ModuleNode]]:
+    """The modules a formula listing shows, in tree order, with their labels: every module, except
+    that each repeated block appears once, its index written ``i`` (``blocks.i``), since its blocks
+    share one set of formulas."""
+    shown: dict[str, str] = {}  # id → label, for the nodes shown (the first block of each repetition)
+    listed: list[tuple[str, ModuleNode]] = []
+    for node in tree:
+        if node.parent_id is None:
+            label = node.id
+        else:
+            parent_label = shown.get(node.parent_id)
+            if parent_label is None:  # inside a block that is not shown
+                continue
+            if tree[node.parent_id].repetition == "for":
+                if node.name != "0":
+                    continue
+                label = f"{parent_label}.{_BLOCK_INDEX}"
+            else:
+                label = f"{parent_label}.{node.name}"
+        shown[node.id] = label
+        listed.append((label, node))
+    return listed
+
+
 def latex_document(tree: ModuleTree, metrics: Iterable[str] = METRICS) -> str:
     """A standalone LaTeX document with every module's formulas, one section per module.
 
@@ -89,21 +113,7 @@ def latex_document(tree: ModuleTree, metrics: Iterable[str] = METRICS) -> str:
         + ", ".join("$" + name + "$" for name in LATEX_SYMBOL_NAMES.values())
         + ".",
     ]
-    shown: dict[str, str] = {}  # id → label, for the nodes shown (the first block of each repetition)
-    for node in tree:
-        if node.parent_id is None:
-            label = node.id
-        else:
-            parent_label = shown.get(node.parent_id)
-            if parent_label is None:  # inside a block that is not shown
-                continue
-            if tree[node.parent_id].repetition == "for":
-                if node.name != "0":
-                    continue
-                label = f"{parent_label}.{_BLOCK_INDEX}"
-            else:
-                label = f"{parent_label}.{node.name}"
-        shown[node.id] = label
+    for label, node in shown_modules(tree):
         title = r"\texttt{" + _latex_text(label) + "} (" + _latex_text(node.class_name) + ")"
         lines.append(r"\subsection*{" + title + "}")
         lines.append(r"\begin{align*}")

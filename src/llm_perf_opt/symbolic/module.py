@@ -19,14 +19,12 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import Cost, sum_costs
 from llm_perf_opt.symbolic.primitives import OpCall
 
-__all__ = ["STAGES", "Breakdown", "Module", "ModuleNode", "ModuleTree", "OpKind", "Repeated", "build_tree"]
+__all__ = ["Breakdown", "Module", "ModuleNode", "ModuleTree", "OpKind", "Repeated", "build_tree"]
 
 OpKind: TypeAlias = tuple[str, str]
 """(primitive registry key, compute dtype name): the unit a module's cost is broken down by."""
 Breakdown: TypeAlias = Mapping[OpKind, Cost]
 """A module's cost split by :data:`OpKind`, in order of first appearance."""
-
-STAGES: tuple[str, ...] = ("diffusion", "text_encoder", "vae", "other")
 
 # The class name of the container node of a Repeated block, as torch names it.
 CONTAINER_CLASS_NAME = "ModuleList"
@@ -35,8 +33,8 @@ _ONE = sympy.Integer(1)
 
 
 def _check_stage(_instance: object, _attribute: object, value: str) -> None:
-    if value not in STAGES:
-        raise LlmPerfOptError(f"stage: unknown stage {value!r}, expected one of {', '.join(STAGES)}")
+    if not isinstance(value, str) or not value:
+        raise LlmPerfOptError(f"stage: expected a non-empty stage name, got {value!r}")
 
 
 def _check_name(_instance: object, attribute: object, value: str) -> None:
@@ -72,8 +70,8 @@ class Module:
 
     Attributes:
         name: the attribute name under its parent (the last part of its id).
-        class_name: the class of the real implementation (``"WanAttention"``).
-        stage: the pipeline stage, one of :data:`STAGES`.
+        class_name: the class of the real implementation (e.g. ``"Linear"``).
+        stage: the pipeline stage; the model family names its stages.
         params: the constructor parameters of the real class, JSON-able.
         children: submodules, in declaration order.
         ops: the primitive calls the module performs itself, one per real op.
@@ -129,6 +127,8 @@ class ModuleNode:
             its costs add up to ``aggregate``.
         own_breakdown: ``own`` split by the kind of op, per call of the module (empty for a container).
         own_op_counts: how many ops of each kind the module performs itself, per call of it.
+        ops: the primitive calls the module performs itself, in order, per call of it (the
+            declaration's ops: what memory peaks and fusion rules read op by op).
     """
 
     id: str
@@ -147,6 +147,7 @@ class ModuleNode:
     breakdown: Breakdown
     own_breakdown: Breakdown
     own_op_counts: Mapping[OpKind, int]
+    ops: tuple[OpCall, ...] = ()
 
 
 @frozen(eq=False)
@@ -326,6 +327,7 @@ class _Builder:
             breakdown=self.aggregate_breakdown(item, calls),
             own_breakdown=self.own_breakdown(item),
             own_op_counts=MappingProxyType(Counter((op.primitive, op.dtype) for op in item.ops)),
+            ops=item.ops,
         )
         for child in item.children:
             child_calls = calls * child.calls if isinstance(child, Module) else calls

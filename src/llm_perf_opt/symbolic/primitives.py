@@ -14,11 +14,11 @@ primitives. Every output a primitive writes is a new activation (``activation_by
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
 from types import MappingProxyType
-from typing import Any, Final, ParamSpec, TypeAlias
+from typing import Any, Final, Generic, ParamSpec, TypeAlias
 
 import sympy
 from attrs import evolve, frozen
@@ -29,8 +29,11 @@ from llm_perf_opt.symbolic.dtypes import FP32, INT64, DType
 
 __all__ = [
     "PRIMITIVES",
+    "ROLE_CATEGORY",
     "VECTOR_FLOPS_PER_ELEMENT",
     "OpCall",
+    "OpClass",
+    "Primitive",
     "Size",
     "add",
     "add_broadcast",
@@ -99,42 +102,74 @@ class OpCall:
     dtype: str = ""
 
 
-PRIMITIVES: dict[str, Callable[..., OpCall]] = {}
+class OpClass(Enum):
+    """What kind of kernel an op runs as: it selects the roofline's peak and efficiency factor."""
+
+    MATMUL = "matmul"
+    ATTENTION = "attention"
+    CONVOLUTION = "convolution"
+    ELEMENTWISE = "elementwise"
 
 
-def primitive(*keys: str) -> Callable[[Callable[_P, Cost]], Callable[_P, OpCall]]:
+ROLE_CATEGORY: Final = None
+"""The category of a weighted op (a matrix product, a convolution) follows the role of the module it
+runs in (attention projection, feed-forward, embedding), which the model family declares."""
+
+
+@frozen
+class Primitive(Generic[_P]):
+    """One registry entry: a cost formula with every property of its op.
+
+    Calling the entry returns the :class:`OpCall` of one call of the op.
+
+    Attributes:
+        key: the aten op name it mirrors.
+        op_class: the kernel class the time model prices it as.
+        category: the report's operator category, or :data:`ROLE_CATEGORY` (``None``) for a weighted
+            op whose category is the role of the module it runs in.
+        formula: the cost of one call.
+    """
+
+    key: str
+    op_class: OpClass
+    category: str | None
+    formula: Callable[_P, Cost]
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> OpCall:
+        dtype = kwargs.get("dtype", kwargs.get("in_dtype"))
+        return OpCall(self.key, self.formula(*args, **kwargs), dtype.name if isinstance(dtype, DType) else "")
+
+
+PRIMITIVES: dict[str, Primitive[...]] = {}
+
+
+def primitive(
+    *keys: str, op_class: OpClass = OpClass.ELEMENTWISE, category: str | None = "elementwise"
+) -> Callable[[Callable[_P, Cost]], Primitive[_P]]:
     """Register a cost formula under one or more keys; a key registered twice is an error.
 
-    The decorated formula returns a :class:`Cost`; the registered callable returns an
-    :class:`OpCall` carrying the key it was called by. Aliases (ops that share one formula, like the
-    scaled-dot-product attention variants) are extra keys of the same formula, never a second table.
-    The decorator returns the callable of the first key.
+    ``op_class`` and ``category`` are the op's kernel class and report category (see
+    :class:`Primitive`). The registered entry returns an :class:`OpCall` carrying the key it was
+    called by. Aliases (ops that share one formula, like the scaled-dot-product attention variants)
+    are extra keys of the same formula, never a second table. The decorator returns the entry of
+    the first key.
     """
     if not keys:
         raise LlmPerfOptError("primitive: keys: expected at least one registry key, got none")
 
-    def register(formula: Callable[_P, Cost]) -> Callable[_P, OpCall]:
+    def register(formula: Callable[_P, Cost]) -> Primitive[_P]:
         for key in keys:
             if key in PRIMITIVES:
                 raise LlmPerfOptError(
                     f"primitive: key {key!r} is already registered; expected a key not in "
                     f"PRIMITIVES (one formula per op)"
                 )
-        keyed = [_keyed(key, formula) for key in keys]
-        for key, call in zip(keys, keyed, strict=True):
-            PRIMITIVES[key] = call
-        return keyed[0]
+        entries = [Primitive(key, op_class, category, formula) for key in keys]
+        for entry in entries:
+            PRIMITIVES[entry.key] = entry
+        return entries[0]
 
     return register
-
-
-def _keyed(key: str, formula: Callable[_P, Cost]) -> Callable[_P, OpCall]:
-    @functools.wraps(formula)
-    def call(*args: _P.args, **kwargs: _P.kwargs) -> OpCall:
-        dtype = kwargs.get("dtype", kwargs.get("in_dtype"))
-        return OpCall(key, formula(*args, **kwargs), dtype.name if isinstance(dtype, DType) else "")
-
-    return call
 
 
 def _nbytes(numel: Size, dtype: DType) -> sympy.Expr:
@@ -173,7 +208,7 @@ VECTOR_FLOPS_PER_ELEMENT: Final[Mapping[str, int]] = MappingProxyType(
 # ─── matrix products ────────────────────────────────────────────────────────────────────────────
 
 
-@primitive("mm")
+@primitive("mm", op_class=OpClass.MATMUL, category=ROLE_CATEGORY)
 def mm(m: Size, k: Size, n: Size, *, dtype: DType, mat2_dtype: DType | None = None) -> Cost:
     """``aten.mm``: ``[m, k] @ [k, n]``, 2·m·k·n FLOPs (``mm_flop``).
 
@@ -189,7 +224,7 @@ def mm(m: Size, k: Size, n: Size, *, dtype: DType, mat2_dtype: DType | None = No
     )
 
 
-@primitive("addmm")
+@primitive("addmm", op_class=OpClass.MATMUL, category=ROLE_CATEGORY)
 def addmm(
     m: Size,
     k: Size,
@@ -209,7 +244,7 @@ def addmm(
     return mm(m, k, n, dtype=dtype, mat2_dtype=mat2_dtype).cost + Cost(bytes_read=_nbytes(n, bias_dtype))
 
 
-@primitive("bmm")
+@primitive("bmm", op_class=OpClass.MATMUL, category="attention_core")
 def bmm(b: Size, m: Size, k: Size, n: Size, *, dtype: DType) -> Cost:
     """``aten.bmm``: ``b`` independent ``[m, k] @ [k, n]`` products, 2·b·m·k·n FLOPs (``bmm_flop``)."""
     # a:[b, m, k] @ c:[b, k, n] → out:[b, m, n]
@@ -220,7 +255,7 @@ def bmm(b: Size, m: Size, k: Size, n: Size, *, dtype: DType) -> Cost:
     )
 
 
-@primitive("baddbmm")
+@primitive("baddbmm", op_class=OpClass.MATMUL, category="attention_core")
 def baddbmm(b: Size, m: Size, k: Size, n: Size, *, dtype: DType, bias_numel: Size | None = None) -> Cost:
     """``aten.baddbmm``: ``self + bmm``, counted as its ``bmm`` (``baddbmm_flop``; the add is not counted).
 
@@ -244,7 +279,7 @@ def conv_output_size(
     return sympy.floor(numerator / stride) + 1
 
 
-@primitive("convolution")
+@primitive("convolution", op_class=OpClass.CONVOLUTION, category=ROLE_CATEGORY)
 def convolution(
     batch: Size,
     c_in: Size,
@@ -291,6 +326,8 @@ def convolution(
     "_scaled_dot_product_efficient_attention",
     "_scaled_dot_product_cudnn_attention",
     "_scaled_dot_product_flash_attention_for_cpu",
+    op_class=OpClass.ATTENTION,
+    category="attention_core",
 )
 def scaled_dot_product_attention(
     batch: Size,
@@ -331,7 +368,7 @@ def scaled_dot_product_attention(
 # ─── element-wise ───────────────────────────────────────────────────────────────────────────────
 
 
-@primitive("native_layer_norm")
+@primitive("native_layer_norm", category="normalization")
 def layer_norm(
     rows: Size, dim: Size, *, dtype: DType, affine: bool = True, weight_dtype: DType | None = None
 ) -> Cost:
@@ -353,7 +390,7 @@ def layer_norm(
     )
 
 
-@primitive("_fused_rms_norm")
+@primitive("_fused_rms_norm", category="normalization")
 def rms_norm(
     rows: Size, dim: Size, *, dtype: DType, affine: bool = True, weight_dtype: DType | None = None
 ) -> Cost:
@@ -382,31 +419,31 @@ def _unary(rule: str, numel: Size, dtype: DType, out_dtype: DType | None) -> Cos
     )
 
 
-@primitive("gelu_tanh")
+@primitive("gelu_tanh", category="activation")
 def gelu_tanh(numel: Size, *, dtype: DType, out_dtype: DType | None = None) -> Cost:
     """GELU, tanh approximation (``aten.gelu`` with ``approximate="tanh"``) over ``numel`` elements."""
     return _unary("gelu_tanh", numel, dtype, out_dtype)
 
 
-@primitive("gelu")
+@primitive("gelu", category="activation")
 def gelu(numel: Size, *, dtype: DType, out_dtype: DType | None = None) -> Cost:
     """GELU, exact erf form (``aten.gelu``) over ``numel`` elements."""
     return _unary("gelu", numel, dtype, out_dtype)
 
 
-@primitive("silu")
+@primitive("silu", category="activation")
 def silu(numel: Size, *, dtype: DType, out_dtype: DType | None = None) -> Cost:
     """SiLU, ``x·sigmoid(x)`` (``aten.silu``) over ``numel`` elements."""
     return _unary("silu", numel, dtype, out_dtype)
 
 
-@primitive("_softmax")
+@primitive("_softmax", category="attention_core")
 def softmax(numel: Size, *, dtype: DType, out_dtype: DType | None = None) -> Cost:
     """Softmax (``aten._softmax``) over ``numel`` elements, along any dimension."""
     return _unary("softmax", numel, dtype, out_dtype)
 
 
-@primitive("rope")
+@primitive("rope", category="rotary_embedding")
 def rope(
     numel: Size,
     *,
@@ -442,7 +479,7 @@ def _binary(
     )
 
 
-@primitive("mul")
+@primitive("mul", category="elementwise")
 def mul(
     numel: Size,
     *,
@@ -460,7 +497,7 @@ def mul(
     return _binary("mul", numel, dtype, other_numel, other_dtype, out_dtype, inplace)
 
 
-@primitive("add")
+@primitive("add", category="elementwise")
 def add(
     numel: Size,
     *,
@@ -477,13 +514,13 @@ def add(
     return _binary("add", numel, dtype, other_numel, other_dtype, out_dtype, inplace)
 
 
-@primitive("_to_copy")
+@primitive("_to_copy", category="cast_copy")
 def to_copy(numel: Size, *, in_dtype: DType, out_dtype: DType) -> Cost:
     """A dtype cast (``aten._to_copy``): reads at ``in_dtype``, writes at ``out_dtype``, no FLOPs."""
     return Cost(bytes_read=_nbytes(numel, in_dtype), **_written(_nbytes(numel, out_dtype)))
 
 
-@primitive("embedding")
+@primitive("embedding", category="embedding")
 def embedding(rows: Size, dim: Size, *, dtype: DType, index_dtype: DType = INT64) -> Cost:
     """A table lookup (``aten.embedding``): reads ``rows`` indices and the ``rows`` gathered vectors.
 
@@ -709,7 +746,7 @@ def arange(numel: Size, *, dtype: DType) -> Cost:
     return Cost(**_written(_nbytes(numel, dtype)))
 
 
-@primitive("cat")
+@primitive("cat", category="cast_copy")
 def cat(numels: Sequence[Size], *, dtype: DType, stored_numels: Sequence[Size] | None = None) -> Cost:
     """Concatenation (``aten.cat``) of tensors of ``numels`` elements into one of their sum.
 
@@ -724,13 +761,13 @@ def _sum(sizes: Sequence[Size]) -> sympy.Expr:
     return sympy.Add(*(sympy.sympify(s) for s in sizes))
 
 
-@primitive("clone")
+@primitive("clone", category="cast_copy")
 def clone(numel: Size, *, dtype: DType) -> Cost:
     """A layout copy (``aten.clone``: ``.contiguous()``, a reshape of a permuted tensor)."""
     return Cost(bytes_read=_nbytes(numel, dtype), **_written(_nbytes(numel, dtype)))
 
 
-@primitive("copy_")
+@primitive("copy_", category="cast_copy")
 def copy_into(numel: Size, *, in_dtype: DType, out_dtype: DType) -> Cost:
     """``dst.copy_(src)`` / ``dst[...] = src`` (``aten.copy_``): reads src, overwrites ``numel`` of dst.
 

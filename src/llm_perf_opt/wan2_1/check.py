@@ -44,7 +44,7 @@ from llm_perf_opt.wan2_1.image_encoder import declare_image_encoder
 from llm_perf_opt.wan2_1.implementation import DIFFUSERS
 from llm_perf_opt.wan2_1.text_encoder import declare_text_encoder
 from llm_perf_opt.wan2_1.vae import declare_vae
-from llm_perf_opt.wan2_1.variants import get_variant
+from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 
 __all__ = [
     "TEXT_ENCODER_EXACT_CLASSES",
@@ -169,13 +169,19 @@ def compare_modules(
     return rows
 
 
-def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True) -> list[Comparison]:
+def compare_with_record(
+    record: Mapping[str, Any], *, bytes_checked: bool = True, variant: WanVariant | None = None
+) -> list[Comparison]:
     """Every comparison of the analytic transformer with one DiT reference record.
 
-    ``bytes_checked=False`` compares FLOPs and parameters only. Bytes include every module's whole
-    eager traffic (``module_bytes``).
+    ``bytes_checked=False`` compares FLOPs and parameters only (for batches where diffusers runs the
+    image cross-attention projections as an expanded ``bmm``, whose bytes differ from ``addmm``).
+    Bytes include every module's whole eager traffic (``module_bytes``). ``variant`` is the
+    transformer record of another family (Wan2.2); by default the record's ``variant`` is looked up
+    among the Wan2.1 variants.
     """
-    variant = get_variant(record["variant"])
+    if variant is None:
+        variant = get_variant(record["variant"])
     load = record["workload"]
     evaluation: DitEvaluation = evaluate_dit(
         variant,

@@ -56,8 +56,8 @@ from llm_perf_opt.symbolic.primitives import (
     to_copy,
     with_parameters,
 )
-from llm_perf_opt.symbolic.symbols import B, L
-from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width, video_tokens
+from llm_perf_opt.symbolic.symbols import B, F, H, L, W
+from llm_perf_opt.wan2_1.geometry import video_tokens_at
 from llm_perf_opt.wan2_1.implementation import Implementation, WeightRole
 from llm_perf_opt.wan2_1.layers import cast, promoted
 from llm_perf_opt.wan2_1.variants import WanVariant
@@ -78,6 +78,23 @@ def _more_than_one(count: sympy.Expr) -> sympy.Expr:
     numpy evaluators need nothing beyond what convolution sizes already use).
     """
     return sympy.ceiling((count - 1) / count)
+
+
+def _latent_grid(variant: WanVariant) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
+    """Latent frames, height and width at the variant's VAE stride: ``((F − 1)//t + 1, H/h, W/w)``."""
+    vt, vh, vw = variant.vae_stride
+    return sympy.floor((F - 1) / vt) + 1, H / vh, W / vw
+
+
+def _tokens(variant: WanVariant) -> sympy.Expr:
+    """Video tokens per sample at the variant's VAE stride and patch (:mod:`.geometry`)."""
+    return video_tokens_at(variant.vae_stride, variant.patch_size)
+
+
+def _time_rows(variant: WanVariant, impl: Implementation) -> sympy.Expr:
+    """Rows of the time embedding and the modulation: ``B``, or ``B·Lv`` where ``impl`` gives every
+    video token its own timestep (:attr:`WanVariant.timestep_per_token`)."""
+    return B * _tokens(variant) if impl.name in variant.timestep_per_token else B
 
 
 def _module(name: str, class_name: str, ops: list[OpCall], **params: object) -> Module:
@@ -200,8 +217,10 @@ def _attention_core(
     ]
 
 
-def _rotary(impl: Implementation, rows: sympy.Expr, dim: int, head_dim: int) -> list[OpCall]:
-    """3-D rotary embedding of one of q, k: ``rows`` tokens of ``dim`` channels.
+def _rotary(
+    impl: Implementation, rows: sympy.Expr, dim: int, head_dim: int, tokens: sympy.Expr
+) -> list[OpCall]:
+    """3-D rotary embedding of one of q, k: ``rows`` tokens of ``dim`` channels, ``tokens`` per sample.
 
     Official: per sample, the complex frequency table of the sample's tokens is rebuilt
     (``rows·head_dim/2`` complex numbers), q is cast to float64, multiplied in complex128 and cast
@@ -212,9 +231,7 @@ def _rotary(impl: Implementation, rows: sympy.Expr, dim: int, head_dim: int) -> 
     qk, wide = _qk_dtype(impl), impl.rope_dtype
     numel = rows * dim
     if impl.diffusers_dit:
-        return rotary_interleaved(
-            numel, dtype=qk, table_numel=video_tokens() * head_dim / 2, table_dtype=wide
-        )
+        return rotary_interleaved(numel, dtype=qk, table_numel=tokens * head_dim / 2, table_dtype=wide)
     # cos, sin (or the real and imaginary parts of the complex table): [tokens, head_dim/2] each
     table = rows * head_dim / 2
     if not impl.rope_upcasts:
@@ -240,9 +257,9 @@ def _self_attention(variant: WanVariant, impl: Implementation, rows: sympy.Expr,
         _rms_norm("norm_k", impl, rows, dim, eps=variant.eps),
     ]
     ops = [
-        *_rotary(impl, rows, dim, head_dim),  # q
-        *_rotary(impl, rows, dim, head_dim),  # k
-        *_attention_core(impl, rows, video_tokens(), heads, head_dim),
+        *_rotary(impl, rows, dim, head_dim, _tokens(variant)),  # q
+        *_rotary(impl, rows, dim, head_dim, _tokens(variant)),  # k
+        *_attention_core(impl, rows, _tokens(variant), heads, head_dim),
     ]
     return Module(
         name="self_attn",
@@ -270,7 +287,7 @@ def _cross_attention(variant: WanVariant, impl: Implementation, rows: sympy.Expr
     ]
     # q:[B, Lv, D] attends to the L text tokens
     ops = _attention_core(impl, rows, L, heads, head_dim)
-    class_name = "WanT2VCrossAttention"
+    class_name = "WanCrossAttention" if variant.family == "wan2.2" else "WanT2VCrossAttention"
     if variant.image_tokens:
         class_name = "WanI2VCrossAttention"
         image_rows = B * variant.image_tokens
@@ -294,10 +311,11 @@ def _cross_attention(variant: WanVariant, impl: Implementation, rows: sympy.Expr
     )
 
 
-def _modulate(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
-    """``norm(x)·(1 + scale) + shift`` in fp32, then cast to the stream dtype (diffusers' ``type_as``)."""
+def _modulate(impl: Implementation, rows: sympy.Expr, dim: int, time_rows: sympy.Expr) -> list[OpCall]:
+    """``norm(x)·(1 + scale) + shift`` in fp32, then cast to the stream dtype (diffusers' ``type_as``);
+    ``time_rows`` rows of shift and scale (per sample, or per token)."""
     numel = rows * dim
-    per_sample = B * dim
+    per_sample = time_rows * dim
     return [
         add(per_sample, dtype=FP32, other_numel=1),  # 1 + scale
         mul(numel, dtype=FP32, other_numel=per_sample),
@@ -306,46 +324,51 @@ def _modulate(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
     ]
 
 
-def _gated_residual(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
-    """``x + y·gate`` in fp32 (y from a Linear at the matmul dtype, gate fp32), at the stream dtype."""
+def _gated_residual(impl: Implementation, rows: sympy.Expr, dim: int, time_rows: sympy.Expr) -> list[OpCall]:
+    """``x + y·gate`` in fp32 (y from a Linear at the matmul dtype, gate fp32 on ``time_rows`` rows),
+    at the stream dtype."""
     numel = rows * dim
     stream = impl.stream_dtype
     return [
         *cast(numel, stream, FP32),
-        mul(numel, dtype=impl.matmul_dtype, other_numel=B * dim, other_dtype=FP32, out_dtype=FP32),
+        mul(numel, dtype=impl.matmul_dtype, other_numel=time_rows * dim, other_dtype=FP32, out_dtype=FP32),
         add(numel, dtype=FP32),
         *cast(numel, FP32, stream),
     ]
 
 
-def _diffusers_modulate(rows: sympy.Expr, dim: int) -> list[OpCall]:
+def _diffusers_modulate(rows: sympy.Expr, dim: int, time_rows: sympy.Expr) -> list[OpCall]:
     """``(norm(x.float()) · (1 + scale) + shift).type_as(x)`` after the norm: fp32, then to bf16.
 
     The ``x.float()`` before the norm is the caller's (:func:`_diffusers_block_ops`); ``1 + scale``
-    adds a Python number, so it reads only ``scale``.
+    adds a Python number, so it reads only ``scale`` (``time_rows`` rows: per sample, or per token).
     """
     numel = rows * dim
-    per_sample = B * dim
+    per_sample = time_rows * dim
     return [
-        add(per_sample, dtype=FP32, other_numel=0),  # 1 + scale:[B, 1, D]
+        add(per_sample, dtype=FP32, other_numel=0),  # 1 + scale:[B, 1, D] (per token: [B, Lv, D])
         mul(numel, dtype=FP32, other_numel=per_sample),
         add(numel, dtype=FP32, other_numel=per_sample),
         to_copy(numel, in_dtype=FP32, out_dtype=BF16),
     ]
 
 
-def _diffusers_block_ops(impl: Implementation, rows: sympy.Expr, dim: int) -> list[OpCall]:
+def _diffusers_block_ops(
+    impl: Implementation, rows: sympy.Expr, dim: int, time_rows: sympy.Expr
+) -> list[OpCall]:
     """The ops ``WanTransformerBlock.forward`` runs itself, in order (diffusers ``transformer_wan.py``).
 
-    The stream is bf16; ``temb`` (``[B, 6, D]`` bf16) is upcast and added to the fp32
-    ``scale_shift_table``; each norm's input is upcast (``.float()``) and its output cast back here.
+    The stream is bf16; ``temb`` (``[B, 6, D]`` bf16, per token ``[B, Lv, 6, D]``) is upcast and
+    added to the fp32 ``scale_shift_table``; each norm's input is upcast (``.float()``) and its output
+    cast back here.
     """
     numel = rows * dim
-    chunks = B * MODULATION_CHUNKS * dim
+    per_sample = time_rows * dim
+    chunks = time_rows * MODULATION_CHUNKS * dim
     gated = [
         *cast(numel, BF16, FP32),  # hidden_states.float()
         # attn_output:[B, Lv, D] bf16 · gate:[B, 1, D] fp32 → fp32
-        mul(numel, dtype=BF16, other_numel=B * dim, other_dtype=FP32, out_dtype=FP32),
+        mul(numel, dtype=BF16, other_numel=per_sample, other_dtype=FP32, out_dtype=FP32),
         add(numel, dtype=FP32),
         to_copy(numel, in_dtype=FP32, out_dtype=BF16),
     ]
@@ -359,17 +382,17 @@ def _diffusers_block_ops(impl: Implementation, rows: sympy.Expr, dim: int) -> li
         to_copy(chunks, in_dtype=BF16, out_dtype=FP32),
         modulation,
         to_copy(numel, in_dtype=BF16, out_dtype=FP32),  # norm1(hidden_states.float())
-        *_diffusers_modulate(rows, dim),
+        *_diffusers_modulate(rows, dim, time_rows),
         *gated,  # + attn1 · gate_msa
         to_copy(numel, in_dtype=BF16, out_dtype=FP32),  # norm2(hidden_states.float())
         to_copy(numel, in_dtype=FP32, out_dtype=BF16),  # .type_as(hidden_states)
         add(numel, dtype=BF16),  # + attn2
         to_copy(numel, in_dtype=BF16, out_dtype=FP32),  # norm3(hidden_states.float())
-        *_diffusers_modulate(rows, dim),
+        *_diffusers_modulate(rows, dim, time_rows),
         # hidden_states.float() + ff_output.float() · c_gate_msa
         to_copy(numel, in_dtype=BF16, out_dtype=FP32),
         to_copy(numel, in_dtype=BF16, out_dtype=FP32),
-        mul(numel, dtype=FP32, other_numel=B * dim),
+        mul(numel, dtype=FP32, other_numel=per_sample),
         add(numel, dtype=FP32),
         to_copy(numel, in_dtype=FP32, out_dtype=BF16),
     ]
@@ -378,7 +401,8 @@ def _diffusers_block_ops(impl: Implementation, rows: sympy.Expr, dim: int) -> li
 def _block(variant: WanVariant, impl: Implementation) -> Module:
     """``WanAttentionBlock``: modulated self-attention, cross-attention, modulated FFN."""
     dim, ffn_dim = variant.dim, variant.ffn_dim
-    rows = B * video_tokens()
+    rows = B * _tokens(variant)
+    time_rows = _time_rows(variant, impl)
     stream, act = impl.stream_dtype, impl.matmul_dtype
     eps = variant.eps
     ffn = _container(
@@ -406,21 +430,21 @@ def _block(variant: WanVariant, impl: Implementation) -> Module:
         ffn,
     ]
     if impl.diffusers_dit:
-        ops = _diffusers_block_ops(impl, rows, dim)
+        ops = _diffusers_block_ops(impl, rows, dim, time_rows)
     else:
         modulation = with_parameters(
-            # modulation:[1, 6, D] + e0:[B, 6, D]
-            add(B * MODULATION_CHUNKS * dim, dtype=FP32, other_numel=MODULATION_CHUNKS * dim),
+            # modulation:[1, 6, D] + e0:[B, 6, D] (per token: [B, Lv, 6, D])
+            add(time_rows * MODULATION_CHUNKS * dim, dtype=FP32, other_numel=MODULATION_CHUNKS * dim),
             MODULATION_CHUNKS * dim,
             dtype=impl.weights(WeightRole.MODULATION),
         )
         ops = [
             modulation,
-            *_modulate(impl, rows, dim),  # norm1 → self_attn
-            *_gated_residual(impl, rows, dim),  # x + self_attn·gate
+            *_modulate(impl, rows, dim, time_rows),  # norm1 → self_attn
+            *_gated_residual(impl, rows, dim, time_rows),  # x + self_attn·gate
             add(rows * dim, dtype=stream, other_dtype=act),  # x + cross_attn
-            *_modulate(impl, rows, dim),  # norm2 → ffn
-            *_gated_residual(impl, rows, dim),  # x + ffn·gate
+            *_modulate(impl, rows, dim, time_rows),  # norm2 → ffn
+            *_gated_residual(impl, rows, dim, time_rows),  # x + ffn·gate
         ]
     return Module(
         name="blocks",
@@ -444,11 +468,12 @@ def _block(variant: WanVariant, impl: Implementation) -> Module:
 def _head(variant: WanVariant, impl: Implementation) -> Module:
     """``Head``: modulated LayerNorm, then Linear(D → out_dim·∏patch) in the fp32 region."""
     dim = variant.dim
-    rows = B * video_tokens()
+    rows = B * _tokens(variant)
+    time_rows = _time_rows(variant, impl)
     out_features = variant.out_dim * variant.patch_size[0] * variant.patch_size[1] * variant.patch_size[2]
     modulation = with_parameters(
-        # modulation:[1, 2, D] + e:[B, 1, D]
-        add(B * HEAD_MODULATION_CHUNKS * dim, dtype=FP32, other_numel=HEAD_MODULATION_CHUNKS * dim),
+        # modulation:[1, 2, D] + e:[B, 1, D] (per token: [B, Lv, 2, D])
+        add(time_rows * HEAD_MODULATION_CHUNKS * dim, dtype=FP32, other_numel=HEAD_MODULATION_CHUNKS * dim),
         HEAD_MODULATION_CHUNKS * dim,
         dtype=impl.weights(WeightRole.MODULATION),
     )
@@ -458,7 +483,7 @@ def _head(variant: WanVariant, impl: Implementation) -> Module:
         "norm", impl, rows, dim, affine=False, in_dtype=norm_in, out_dtype=FP32, eps=variant.eps
     )
     linear = _linear("head", impl, rows, dim, out_features, x_dtype=stream, fp32_region=True)
-    ops = (modulation, *_modulate(impl, rows, dim))
+    ops = (modulation, *_modulate(impl, rows, dim, time_rows))
     if impl.diffusers_dit:
         # the modulation arithmetic runs in WanTransformer3DModel.forward (_diffusers_root_ops)
         ops = (
@@ -526,6 +551,7 @@ def _time_and_text_embeddings(variant: WanVariant, impl: Implementation) -> list
     """``text_embedding``, ``time_embedding`` and ``time_projection`` (three ``nn.Sequential``)."""
     dim, act = variant.dim, impl.matmul_dtype
     text_rows = B * L
+    time_rows = _time_rows(variant, impl)
     time = WeightRole.TIME_EMBEDDING
     time_dtype = impl.linear_dtype(time, fp32_region=True)
     projection_dtype = impl.linear_dtype(WeightRole.MATMUL, fp32_region=True)
@@ -543,18 +569,33 @@ def _time_and_text_embeddings(variant: WanVariant, impl: Implementation) -> list
             "time_embedding",
             "Sequential",
             [
-                _linear("0", impl, B, variant.freq_dim, dim, x_dtype=time_dtype, role=time, fp32_region=True),
-                _activation("1", "SiLU", silu(B * dim, dtype=time_dtype)),
-                _linear("2", impl, B, dim, dim, x_dtype=time_dtype, role=time, fp32_region=True),
+                _linear(
+                    "0",
+                    impl,
+                    time_rows,
+                    variant.freq_dim,
+                    dim,
+                    x_dtype=time_dtype,
+                    role=time,
+                    fp32_region=True,
+                ),
+                _activation("1", "SiLU", silu(time_rows * dim, dtype=time_dtype)),
+                _linear("2", impl, time_rows, dim, dim, x_dtype=time_dtype, role=time, fp32_region=True),
             ],
         ),
         _container(
             "time_projection",
             "Sequential",
             [
-                _activation("0", "SiLU", silu(B * dim, dtype=projection_dtype)),
+                _activation("0", "SiLU", silu(time_rows * dim, dtype=projection_dtype)),
                 _linear(
-                    "1", impl, B, dim, MODULATION_CHUNKS * dim, x_dtype=projection_dtype, fp32_region=True
+                    "1",
+                    impl,
+                    time_rows,
+                    dim,
+                    MODULATION_CHUNKS * dim,
+                    x_dtype=projection_dtype,
+                    fp32_region=True,
                 ),
             ],
         ),
@@ -564,7 +605,7 @@ def _time_and_text_embeddings(variant: WanVariant, impl: Implementation) -> list
 def _patch_embedding(variant: WanVariant, impl: Implementation) -> Module:
     """``Conv3d(in_dim → D, kernel = stride = patch)`` on the latent video."""
     pt, ph, pw = variant.patch_size
-    grid_in = (latent_frames(), latent_height(), latent_width())
+    grid_in = _latent_grid(variant)
     grid_out = (grid_in[0] / pt, grid_in[1] / ph, grid_in[2] / pw)
     compute = impl.linear_dtype(WeightRole.MATMUL)
     held = impl.weights(WeightRole.MATMUL)
@@ -604,20 +645,23 @@ def _rope_split(head_dim: int) -> tuple[int, int, int]:
     return head_dim - 2 * spatial, spatial, spatial
 
 
-def _diffusers_root_ops(variant: WanVariant) -> list[OpCall]:
+def _diffusers_root_ops(variant: WanVariant, impl: Implementation) -> list[OpCall]:
     """The ops ``WanTransformer3DModel.forward`` (and its unmapped children) runs itself, in order.
 
     Rotary tables (``WanRotaryPosEmbed``), the ``.contiguous()`` of the patch tokens, the sinusoidal
     timestep embedding (``Timesteps``), ``temb.type_as``, the image-and-text ``concat``, the head's
-    modulation around ``norm_out``, and the unpatchify copy (diffusers ``transformer_wan.py``).
+    modulation around ``norm_out``, and the unpatchify copy (diffusers ``transformer_wan.py``). With
+    a timestep per token (TI2V-5B) the timestep rows are ``B·Lv`` instead of ``B``.
     """
     dim, head_dim = variant.dim, variant.head_dim
-    rows = B * video_tokens()
+    tokens = _tokens(variant)
+    rows = B * tokens
+    time_rows = _time_rows(variant, impl)
     numel = rows * dim
     pt, ph, pw = variant.patch_size
-    grid = (latent_frames() / pt, latent_height() / ph, latent_width() / pw)
+    latent = _latent_grid(variant)
+    grid = (latent[0] / pt, latent[1] / ph, latent[2] / pw)
     split = _rope_split(head_dim)
-    tokens = video_tokens()
     # cat of the frame/height/width tables expanded to [T, h, w, c_i] → [T, h, w, head_dim], fp32
     table = cat(
         [tokens * channels for channels in split],
@@ -625,7 +669,7 @@ def _diffusers_root_ops(variant: WanVariant) -> list[OpCall]:
         stored_numels=[size * channels for size, channels in zip(grid, split, strict=True)],
     )
     half = variant.freq_dim // 2
-    sinusoid = B * half
+    sinusoid = time_rows * half
     head_out = variant.out_dim * pt * ph * pw
     ops = [
         table,  # cos
@@ -637,32 +681,37 @@ def _diffusers_root_ops(variant: WanVariant) -> list[OpCall]:
         mul(half, dtype=FP32, other_numel=0),
         div(half, dtype=FP32),
         exp(half, dtype=FP32),
-        to_copy(B, in_dtype=INT64, out_dtype=FP32),
+        to_copy(time_rows, in_dtype=INT64, out_dtype=FP32),
         mul_broadcast(
-            sinusoid, self_numel=B, self_dtype=FP32, other_numel=half, other_dtype=FP32, out_dtype=FP32
+            sinusoid,
+            self_numel=time_rows,
+            self_dtype=FP32,
+            other_numel=half,
+            other_dtype=FP32,
+            out_dtype=FP32,
         ),
         mul(sinusoid, dtype=FP32, other_numel=0),
         sin(sinusoid, dtype=FP32),
         cos(sinusoid, dtype=FP32),
         cat([sinusoid, sinusoid], dtype=FP32),
         cat([sinusoid, sinusoid], dtype=FP32),  # flip_sin_to_cos
-        to_copy(B * dim, in_dtype=FP32, out_dtype=BF16),  # temb.type_as(encoder_hidden_states)
+        to_copy(time_rows * dim, in_dtype=FP32, out_dtype=BF16),  # temb.type_as(encoder_hidden_states)
     ]
     if variant.image_tokens:
         # concat([image tokens, text tokens]):[B, Li + L, D]
         ops.append(cat([B * variant.image_tokens * dim, B * L * dim], dtype=BF16))
     ops += [
-        # scale_shift_table:[1, 2, D] fp32 + temb:[B, 1, D] bf16 → [B, 2, D] fp32
+        # scale_shift_table:[1, 2, D] fp32 + temb:[B, 1, D] bf16 → [B, 2, D] fp32 (per token: [B, Lv, 2, D])
         add_broadcast(
-            B * HEAD_MODULATION_CHUNKS * dim,
+            time_rows * HEAD_MODULATION_CHUNKS * dim,
             self_numel=HEAD_MODULATION_CHUNKS * dim,
             self_dtype=FP32,
-            other_numel=B * dim,
+            other_numel=time_rows * dim,
             other_dtype=BF16,
             out_dtype=FP32,
         ),
         to_copy(numel, in_dtype=BF16, out_dtype=FP32),  # norm_out(hidden_states.float())
-        *_diffusers_modulate(rows, dim),
+        *_diffusers_modulate(rows, dim, time_rows),
         # unpatchify: flattening the permuted [B, out, T, p_t, h, p_h, w, p_w] view copies it, unless
         # the latent is one patch wide (then every merged pair of dimensions is contiguous)
         clone(_more_than_one(grid[2]) * rows * head_out, dtype=BF16),
@@ -674,7 +723,7 @@ def _diffusers_root_ops(variant: WanVariant) -> list[OpCall]:
 def declare_dit(variant: WanVariant, impl: Implementation) -> Module:
     """The whole ``WanModel`` of ``variant`` as ``impl`` runs it: one forward on ``B`` videos."""
     dim = variant.dim
-    rows = B * video_tokens()
+    rows = B * _tokens(variant)
     head_out = variant.out_dim * variant.patch_size[0] * variant.patch_size[1] * variant.patch_size[2]
     head_dtype = impl.linear_dtype(WeightRole.MATMUL, fp32_region=True)
     children: list[Module | Repeated] = [
@@ -684,11 +733,11 @@ def declare_dit(variant: WanVariant, impl: Implementation) -> Module:
         _head(variant, impl),
     ]
     if impl.diffusers_dit:
-        ops = _diffusers_root_ops(variant)
+        ops = _diffusers_root_ops(variant, impl)
     else:
         ops = [
-            # sinusoidal timestep embedding:[B, freq_dim], one element-wise product per element
-            mul(B * variant.freq_dim, dtype=FP32, other_numel=variant.freq_dim // 2),
+            # sinusoidal timestep embedding:[B, freq_dim] (per token: [B·Lv, freq_dim]), one product each
+            mul(_time_rows(variant, impl) * variant.freq_dim, dtype=FP32, other_numel=variant.freq_dim // 2),
             # unpatchify: einsum 'fhwpqrc->cfphqwr' copies the head output into the latent layout
             to_copy(rows * head_out, in_dtype=head_dtype, out_dtype=head_dtype),
         ]

@@ -5,18 +5,31 @@ pipeline would not accept are errors that name the nearest valid sizes; a frame 
 ``4k + 1`` is accepted as the official code accepts it (it floors) and the effective frame count is
 disclosed; the prompt is padded to 512 tokens by default, as both pipelines do, or left at its own
 length for implementations that trim. Every such decision is returned as a note.
+
+Grids (``evaluate_*_grid``) take arrays of workload values of any broadcastable shapes.
+``modules`` and ``metrics`` restrict the evaluation to those columns (default: every module and
+metric, as a :class:`~llm_perf_opt.symbolic.compiler.GridResult`); with either given only
+their expressions are compiled and evaluated, and the result is a
+:class:`~llm_perf_opt.symbolic.compiler.ColumnGrid` (``modules`` default the root, ``metrics``
+every metric). Dask arrays as values give lazy dask arrays evaluated chunk by chunk; they need
+``modules``. ``validate`` (default on) checks every value, vectorised, against
+:data:`~llm_perf_opt.wan2_1.limits.WORKLOAD_LIMITS` (finite, integer-valued, in range, sizes
+multiples of 16) and raises naming the field, the first bad value and how many are bad; pass
+``validate=False`` for arrays validated already.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from attrs import frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.symbolic.compiler import Evaluator, GridResult, compile_tree
+from llm_perf_opt.symbolic.compiler import ColumnGrid, Evaluator, GridResult, compile_columns, compile_tree
+from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.module import ModuleTree, build_tree
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.dit import declare_dit
@@ -29,6 +42,7 @@ from llm_perf_opt.wan2_1.geometry import (
 )
 from llm_perf_opt.wan2_1.image_encoder import CLIP_VIT_H_14, VisionTransformerConfig, declare_image_encoder
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
+from llm_perf_opt.wan2_1.limits import check_field, validate_workload_arrays
 from llm_perf_opt.wan2_1.text_encoder import UMT5_XXL, T5EncoderConfig, declare_text_encoder
 from llm_perf_opt.wan2_1.vae import WAN_VAE, WanVAEConfig, declare_vae
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
@@ -82,6 +96,39 @@ def _positive_int(field: str, value: object, minimum: int = 1) -> int:
     return int(value)
 
 
+def _evaluate_grid(
+    tree: ModuleTree,
+    evaluator: Callable[[], Evaluator],
+    workload: Workload,
+    values: Mapping[str, Any],
+    *,
+    modules: Sequence[str] | None,
+    metrics: Sequence[str] | None,
+    validate: bool,
+) -> GridResult | ColumnGrid:
+    """The grid evaluation shared by every component (see the module docstring)."""
+    if not isinstance(validate, bool):
+        raise LlmPerfOptError(f"validate: must be True or False, got {validate!r}")
+    for name, given in (("modules", modules), ("metrics", metrics)):
+        if given is not None and (isinstance(given, str) or not given):
+            raise LlmPerfOptError(f"{name}: must be a non-empty list of names, got {given!r}")
+    if validate:
+        validate_workload_arrays(values)
+    lazy = any(hasattr(value, "__dask_graph__") for value in values.values())
+    if modules is None and metrics is None:
+        if lazy:
+            raise LlmPerfOptError(
+                "modules: name the modules to evaluate lazily over dask arrays, e.g. modules=["
+                + repr(tree.root_id)
+                + "]"
+            )
+        return evaluator().evaluate(workload)
+    columns = tuple(
+        (module_id, metric) for module_id in (modules or [tree.root_id]) for metric in (metrics or METRICS)
+    )
+    return compile_columns(tree, columns).evaluate(workload)
+
+
 def resolve_workload(
     variant: WanVariant,
     *,
@@ -95,12 +142,14 @@ def resolve_workload(
 ) -> tuple[Workload, list[str]]:
     """Validate one workload and return the workload the transformer really runs, with notes.
 
-    Raises for sizes the pipeline rejects, for non-positive counts, and for an unpadded prompt on
-    an image-conditioned variant (both implementations split its context at 512 text tokens).
+    Raises for sizes the pipeline rejects, for counts outside
+    :data:`~llm_perf_opt.wan2_1.limits.WORKLOAD_LIMITS` (``text_len`` 0 to 512, padded or not),
+    and for an unpadded prompt on an image-conditioned variant (both implementations split its
+    context at 512 text tokens).
     """
-    batch = _positive_int("batch_size", batch)
-    steps = _positive_int("num_inference_steps", steps)
-    text_len = _positive_int("text_len", text_len, minimum=0)
+    batch = check_field("batch", batch, name="batch_size")
+    steps = check_field("steps", steps, name="num_inference_steps")
+    text_len = check_field("text_len", text_len)
     effective = check_frame_count(frames)
     check_frame_size(height, width)
     notes = []
@@ -110,10 +159,6 @@ def resolve_workload(
             f"{effective} frames ({int(latent_frames(frames))} latent frames)"
         )
     if pad_text:
-        if text_len > PADDED_TEXT_LEN:
-            raise LlmPerfOptError(
-                f"text_len: must be ≤ {PADDED_TEXT_LEN} (the tokenizer truncates there), got {text_len}"
-            )
         if text_len != PADDED_TEXT_LEN:
             notes.append(
                 f"text_len {text_len} is padded to {PADDED_TEXT_LEN} tokens, "
@@ -181,13 +226,16 @@ def evaluate_dit_grid(
     variant: str | WanVariant,
     *,
     implementation: str | Implementation = "official",
+    modules: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    validate: bool = True,
     **values: Any,
-) -> GridResult:
-    """Float64 costs of every module over arrays of workloads (``batch``, ``frames``, ``height``,
-    ``width``, ``text_len``), without per-point validation: pass sizes the pipeline accepts.
+) -> GridResult | ColumnGrid:
+    """Float64 costs of the transformer's modules over arrays of workloads (``batch``, ``frames``,
+    ``height``, ``width``, ``text_len``) of any broadcastable shapes.
 
     Missing fields default to batch 1 and 512 text tokens; ``frames``, ``height`` and ``width`` are
-    required.
+    required. ``modules``, ``metrics``, ``validate``, dask arrays: see the module docstring.
     """
     record = variant if isinstance(variant, WanVariant) else get_variant(variant)
     profile = get_implementation(implementation)
@@ -207,7 +255,16 @@ def evaluate_dit_grid(
         steps=1,
         text_len=values.get("text_len", PADDED_TEXT_LEN),
     )
-    return dit_evaluator(record, profile).evaluate(workload)
+    tree = dit_tree(record, profile)
+    return _evaluate_grid(
+        tree,
+        lambda: dit_evaluator(record, profile),
+        workload,
+        values,
+        modules=modules,
+        metrics=metrics,
+        validate=validate,
+    )
 
 
 # ─── text encoder (umT5-XXL) and image encoder (CLIP ViT-H/14) ──────────────────────────────────
@@ -233,14 +290,10 @@ def resolve_text_workload(*, batch: int, text_len: int, pad_text: bool = True) -
     """Validate a text-encoder workload and return the one the encoder really runs, with notes.
 
     Padded (the default, as both pipelines tokenize with ``padding="max_length"``), every prompt runs
-    at 512 tokens; unpadded, at its own length of 1 to 512 tokens.
+    at 512 tokens; unpadded, at its own length of 0 to 512 tokens (the one rule for ``text_len``).
     """
-    batch = _positive_int("batch_size", batch)
-    text_len = _positive_int("text_len", text_len)
-    if text_len > PADDED_TEXT_LEN:
-        raise LlmPerfOptError(
-            f"text_len: must be ≤ {PADDED_TEXT_LEN} (the tokenizer truncates there), got {text_len}"
-        )
+    batch = check_field("batch", batch, name="batch_size")
+    text_len = check_field("text_len", text_len)
     notes = []
     if pad_text:
         if text_len != PADDED_TEXT_LEN:
@@ -292,10 +345,15 @@ def evaluate_text_encoder(
 
 
 def evaluate_text_encoder_grid(
-    *, implementation: str | Implementation = "official", **values: Any
-) -> GridResult:
-    """Float64 costs of every module of the text encoder over arrays of ``batch`` and ``text_len``,
-    without per-point validation (defaults: batch 1, 512 tokens)."""
+    *,
+    implementation: str | Implementation = "official",
+    modules: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    validate: bool = True,
+    **values: Any,
+) -> GridResult | ColumnGrid:
+    """Float64 costs of the text encoder's modules over arrays of ``batch`` and ``text_len``
+    (defaults: batch 1, 512 tokens); ``modules``, ``metrics``, ``validate``: see the module docstring."""
     unknown = set(values) - {"batch", "text_len"}
     if unknown:
         raise LlmPerfOptError(f"{sorted(unknown)[0]}: unknown workload field; accepted: batch, text_len")
@@ -307,7 +365,16 @@ def evaluate_text_encoder_grid(
         steps=_UNUSED,
         text_len=values.get("text_len", PADDED_TEXT_LEN),
     )
-    return text_encoder_evaluator(get_implementation(implementation)).evaluate(workload)
+    profile = get_implementation(implementation)
+    return _evaluate_grid(
+        text_encoder_tree(profile),
+        lambda: text_encoder_evaluator(profile),
+        workload,
+        values,
+        modules=modules,
+        metrics=metrics,
+        validate=validate,
+    )
 
 
 @functools.cache
@@ -372,7 +439,7 @@ def evaluate_image_encoder(
     """
     profile = get_implementation(implementation)
     num_images = resolve_num_images(images)
-    batch = _positive_int("batch_size", batch)
+    batch = check_field("batch", batch, name="batch_size")
     workload = Workload(batch=batch, frames=_UNUSED, height=_UNUSED, width=_UNUSED, steps=_UNUSED, text_len=0)
     tokens = CLIP_VIT_H_14.tokens
     notes = [
@@ -390,17 +457,28 @@ def evaluate_image_encoder_grid(
     images: str | WanVariant | int,
     *,
     implementation: str | Implementation = "official",
+    modules: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    validate: bool = True,
     **values: Any,
-) -> GridResult:
-    """Float64 costs of every module of the image encoder over an array of ``batch`` (default 1)."""
+) -> GridResult | ColumnGrid:
+    """Float64 costs of the image encoder's modules over an array of ``batch`` (default 1);
+    ``modules``, ``metrics``, ``validate``: see the module docstring."""
     unknown = set(values) - {"batch"}
     if unknown:
         raise LlmPerfOptError(f"{sorted(unknown)[0]}: unknown workload field; accepted: batch")
     workload = Workload(
         batch=values.get("batch", 1), frames=_UNUSED, height=_UNUSED, width=_UNUSED, steps=_UNUSED, text_len=0
     )
-    return image_encoder_evaluator(resolve_num_images(images), get_implementation(implementation)).evaluate(
-        workload
+    num_images, profile = resolve_num_images(images), get_implementation(implementation)
+    return _evaluate_grid(
+        image_encoder_tree(num_images, profile),
+        lambda: image_encoder_evaluator(num_images, profile),
+        workload,
+        values,
+        modules=modules,
+        metrics=metrics,
+        validate=validate,
     )
 
 
@@ -432,7 +510,7 @@ def resolve_vae_workload(*, batch: int, frames: int, height: int, width: int) ->
     """Validate a VAE workload (a video of ``frames`` frames at ``height × width``) and return it with
     notes: the effective frame count of a count that is not ``4k + 1``, the latent and the chunks.
     """
-    batch = _positive_int("batch_size", batch)
+    batch = check_field("batch", batch, name="batch_size")
     effective = check_frame_count(frames)
     check_frame_size(height, width)
     latent = int(latent_frames(frames))
@@ -536,10 +614,13 @@ def evaluate_vae_grid(
     encodes: int = 1,
     decodes: int = 1,
     implementation: str | Implementation = "official",
+    modules: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    validate: bool = True,
     **values: Any,
-) -> GridResult:
-    """Float64 costs of every module of the VAE over arrays of ``batch`` (default 1), ``frames``,
-    ``height`` and ``width`` (required), without per-point validation: pass sizes the pipeline accepts.
+) -> GridResult | ColumnGrid:
+    """Float64 costs of the VAE's modules over arrays of ``batch`` (default 1), ``frames``,
+    ``height`` and ``width`` (required); ``modules``, ``metrics``, ``validate``: see the module docstring.
     """
     profile = get_implementation(implementation)
     encodes = _positive_int("encodes", encodes, minimum=0)
@@ -560,4 +641,12 @@ def evaluate_vae_grid(
         steps=1,
         text_len=_VAE_TEXT_LEN,
     )
-    return vae_evaluator(profile, encodes=encodes, decodes=decodes).evaluate(workload)
+    return _evaluate_grid(
+        vae_tree(profile, encodes=encodes, decodes=decodes),
+        lambda: vae_evaluator(profile, encodes=encodes, decodes=decodes),
+        workload,
+        values,
+        modules=modules,
+        metrics=metrics,
+        validate=validate,
+    )

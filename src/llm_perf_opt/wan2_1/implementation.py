@@ -1,6 +1,8 @@
 """Implementation profiles: how a real implementation of Wan2.1 holds weights and runs each op.
 
-FLOPs do not depend on the implementation; bytes do. Two implementations are public and differ
+FLOPs do not depend on the implementation, except where a variant lists the profiles that embed one
+timestep per token (``WanVariant.timestep_per_token``: Wan2.2 A14B officially, not in diffusers);
+bytes do. Two implementations are public and differ
 where it matters for memory traffic (``wan/modules/model.py`` and diffusers ``transformer_wan.py``):
 
 - ``official`` (Wan-Video/Wan2.1): the DiT checkpoint is fp32 and is loaded without a dtype, so the

@@ -42,7 +42,10 @@ __all__ = [
     "TEXT_ENCODER_CALLS",
     "declare_pipeline",
     "dit_calls",
+    "guidance_ops",
+    "pipeline_key",
     "pipeline_tree",
+    "scheduler_module",
 ]
 
 PIPELINE_ID: Final = "pipeline"
@@ -66,29 +69,28 @@ def _latent_numel(variant: WanVariant) -> sympy.Expr:
     return B * variant.z_dim * latent_frames() * latent_height() * latent_width()
 
 
-def _scheduler(variant: WanVariant) -> Module:
-    """``FlowUniPCMultistepScheduler.step`` once per step, in fp32 on the latent."""
-    numel = _latent_numel(variant)
+def scheduler_module(latent_numel: sympy.Expr, **params: object) -> Module:
+    """``FlowUniPCMultistepScheduler.step`` once per step, in fp32 on a latent of ``latent_numel``
+    elements; ``params`` add to its constructor parameters (Wan2.2's ``shift``)."""
     ops: list[OpCall] = []
     for _ in range(SCHEDULER_UPDATES):
-        ops += [mul(numel, dtype=FP32, other_numel=1), add(numel, dtype=FP32)]
+        ops += [mul(latent_numel, dtype=FP32, other_numel=1), add(latent_numel, dtype=FP32)]
     return Module(
         name="scheduler",
         class_name="FlowUniPCMultistepScheduler",
         stage="other",
-        params={"solver_order": 2, "prediction_type": "flow_prediction"},
+        params={"solver_order": 2, "prediction_type": "flow_prediction", **params},
         ops=tuple(ops),
         calls=S,
     )
 
 
-def _guidance(variant: WanVariant) -> tuple[OpCall, ...]:
-    """``uncond + g·(cond − uncond)`` on the latent, once per step (fp32)."""
-    numel = _latent_numel(variant)
+def guidance_ops(latent_numel: sympy.Expr) -> tuple[OpCall, ...]:
+    """``uncond + g·(cond − uncond)`` on a latent of ``latent_numel`` elements, once per step (fp32)."""
     return (
-        add(S * numel, dtype=FP32),  # cond − uncond
-        mul(S * numel, dtype=FP32, other_numel=1),  # ·g
-        add(S * numel, dtype=FP32),  # + uncond
+        add(S * latent_numel, dtype=FP32),  # cond − uncond
+        mul(S * latent_numel, dtype=FP32, other_numel=1),  # ·g
+        add(S * latent_numel, dtype=FP32),  # + uncond
     )
 
 
@@ -103,7 +105,7 @@ def declare_pipeline(variant: WanVariant, implementation: Implementation, *, gui
     children += [
         declare_vae(implementation, encodes=1 if variant.num_images else 0, decodes=1),
         attrs.evolve(declare_dit(variant, implementation), calls=dit_calls(guidance=guidance)),
-        _scheduler(variant),
+        scheduler_module(_latent_numel(variant)),
     ]
     return Module(
         name=PIPELINE_ID,
@@ -111,7 +113,7 @@ def declare_pipeline(variant: WanVariant, implementation: Implementation, *, gui
         stage="other",
         params={"task": variant.official_task, "guidance": guidance},
         children=tuple(children),
-        ops=_guidance(variant) if guidance else (),
+        ops=guidance_ops(_latent_numel(variant)) if guidance else (),
     )
 
 
@@ -122,3 +124,8 @@ def pipeline_tree(variant: WanVariant, implementation: Implementation, guidance:
     return build_tree(
         declare_pipeline(variant, implementation, guidance=guidance), PIPELINE_ID, bare_children=True
     )
+
+
+def pipeline_key(variant: WanVariant, implementation: Implementation, guidance: bool = True) -> str:
+    """What determines :func:`pipeline_tree` besides the package's code (a disk-cache key)."""
+    return f"wan2.1 pipeline|{variant!r}|{implementation!r}|{guidance}"

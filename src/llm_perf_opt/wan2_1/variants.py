@@ -5,8 +5,9 @@ is the single source of truth for every config value, and its ``source`` field s
 config (and which diffusers conversion entry) each value comes from. :class:`WanVariant` is the frozen
 record read from it; nothing here re-types a config value.
 
-VACE-1.3B / VACE-14B are not listed: their extra control branch (VACE blocks, ``vace_patch_embedding``,
-``before_proj`` / ``after_proj`` hints) is not declared anywhere in this library yet.
+VACE-1.3B / VACE-14B are not listed here: they are the t2v transformers plus a control branch, with their
+own records and declarations in :mod:`llm_perf_opt.wan2_1.vace`. The Wan2.2 transformers use this same
+record (``family`` ``wan2.2``), read by :mod:`llm_perf_opt.wan2_2.variants`.
 """
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ from attrs import Attribute, field, fields, frozen
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.validation import Validator, flag, integer, one_of, optional_integer
 
-__all__ = ["MODEL_TYPES", "VARIANTS", "WanVariant", "get_variant"]
+__all__ = ["FAMILIES", "MODEL_TYPES", "VARIANTS", "WanVariant", "get_variant", "variant_from_mapping"]
 
-MODEL_TYPES: Final = ("t2v", "i2v", "flf2v")
-"""Official ``WanModel.model_type`` values; i2v and flf2v use the image cross-attention."""
+MODEL_TYPES: Final = ("t2v", "i2v", "flf2v", "ti2v")
+"""Official ``WanModel.model_type`` values; in Wan2.1, i2v and flf2v use the image cross-attention;
+``ti2v`` is Wan2.2's text-image-to-video model."""
+
+FAMILIES: Final = ("wan2.1", "wan2.2")
+"""Model families whose transformer is a ``WanModel``."""
 
 _IMAGES_PER_MODEL_TYPE: Final = {"t2v": 0, "i2v": 1, "flf2v": 2}
-"""Conditioning images per model type: none, the first frame, the first and the last frame."""
+"""Wan2.1's CLIP conditioning images per model type: none, the first frame, the first and the last
+frame. Wan2.2 has no image encoder: its image conditioning goes through the VAE latent only."""
 
 _VARIANT_ORDER: Final = ("t2v-1.3b", "t2v-14b", "i2v-14b-480p", "i2v-14b-720p", "flf2v-14b")
 """Config file stems, in the order :data:`VARIANTS` lists them."""
@@ -79,6 +85,11 @@ def _absolute_existing_file(_: object, attribute: Attribute[Any], value: object)
         raise LlmPerfOptError(
             f"{attribute.name}: must be the absolute path of an existing file, got {value!r}"
         )
+
+
+def _names(_: object, attribute: Attribute[Any], value: object) -> None:
+    if not (isinstance(value, tuple) and all(isinstance(v, str) and v for v in value)):
+        raise LlmPerfOptError(f"{attribute.name}: must be a list of profile names, got {value!r}")
 
 
 def _as_tuple(value: object) -> object:
@@ -147,6 +158,13 @@ class WanVariant:
     """Where each value comes from."""
     config_path: str = field(validator=_absolute_existing_file)
     """Absolute path of the JSON file this record was read from."""
+    family: str = field(default="wan2.1", validator=one_of(FAMILIES))
+    """Model family, ``wan2.1`` or ``wan2.2``."""
+    timestep_per_token: tuple[str, ...] = field(default=(), converter=_as_tuple, validator=_names)
+    """Implementation profiles that give every video token its own timestep (Wan2.2's official
+    ``WanModel`` always expands ``t`` to ``[B, seq_len]``; diffusers does for TI2V-5B's
+    ``expand_timesteps``): the time embedding, the modulation tables and the modulated norms then run
+    per token instead of per sample. Empty for Wan2.1."""
 
     def __attrs_post_init__(self) -> None:
         if self.dim % self.num_heads:
@@ -154,7 +172,7 @@ class WanVariant:
                 f"{self.model_variant}: dim: must be a multiple of num_heads ({self.num_heads}), "
                 f"got {self.dim}"
             )
-        expected_images = _IMAGES_PER_MODEL_TYPE[self.model_type]
+        expected_images = _IMAGES_PER_MODEL_TYPE.get(self.model_type, 0) if self.family == "wan2.1" else 0
         if self.num_images != expected_images:
             raise LlmPerfOptError(
                 f"{self.model_variant}: num_images: must be {expected_images} for model_type "
@@ -207,6 +225,14 @@ def _load(stem: str) -> WanVariant:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise LlmPerfOptError(f"config_path: cannot read {path} as JSON: {error}") from error
+    return variant_from_mapping(data, path, stem)
+
+
+def variant_from_mapping(data: object, path: Path, stem: str) -> WanVariant:
+    """The record of one parsed config file at ``path`` (whose stem must be the ``model_variant``).
+
+    Every problem names the file and the field; other families' loaders call this on their own files.
+    """
     if not isinstance(data, dict):
         raise LlmPerfOptError(f"{path}: must hold a JSON object, got {type(data).__name__}")
     missing = [name for name in _JSON_FIELDS if name not in data]

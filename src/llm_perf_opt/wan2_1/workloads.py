@@ -16,6 +16,7 @@ from attrs import frozen
 
 from llm_perf_opt.contracts.models import OVERRIDE_MINIMUMS, Wan2_1WorkloadProfile
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.wan2_1.limits import WORKLOAD_LIMITS
 from llm_perf_opt.wan2_1.variants import WanVariant
 
 __all__ = ["PROFILES", "WorkloadProfile", "default_steps", "get_profile", "resolve_profile"]
@@ -24,6 +25,19 @@ I2V_DEFAULT_STEPS: Final = 40
 """``generate.py``: 40 sampling steps when the task name contains "i2v" (I2V-14B only)."""
 DEFAULT_STEPS: Final = 50
 """``generate.py``: 50 sampling steps for every other task (T2V, FLF2V)."""
+
+
+_WORKLOAD_FIELD: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "batch_size": "batch",
+        "num_frames": "frames",
+        "height": "height",
+        "width": "width",
+        "num_inference_steps": "steps",
+        "text_len": "text_len",
+    }
+)
+"""Contract override name → workload field of :data:`~llm_perf_opt.wan2_1.limits.WORKLOAD_LIMITS`."""
 
 
 def default_steps(variant: WanVariant) -> int:
@@ -120,7 +134,8 @@ def resolve_profile(
     """The contract view of a profile for a variant, with overrides applied, and notes on both.
 
     Each override must be a known field with an integer in its accepted range (``text_len`` ≥ 0,
-    the others ≥ 1); sizes the pipeline would reject are checked where the workload is evaluated.
+    the others ≥ 1, each at most its maximum in :data:`~llm_perf_opt.wan2_1.limits.WORKLOAD_LIMITS`);
+    sizes the pipeline would reject are checked where the workload is evaluated.
     """
     profile = get_profile(profile_id)
     values = attrs.asdict(profile)
@@ -139,6 +154,11 @@ def resolve_profile(
         minimum = OVERRIDE_MINIMUMS[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise LlmPerfOptError(f"overrides.{key}: must be an integer ≥ {minimum}, got {value!r}")
+        limit = WORKLOAD_LIMITS[_WORKLOAD_FIELD[key]]
+        if value > limit.maximum:
+            raise LlmPerfOptError(
+                f"overrides.{key}: must be at most {limit.maximum} ({limit.why}), got {value}"
+            )
         notes.append(f"override {key}={value} (profile value {values[key]})")
         values[key] = value
     return Wan2_1WorkloadProfile(**values), notes

@@ -1,0 +1,238 @@
+"""The one compiled engine: the calibration records reproduce the published-figure table, parents
+are sums of their children, memory matches the published peaks, and the disk cache is safe."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm_perf_opt.calibration import CALIBRATION, calibration_table, predict_record
+from llm_perf_opt.deployment.engine import run_model
+from llm_perf_opt.deployment.value import Parallelism
+from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.hardware.efficiency import EFFICIENCIES
+from llm_perf_opt.models import build_deployment
+from llm_perf_opt.symbolic.cache import CACHE_ENV
+from llm_perf_opt.symbolic.symbols import Workload
+
+# The model's seconds for every calibration record before the deployment layer was rebuilt
+# (the old symbolic and numeric engines agreed on them); the one engine must reproduce them.
+BEFORE = {
+    "C4": 4.54,
+    "C5": 13.27,
+    "C6": 1801.82,
+    "C7-fa2": 54.05,
+    "C7-fa3": 38.20,
+    "C8": 84.62,
+    "C4-compiled": 4.54,
+    "C5-compiled": 13.27,
+    "C7-fa3-compiled": 38.20,
+    "C1x1": 1933.88,
+    "C1x2": 982.19,
+    "C1x4": 500.91,
+    "C1x8": 258.72,
+    "C2x1": 1575.61,
+    "C2x2": 803.77,
+    "C2x4": 414.52,
+    "C2x8": 218.66,
+    "C3x1": 281.17,
+    "C3x2": 190.56,
+    "C3x4": 115.40,
+    "C3x8": 112.96,
+}
+
+VIDEO_720P = Workload(batch=1, frames=81, height=720, width=1280, steps=50, text_len=512)
+
+
+@pytest.fixture(scope="module")
+def table():  # type: ignore[no-untyped-def]
+    return calibration_table()
+
+
+def test_every_record_is_predicted_as_before(table) -> None:  # type: ignore[no-untyped-def]
+    """Each record's prediction equals the pre-refactor figure to its printed precision (0.5% at most)."""
+    predicted = {row.record.id: row.predicted_seconds for row in table.rows}
+    assert set(predicted) == set(BEFORE)
+    for record_id, seconds in BEFORE.items():
+        assert predicted[record_id] == pytest.approx(seconds, abs=0.006), record_id
+
+
+def test_fitted_records_keep_their_accuracy(table) -> None:  # type: ignore[no-untyped-def]
+    """MAPE 4.5% and largest error 11.1% over the fitted records, as published in the docs."""
+    assert round(table.mape, 1) == 4.5
+    assert round(table.max_abs_error, 1) == 11.1
+
+
+def test_published_peak_memory(table) -> None:  # type: ignore[no-untyped-def]
+    """Predicted peak memory per GPU of C1–C3 on one GPU: 69.16 / 75.46 / 9.10 GB (published
+    69.1 / 76.7 / 8.19)."""
+    peaks = {row.record.id: row.predicted_peak_gb for row in table.rows}
+    assert peaks["C1x1"] == pytest.approx(69.16, abs=0.01)
+    assert peaks["C2x1"] == pytest.approx(75.46, abs=0.01)
+    assert peaks["C3x1"] == pytest.approx(9.10, abs=0.01)
+
+
+def test_single_prediction_equals_the_table(table) -> None:  # type: ignore[no-untyped-def]
+    """predict_record and the table read the same compiled output."""
+    record = next(r for r in CALIBRATION.records if r.id == "C1x8")
+    row = next(r for r in table.rows if r.record.id == "C1x8")
+    assert predict_record(record, EFFICIENCIES) == pytest.approx(row.predicted_seconds, rel=1e-12)
+
+
+def test_parents_are_own_plus_children_and_stages_add_up() -> None:
+    """Every module's seconds are its own plus its children's; the stages add up to the total."""
+    deployment = build_deployment("t2v-14b", accelerator="h100", gpus=8)
+    model = run_model(deployment)
+    values = model.evaluate_point(VIDEO_720P)
+    for node in model.tree:
+        children = sum(values[f"module.{child}"] for child in node.children)
+        assert values[f"module.{node.id}"] == pytest.approx(values[f"own.{node.id}"] + children, rel=1e-9)
+    stages = sum(values[f"stage.{stage}"] for stage in deployment.family.stages)
+    assert stages == pytest.approx(values["total"], rel=1e-12)
+
+
+def test_factors_are_inputs_not_constants() -> None:
+    """A lower matmul factor slows the run through the same compiled function (no recompilation)."""
+    deployment = build_deployment("t2v-14b", accelerator="h100", gpus=1, offload="none")
+    model = run_model(deployment)
+    base = model.evaluate_point(VIDEO_720P)["total"]
+    slower = model.evaluate(VIDEO_720P, {"matmul": deployment.factors["matmul"] / 2})["total"]
+    assert float(slower) > base
+    assert run_model(deployment).function is model.function
+
+
+def test_grid_equals_points() -> None:
+    """A grid of workloads gives the same seconds as each point alone."""
+    import numpy as np
+
+    model = run_model(build_deployment("t2v-1.3b", accelerator="rtx4090", gpus=2))
+    frames = np.array([17, 49, 81])
+    grid = model.evaluate(Workload(batch=1, frames=frames, height=480, width=832, steps=50, text_len=512))[
+        "total"
+    ]
+    for index, count in enumerate(frames):
+        point = model.evaluate_point(
+            Workload(batch=1, frames=int(count), height=480, width=832, steps=50, text_len=512)
+        )
+        assert grid[index] == pytest.approx(point["total"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"gpus": 0}, r"^gpus: must be an integer in 1…1024 .*, got 0"),
+        (
+            {"gpus": 2, "parallelism": Parallelism(ulysses=4)},
+            r"^parallelism: ulysses × ring = 4 × 1 = 4 must equal gpus = 2",
+        ),
+        (
+            {"gpus": 8, "parallelism": Parallelism(ulysses=8)},
+            r"^ulysses: 12 attention heads cannot be split 8 ways",
+        ),
+        ({"attention_kernel": "flash9"}, r"^attention_kernel: unknown kernel 'flash9'"),
+        (
+            {"accelerator": "a100", "attention_kernel": "fa3"},
+            r"^attention_kernel: 'fa3' has no efficiency on a100",
+        ),
+        ({"offload": "disk"}, r"^offload: must be one of none, model, group; got 'disk'"),
+        (
+            {"accelerator": "a100", "precision": "fp8"},
+            r"^precision: a100 has no 'fp8' tensor rate; supported: bf16, fp16",
+        ),
+        ({"gpus": 2, "offload": "group"}, r"^offload: group offloading streams one GPU's weights"),
+        (
+            {"gpus": 2, "t5_cpu": True, "t5_fsdp": True},
+            r"^text_encoder_cpu: the text encoder on the CPU cannot",
+        ),
+    ],
+)
+def test_bad_deployments_name_the_field(options: dict[str, object], message: str) -> None:
+    """A deployment the official code would reject is one error naming the field and what is accepted."""
+    with pytest.raises(LlmPerfOptError, match=message):
+        build_deployment("t2v-1.3b", **options)
+
+
+def test_the_disk_cache_is_used_and_survives_corruption(tmp_path: Path) -> None:
+    """A second process loads the cached engine; a corrupted entry is rebuilt, giving the same figures."""
+    script = (
+        "from llm_perf_opt.models import build_deployment\n"
+        "from llm_perf_opt.deployment.engine import run_model\n"
+        "from llm_perf_opt.symbolic.symbols import Workload\n"
+        "m = run_model(build_deployment('t2v-1.3b', accelerator='h100', gpus=1))\n"
+        "w = Workload(batch=1, frames=81, height=480, width=832, steps=50, text_len=512)\n"
+        "print(repr(m.evaluate_point(w)['total']))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", CACHE_ENV: str(tmp_path)}
+
+    def run() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    first = run()
+    entries = sorted((tmp_path / "evaluators").glob("*.py"))
+    assert entries, "the first process writes cache entries"
+    assert not list((tmp_path / "evaluators").glob("*.tmp")), "no temporary file is left"
+    assert run() == first
+    for entry in entries:
+        entry.write_text(entry.read_text()[:-40] + "garbage", encoding="utf-8")
+    assert run() == first
+
+
+def test_the_shipped_factors_are_the_fit() -> None:
+    """A refit with scipy least squares reproduces the fitted factors of efficiencies.json (3 decimals)."""
+    from llm_perf_opt.calibration import fit_efficiencies
+
+    result = fit_efficiencies()
+    for factor in CALIBRATION.free_factors:
+        scope, key = factor.cells[0]
+        assert result.values[factor.name] == pytest.approx(EFFICIENCIES.value(scope, key), abs=6e-4), (
+            factor.name
+        )
+
+
+def test_a_cache_entry_of_another_output_count_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry whose key collides with another tree's (a key that does not determine the source) is
+    rebuilt, not used: the evaluator always returns one value per expression."""
+    import sympy
+
+    from llm_perf_opt.symbolic.compiler import _lambdify_both
+    from llm_perf_opt.symbolic.symbols import B, F
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    one = (B * F,)
+    two = (B * F + 1, 2 * B)
+    grid, _ = _lambdify_both(one, False, "same key")
+    assert len(grid(*(1.0,) * 6)) == 1
+    grid, exact = _lambdify_both(two, False, "same key")
+    assert len(grid(*(1.0,) * 6)) == 2
+    assert [int(v) for v in exact(*(sympy.Integer(2),) * 6)] == [5, 4]
+
+
+def test_large_grids_are_evaluated_in_chunks_with_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grid larger than one chunk gives, bit for bit, what one whole-array evaluation gives."""
+    import numpy as np
+
+    from llm_perf_opt.deployment import engine
+
+    model = run_model(build_deployment("t2v-1.3b", accelerator="rtx4090", gpus=2))
+    grid = Workload(
+        batch=np.array([1, 2])[:, None, None, None],
+        frames=(4 * np.arange(41) + 1)[None, :, None, None],
+        height=(16 * np.arange(15, 55))[None, None, :, None],
+        width=(16 * np.arange(20, 45))[None, None, None, :],
+        steps=50,
+        text_len=512,
+    )
+    assert engine.CHUNK_POINTS < 2 * 41 * 40 * 25
+    chunked = model.evaluate(grid, names=("total", "peak_memory"))
+    monkeypatch.setattr(engine, "CHUNK_POINTS", 10**9)
+    whole = model.evaluate(grid, names=("total", "peak_memory"))
+    for name in ("total", "peak_memory"):
+        assert chunked[name].shape == (2, 41, 40, 25)
+        assert np.array_equal(chunked[name], whole[name])
