@@ -746,6 +746,12 @@ def arange(numel: Size, *, dtype: DType) -> Cost:
     return Cost(**_written(_nbytes(numel, dtype)))
 
 
+@primitive("new_ones")
+def new_ones(numel: Size, *, dtype: DType) -> Cost:
+    """A tensor of ``numel`` ones (``aten.new_ones``, ``torch.ones``): nothing read, the values written."""
+    return Cost(**_written(_nbytes(numel, dtype)))
+
+
 @primitive("cat", category="cast_copy")
 def cat(numels: Sequence[Size], *, dtype: DType, stored_numels: Sequence[Size] | None = None) -> Cost:
     """Concatenation (``aten.cat``) of tensors of ``numels`` elements into one of their sum.
