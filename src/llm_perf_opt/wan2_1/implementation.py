@@ -87,9 +87,6 @@ class Implementation:
             casts around its norms run in the caller's forward, ``torch.nn.RMSNorm`` dispatches to
             the fused CUDA kernel, rotary embedding rotates interleaved pairs against per-position
             tables built once per forward (docs/dit.md); else the official ``WanModel``'s.
-        text_encoder_eager: umT5's ``T5LayerNorm`` and tanh GELU count as the kernels eager PyTorch
-            runs (both implementations write them the same way); else as one kernel each, as the
-            official profile keeps them until its calibrated factors are refitted on the eager bytes.
     """
 
     name: str
@@ -107,7 +104,6 @@ class Implementation:
     vae_dtype: DType = FP32
     vae_per_sample: bool = False
     diffusers_dit: bool = False
-    text_encoder_eager: bool = False
 
     def weights(self, role: WeightRole) -> DType:
         """The dtype parameters of ``role`` are held at."""
@@ -169,7 +165,6 @@ DIFFUSERS: Final = Implementation(
     image_encoder_dtype=FP32,
     image_encoder_transformers=True,
     diffusers_dit=True,
-    text_encoder_eager=True,
 )
 
 IMPLEMENTATIONS: Final[Mapping[str, Implementation]] = MappingProxyType(

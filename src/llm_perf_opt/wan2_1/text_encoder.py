@@ -33,13 +33,11 @@ from llm_perf_opt.symbolic.primitives import (
     add,
     bmm,
     embedding,
-    gelu_tanh,
     gelu_tanh_eager,
     linear,
     mean,
     mul,
     pow_scalar,
-    rms_norm,
     rsqrt,
     softmax,
     to_copy,
@@ -115,25 +113,18 @@ def _linear(name: str, rows: sympy.Expr, in_features: int, out_features: int, dt
     return _module(name, "Linear", [call], in_features=in_features, out_features=out_features, bias=False)
 
 
-def _layer_norm(name: str, rows: sympy.Expr, dim: int, dtype: DType, eps: float, *, eager: bool) -> Module:
+def _layer_norm(name: str, rows: sympy.Expr, dim: int, dtype: DType, eps: float) -> Module:
     """``T5LayerNorm`` as both implementations write it, kernel by kernel.
 
     ``x * rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps)`` (official ``wan/modules/t5.py``;
     transformers ``UMT5LayerNorm`` the same), cast back to the weight's dtype, then ``weight * x``:
     ``_to_copy, pow, mean, add, rsqrt``, a ``mul`` of the bf16 x by the fp32 per-row factor (fp32
-    out), ``_to_copy``, the weight ``mul``. Without ``eager`` (the official profile until its
-    calibration is refitted) the arithmetic is one fp32 ``rms_norm`` kernel between the casts.
+    out), ``_to_copy``, the weight ``mul``. The hand-written norm never reaches ``aten::rms_norm``,
+    so a GPU runs these kernels too.
     """
     numel = rows * dim
     # w:[dim] · x:[rows, dim] → y:[rows, dim]
     scale = with_parameters(mul(numel, dtype=dtype, other_numel=dim), dim, dtype=dtype)
-    if not eager:
-        fused = [
-            *cast(numel, dtype, FP32),
-            rms_norm(rows, dim, dtype=FP32, affine=False),
-            *cast(numel, FP32, dtype),
-        ]
-        return _module(name, "T5LayerNorm", [*fused, scale], dim=dim, eps=eps)
     ops = [
         *cast(numel, dtype, FP32),
         pow_scalar(numel, dtype=FP32),
@@ -234,12 +225,12 @@ def _attention(config: T5EncoderConfig, dtype: DType) -> Module:
     )
 
 
-def _feed_forward(config: T5EncoderConfig, dtype: DType, *, eager: bool) -> Module:
+def _feed_forward(config: T5EncoderConfig, dtype: DType) -> Module:
     """``T5FeedForward``: ``fc2(fc1(x) · gate(x))`` with ``gate = Sequential(Linear, GELU(tanh))``."""
     rows = B * L
     dim, dim_ffn = config.dim, config.dim_ffn
     hidden = rows * dim_ffn
-    activation = gelu_tanh_eager(hidden, dtype=dtype) if eager else [gelu_tanh(hidden, dtype=dtype)]
+    activation = gelu_tanh_eager(hidden, dtype=dtype)
     gate = Module(
         name="gate",
         class_name="Sequential",
@@ -266,15 +257,15 @@ def _feed_forward(config: T5EncoderConfig, dtype: DType, *, eager: bool) -> Modu
     )
 
 
-def _block(config: T5EncoderConfig, dtype: DType, *, eager: bool) -> Module:
+def _block(config: T5EncoderConfig, dtype: DType) -> Module:
     """``T5SelfAttention``: pre-norm attention with its own relative position bias, then the FFN."""
     rows = B * L
     numel = rows * config.dim
     children = [
-        _layer_norm("norm1", rows, config.dim, dtype, config.eps, eager=eager),
+        _layer_norm("norm1", rows, config.dim, dtype, config.eps),
         _attention(config, dtype),
-        _layer_norm("norm2", rows, config.dim, dtype, config.eps, eager=eager),
-        _feed_forward(config, dtype, eager=eager),
+        _layer_norm("norm2", rows, config.dim, dtype, config.eps),
+        _feed_forward(config, dtype),
         _relative_embedding(config, dtype),
     ]
     return Module(
@@ -303,7 +294,6 @@ def declare_text_encoder(implementation: Implementation, config: T5EncoderConfig
     Every prompt runs at the length it is given (the caller pads to 512).
     """
     dtype = implementation.text_encoder_dtype
-    eager = implementation.text_encoder_eager
     rows = B * L
     token_embedding = _module(
         "token_embedding",
@@ -334,7 +324,7 @@ def declare_text_encoder(implementation: Implementation, config: T5EncoderConfig
         },
         children=(
             token_embedding,
-            Repeated(template=_block(config, dtype, eager=eager), count=config.num_layers, name="blocks"),
-            _layer_norm("norm", rows, config.dim, dtype, config.eps, eager=eager),
+            Repeated(template=_block(config, dtype), count=config.num_layers, name="blocks"),
+            _layer_norm("norm", rows, config.dim, dtype, config.eps),
         ),
     )
