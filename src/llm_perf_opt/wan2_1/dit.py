@@ -16,8 +16,9 @@ Under the ``diffusers`` profile every module declares the aten ops eager PyTorch
 order, with their dtypes and shapes, and on the module the real code runs them in (a cast written as
 ``norm1(x.float())`` runs in the block's forward, not in ``norm1``), so its bytes equal the eager byte
 counter's module by module (:mod:`llm_perf_opt.reference.counting`); ``torch.nn.RMSNorm`` is the fused
-kernel a CUDA build dispatches. The official profile's remaining one-primitive conventions (its rotary
-embedding) are listed in docs/dit.md.
+kernel a CUDA build dispatches. The official profile's remaining conventions (its RMS norm and rotary
+embedding as one primitive each, the varlen packing copies left out) are listed, with their size, in
+docs/dit.md.
 """
 
 from __future__ import annotations
@@ -168,8 +169,9 @@ def _rms_norm(name: str, impl: Implementation, rows: sympy.Expr, dim: int, *, ep
     Official (``wan/modules/model.py``, ``WanRMSNorm.forward``/``_norm``):
     ``x * rsqrt(x.pow(2).mean(-1) + eps)`` on ``x.float()``, ``.type_as(x)``, then ``* self.weight``;
     the output dtype is the promotion of the input (the matmul dtype) and the weight's. Its arithmetic
-    is still one fp32 ``rms_norm`` here (the calibrated factors were fitted on it; the eager sequence
-    is :func:`~llm_perf_opt.symbolic.primitives.rms_norm_eager`, docs/dit.md). diffusers: input and
+    is still one fp32 ``rms_norm`` here; the eager sequence is
+    :func:`~llm_perf_opt.symbolic.primitives.rms_norm_eager`, and docs/dit.md sizes the difference and
+    says why the calibration keeps the one kernel for now. diffusers: input and
     weight are both bf16, so a CUDA build runs one ``_fused_rms_norm`` kernel (docs/dit.md).
     """
     act, held = impl.matmul_dtype, impl.weights(WeightRole.QK_NORM)
