@@ -8,6 +8,7 @@ pytest.importorskip("torch")
 
 import torch
 
+from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.reference.counting import measure_forward, stored_numel
 
 pytestmark = pytest.mark.reference
@@ -51,3 +52,34 @@ def test_mismatched_weight_dtype_falls_back_to_the_composite() -> None:
     norm = torch.nn.RMSNorm(64, device="meta", dtype=torch.float32)
     x = torch.empty(2, 7, 64, device="meta", dtype=torch.bfloat16)
     assert "aten._fused_rms_norm" not in measure_forward(norm, {"x": x}).totals
+
+
+class _MaskedAttention(torch.nn.Module):
+    def forward(self, q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=mask, scale=1.0)
+
+
+@pytest.mark.parametrize(("length", "padded"), [(16, 0), (7, 8)])
+def test_a_float_mask_runs_the_memory_efficient_kernel(length: int, padded: int) -> None:
+    """q:[2, 4, L, 8] bf16 and a [1, 4, L, L] bias: q, k, v and the bias read once, only the output
+    written (no log-sum-exp); rows of L ≠ 0 mod 8 are first padded into a copy of width 8·⌈L/8⌉."""
+    q = torch.empty(2, 4, length, 8, device="meta", dtype=torch.bfloat16)
+    mask = torch.empty(1, 4, length, length, device="meta", dtype=torch.bfloat16)
+    counted = measure_forward(_MaskedAttention(), {"q": q, "mask": mask})
+    kernel = counted.totals["aten._scaled_dot_product_efficient_attention"]
+    bias = 2 * 4 * length * length
+    assert (kernel.bytes_read, kernel.bytes_written) == (3 * q.nbytes + bias, q.nbytes)
+    pad = counted.totals.get("aten.constant_pad_nd")
+    if padded:
+        assert pad is not None
+        assert (pad.bytes_read, pad.bytes_written) == (bias, 2 * 4 * length * padded)
+    else:
+        assert pad is None
+
+
+def test_a_boolean_mask_is_a_clear_error() -> None:
+    """The fused path takes an additive float mask only; a boolean one names what is accepted."""
+    q = torch.empty(1, 2, 4, 8, device="meta", dtype=torch.bfloat16)
+    mask = torch.empty(1, 2, 4, 4, device="meta", dtype=torch.bool)
+    with pytest.raises(LlmPerfOptError, match="additive float mask"):
+        measure_forward(_MaskedAttention(), {"q": q, "mask": mask})

@@ -339,12 +339,37 @@ class FusedRMSNorm(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
         return out
 
 
+MASKED_SDPA: Final = "aten._scaled_dot_product_efficient_attention"
+"""The op :class:`FusedSDPA` records for attention with an additive float mask, as a CUDA build runs it."""
+MASK_ALIGNMENT: Final = 8
+"""Elements the CUDA memory-efficient kernel wants the mask's rows aligned to (else it pads a copy)."""
+
+
+def _padded_mask_numel(mask: torch.Tensor) -> int:
+    """Elements of the aligned copy the CUDA build makes of ``mask`` (0 when it is aligned already)."""
+    if all(stride % MASK_ALIGNMENT == 0 for stride in mask.stride()[:-1] if stride):
+        return 0
+    last = -(-mask.shape[-1] // MASK_ALIGNMENT) * MASK_ALIGNMENT
+    return stored_numel(mask) // max(mask.shape[-1], 1) * last
+
+
 class FusedSDPA(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
     """Runs ``F.scaled_dot_product_attention`` as the one fused CPU op, which has a meta kernel.
 
-    Without this the meta device runs the math decomposition. Masks and grouped-query attention are
-    not supported (Wan2.1 uses neither).
+    Without this the meta device runs the math decomposition. Grouped-query attention is not supported
+    (Wan uses none). With an additive float mask (umT5's position bias) a CUDA build cannot run flash
+    attention (``can_use_flash_attention`` in ``aten/src/ATen/native/transformers/cuda/sdp_utils.cpp``
+    rejects any mask, ``check_for_attn_mask``) and runs the memory-efficient kernel, which takes the
+    mask as its ``attn_bias``: that call is recorded as :data:`MASKED_SDPA` reading q, k, v and the
+    mask (at the elements each stores) and writing the output only (no log-sum-exp without
+    gradients), after a padded copy of the mask when its rows are not aligned to
+    :data:`MASK_ALIGNMENT` elements (``preprocess_mask`` / ``pad_bias`` in
+    ``aten/src/ATen/native/transformers/attention.cpp``). Masked attention needs ``counter``.
     """
+
+    def __init__(self, counter: ByteCounterMode | None = None) -> None:
+        super().__init__()
+        self.counter = counter
 
     def __torch_function__(
         self,
@@ -358,11 +383,17 @@ class FusedSDPA(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
             return func(*args, **kwargs)
         names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
         bound = dict(zip(names, args, strict=False)) | kwargs
-        if bound.get("attn_mask") is not None or bound.get("enable_gqa", False):
+        mask = bound.get("attn_mask")
+        masked = mask is not None and mask.is_floating_point() and self.counter is not None
+        if (mask is not None and not masked) or bound.get("enable_gqa", False):
             raise LlmPerfOptError(
-                "fused_sdpa: supports attention without a mask or grouped-query heads, got "
-                f"attn_mask={bound.get('attn_mask') is not None}, enable_gqa={bound.get('enable_gqa')}"
+                "fused_sdpa: supports attention without a mask or with an additive float mask, and no "
+                f"grouped-query heads; got attn_mask={None if mask is None else mask.dtype}, "
+                f"enable_gqa={bound.get('enable_gqa')}"
             )
+        if masked:
+            assert isinstance(mask, torch.Tensor)
+            return self._masked(bound, mask)
         output, _logsumexp = CPU_FLASH_SDPA(
             bound["query"],
             bound["key"],
@@ -372,6 +403,31 @@ class FusedSDPA(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
             scale=bound.get("scale"),
         )
         return output
+
+    def _masked(self, bound: dict[str, Any], mask: torch.Tensor) -> torch.Tensor:
+        counter = self.counter
+        assert counter is not None
+        query, key, value = bound["query"], bound["key"], bound["value"]
+        padded = _padded_mask_numel(mask)
+        if padded:
+            # at::pad of the mask to aligned rows: reads the mask, writes the padded copy
+            size = mask.element_size()
+            counter.record("aten.constant_pad_nd", OpCost(0, _nbytes([mask]), padded * size))
+        counter.paused = True
+        try:
+            output, _logsumexp = CPU_FLASH_SDPA(
+                query,
+                key,
+                value,
+                bound.get("dropout_p", 0.0),
+                bound.get("is_causal", False),
+                attn_mask=mask,
+                scale=bound.get("scale"),
+            )
+        finally:
+            counter.paused = False
+        counter.record(MASKED_SDPA, OpCost(0, _nbytes([query, key, value, mask]), _nbytes([output])))
+        return cast(torch.Tensor, output)
 
 
 def _cpu_flash_sdpa_flop(
@@ -427,7 +483,7 @@ def measure_forward(
         if fused_rms_norm:
             stack.enter_context(FusedRMSNorm(byte_counter))
         if fused_sdpa:
-            stack.enter_context(FusedSDPA())
+            stack.enter_context(FusedSDPA(byte_counter))
         module(**inputs)
     seconds = time.perf_counter() - start
 

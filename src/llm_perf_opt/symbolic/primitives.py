@@ -25,7 +25,7 @@ from attrs import evolve, frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import Cost
-from llm_perf_opt.symbolic.dtypes import FP32, INT64, DType
+from llm_perf_opt.symbolic.dtypes import BOOL, FP32, INT64, DType
 
 __all__ = [
     "PRIMITIVES",
@@ -338,6 +338,8 @@ def scaled_dot_product_attention(
     *,
     dtype: DType,
     kv_heads: Size | None = None,
+    mask_numel: Size = 0,
+    logsumexp: bool = True,
 ) -> Cost:
     """Fused scaled-dot-product attention: ``sdpa_flop``'s 4·B·H·Sq·Sk·D, non-causal.
 
@@ -345,6 +347,8 @@ def scaled_dot_product_attention(
     kernel's: read q, k, v at ``dtype``; write the output at ``dtype`` and an fp32 logsumexp of
     B·H·Sq elements; the Sq×Sk scores never reach memory. Their scale and softmax are
     ``vector_flops``. ``kv_heads`` (default ``heads``) is the number of key/value heads.
+    ``mask_numel``: elements of an additive mask at ``dtype`` the kernel reads (as stored);
+    ``logsumexp`` false for the memory-efficient kernel without gradients, which writes none.
     """
     kv_heads = heads if kv_heads is None else kv_heads
     q_numel = sympy.sympify(batch) * heads * q_len * head_dim
@@ -356,11 +360,12 @@ def scaled_dot_product_attention(
     # scores:[b, h, s_q, s_k] are scaled and soft-maxed on chip
     score_count = sympy.sympify(batch) * heads * q_len * kv_len
     # logsumexp:[b, h, s_q] in fp32
-    written = _nbytes(q_numel, dtype) + _nbytes(sympy.sympify(batch) * heads * q_len, FP32)
+    lse = _nbytes(sympy.sympify(batch) * heads * q_len, FP32) if logsumexp else 0
+    written = _nbytes(q_numel, dtype) + lse
     return Cost(
         flops=score_flops + value_flops,
         vector_flops=VECTOR_FLOPS_PER_ELEMENT["attention_score"] * score_count,
-        bytes_read=_nbytes(q_numel, dtype) + 2 * _nbytes(kv_numel, dtype),
+        bytes_read=_nbytes(q_numel, dtype) + 2 * _nbytes(kv_numel, dtype) + _nbytes(mask_numel, dtype),
         **_written(written),
     )
 
@@ -855,6 +860,20 @@ def mul_broadcast(
     return _broadcast_binary("mul", numel, self_numel, self_dtype, other_numel, other_dtype, out_dtype)
 
 
+@primitive("sub_broadcast")
+def sub_broadcast(
+    numel: Size,
+    *,
+    self_numel: Size,
+    self_dtype: DType,
+    other_numel: Size,
+    other_dtype: DType,
+    out_dtype: DType,
+) -> Cost:
+    """``aten.sub`` where both operands broadcast to the ``numel`` output elements; see mul_broadcast."""
+    return _broadcast_binary("add", numel, self_numel, self_dtype, other_numel, other_dtype, out_dtype)
+
+
 @primitive("add_broadcast")
 def add_broadcast(
     numel: Size,
@@ -878,6 +897,56 @@ def parameter_held(*, dtype: DType) -> Cost:
     """
     del dtype
     return Cost()
+
+
+@primitive("gt", "lt")
+def compare(numel: Size, *, dtype: DType) -> Cost:
+    """``x > c`` / ``x < c`` against a Python number (``aten.gt``, ``aten.lt``): a bool per element."""
+    return _eager_unary(numel, dtype, BOOL)
+
+
+@primitive("abs")
+def absolute(numel: Size, *, dtype: DType) -> Cost:
+    """``|x|`` (``aten.abs``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("log")
+def log(numel: Size, *, dtype: DType) -> Cost:
+    """``ln x`` (``aten.log``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("minimum")
+def minimum(numel: Size, *, dtype: DType) -> Cost:
+    """``torch.min(a, b)`` of two tensors (``aten.minimum``): reads both, writes one."""
+    return Cost(
+        vector_flops=_EAGER_VECTOR_FLOPS * sympy.sympify(numel),
+        bytes_read=2 * _nbytes(numel, dtype),
+        **_written(_nbytes(numel, dtype)),
+    )
+
+
+@primitive("where")
+def where(numel: Size, *, dtype: DType) -> Cost:
+    """``torch.where(cond, a, b)`` (``aten.where``): reads the bool condition, a and b; writes one."""
+    return Cost(
+        vector_flops=_EAGER_VECTOR_FLOPS * sympy.sympify(numel),
+        bytes_read=_nbytes(numel, BOOL) + 2 * _nbytes(numel, dtype),
+        **_written(_nbytes(numel, dtype)),
+    )
+
+
+@primitive("full_like")
+def full_like(numel: Size, *, dtype: DType) -> Cost:
+    """A tensor of one value shaped like another (``aten.full_like``): nothing read, the values written."""
+    return Cost(**_written(_nbytes(numel, dtype)))
+
+
+@primitive("constant_pad_nd", category="cast_copy")
+def constant_pad(numel: Size, padded_numel: Size, *, dtype: DType) -> Cost:
+    """``F.pad`` with a constant (``aten.constant_pad_nd``): reads ``numel``, writes ``padded_numel``."""
+    return Cost(bytes_read=_nbytes(numel, dtype), **_written(_nbytes(padded_numel, dtype)))
 
 
 @primitive("tanh")

@@ -78,6 +78,9 @@ class Implementation:
             ``post_layernorm`` on each image's pooled class token; else the official
             ``VisionTransformer``: one fused ``to_qkv``, the position parameter added directly, no
             post norm on the way to the penultimate layer.
+        text_encoder_transformers: umT5 is transformers' ``UMT5EncoderModel`` on its SDPA path
+            (diffusers): the position buckets computed inside each attention, the bias its additive
+            mask; else the official ``T5Attention``'s einsums around an fp32 softmax.
         vae_dtype: dtype of the VAE's weights and of all its arithmetic (fp32 in both: the official
             ``WanVAE(dtype=torch.float)`` under ``autocast(float32)``, diffusers' ``AutoencoderKLWan``
             loaded in fp32 as its examples do).
@@ -101,6 +104,7 @@ class Implementation:
     text_encoder_dtype: DType = BF16
     image_encoder_dtype: DType = FP16
     image_encoder_transformers: bool = False
+    text_encoder_transformers: bool = False
     vae_dtype: DType = FP32
     vae_per_sample: bool = False
     diffusers_dit: bool = False
@@ -164,6 +168,7 @@ DIFFUSERS: Final = Implementation(
     text_encoder_dtype=BF16,
     image_encoder_dtype=FP32,
     image_encoder_transformers=True,
+    text_encoder_transformers=True,
     diffusers_dit=True,
 )
 
