@@ -39,11 +39,12 @@ from attrs import Attribute, field, fields, frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import Cost
+from llm_perf_opt.symbolic.dtypes import BF16
 from llm_perf_opt.symbolic.module import Module, Repeated
-from llm_perf_opt.symbolic.primitives import OpCall, add, mul, new_ones
+from llm_perf_opt.symbolic.primitives import OpCall, add, cat, clone, mul, new_ones
 from llm_perf_opt.symbolic.symbols import B, F
 from llm_perf_opt.validation import integer
-from llm_perf_opt.wan2_1.dit import _linear, _patch_embedding, _tokens, declare_dit
+from llm_perf_opt.wan2_1.dit import _linear, _more_than_one, _patch_embedding, _tokens, declare_dit
 from llm_perf_opt.wan2_1.implementation import Implementation
 from llm_perf_opt.wan2_1.variants import WanVariant, variant_from_mapping
 
@@ -282,8 +283,19 @@ def declare_vace_dit(variant: VaceVariant, impl: Implementation, reference_image
     ops = base.ops
     if impl.diffusers_dit:
         layers = len(variant.vace_layers)
-        # control_hidden_states_scale = new_ones(len(vace_layers)), then each hint after its block
-        ops = (new_ones(layers, dtype=impl.matmul_dtype), *base.ops, *(_hint_ops(variant, impl) * layers))
+        tokens = _tokens(variant.transformer)
+        numel = B * tokens * variant.transformer.dim
+        # WanVACETransformer3DModel.forward leaves the patch tokens transposed (no .contiguous() copy)
+        # and concatenates the control tokens with their (empty) padding: one copy, even of one token
+        patch_copy = clone(_more_than_one(tokens) * numel, dtype=BF16)
+        ops = (
+            # control_hidden_states_scale = new_ones(len(vace_layers))
+            new_ones(layers, dtype=impl.matmul_dtype),
+            cat([numel], dtype=BF16),
+            *(op for op in base.ops if op != patch_copy),
+            # each hint after its block
+            *(_hint_ops(variant, impl) * layers),
+        )
     root = attrs.evolve(
         base,
         class_name="VaceWanModel",
