@@ -130,7 +130,7 @@ def test_wan2_2_vae_names_map_onto_official_ids() -> None:
         official_wan2_2_vae_id("decoder.up_blocks.0.unknown")
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     name=st.sampled_from(["ti2v-5b", "t2v-a14b"]),
     batch=st.integers(1, 2),
