@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
@@ -126,3 +128,62 @@ def test_wan2_2_vae_names_map_onto_official_ids() -> None:
     )
     with pytest.raises(LlmPerfOptError, match="not in the Wan2"):
         official_wan2_2_vae_id("decoder.up_blocks.0.unknown")
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(["ti2v-5b", "t2v-a14b"]),
+    batch=st.integers(1, 2),
+    frames=st.integers(1, 24),
+    rows=st.integers(1, 8),
+    columns=st.integers(1, 8),
+    text_len=st.integers(1, 512),
+)
+def test_wan2_2_module_bytes_agree_at_drawn_workloads(
+    name: str, batch: int, frames: int, rows: int, columns: int, text_len: int
+) -> None:
+    """Every id's eager bytes, FLOPs and parameters equal a fresh measurement (per-token timesteps too)."""
+    from llm_perf_opt.wan2_2.check import compare_with_record
+    from llm_perf_opt.wan2_2.variants import VARIANTS
+
+    transformer = VARIANTS[name].transformer
+    # a multiple of the VAE stride times the patch, so that the latent tiles into whole patches
+    step = transformer.vae_stride[1] * transformer.patch_size[1]
+    workload = DitWorkload(
+        batch=batch, frames=frames, height=step * rows, width=step * columns, text_len=text_len
+    )
+    measurement = measure_dit(
+        transformer,
+        batch=batch,
+        frames=frames,
+        height=workload.height,
+        width=workload.width,
+        text_len=text_len,
+    )
+    rows_compared = compare_with_record(dit_record(transformer, workload, measurement))
+    assert not [row for row in rows_compared if not row.matches]
+    assert "module_bytes_read" in {row.metric for row in rows_compared}
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(sorted(VACE_VARIANTS)),
+    batch=st.integers(1, 2),
+    frames=st.integers(1, 16),
+    height=st.integers(1, 12).map(lambda k: 16 * k),
+    width=st.integers(1, 12).map(lambda k: 16 * k),
+    references=st.integers(0, 2),
+)
+def test_vace_module_bytes_agree_at_drawn_workloads(
+    name: str, batch: int, frames: int, height: int, width: int, references: int
+) -> None:
+    """Every VACE id's eager bytes, the hints added in the root's forward, equal a fresh measurement."""
+    from llm_perf_opt.wan2_1.vace import get_vace_variant
+    from llm_perf_opt.wan2_1.vace_check import compare_vace_with_record
+
+    variant = get_vace_variant(name)
+    workload = DitWorkload(batch=batch, frames=frames, height=height, width=width, text_len=64)
+    record = vace_record(variant, workload, references, measure_vace(variant, workload, references))
+    rows = compare_vace_with_record(record)
+    assert not [row for row in rows if not row.matches]
+    assert "module_bytes_read" in {row.metric for row in rows}

@@ -130,3 +130,16 @@ def test_registry_keys_are_flop_counter_ops() -> None:
     ]
     for key in keys:
         assert getattr(torch.ops.aten, key) in flop_counter.flop_registry, key
+
+
+def test_rms_norm_eager_equals_the_composite_torch_runs() -> None:
+    """rms_norm_eager's five kernels move the bytes of torch's own fp32 RMS-norm composite (no weight)."""
+    pytest.importorskip("diffusers")
+    from llm_perf_opt.reference.counting import measure_forward
+    from llm_perf_opt.symbolic.cost import Cost
+    from llm_perf_opt.symbolic.primitives import rms_norm_eager
+
+    norm = torch.nn.RMSNorm(48, elementwise_affine=False, device="meta")
+    eager = measure_forward(norm, {"x": torch.empty(3, 5, 48, device="meta")}, fused_rms_norm=False)
+    cost = sum((op.cost for op in rms_norm_eager(15, 48)), start=Cost())
+    assert (cost.bytes_read, cost.bytes_written) == (eager.total.bytes_read, eager.total.bytes_written)

@@ -28,7 +28,7 @@ def test_every_variant_and_standard_workload_has_a_golden_file() -> None:
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=[p.stem for p in GOLDEN_FILES])
 def test_exact_agreement_with_golden_record(path: Path) -> None:
-    """FLOPs and parameters of every module id, and Linear/conv/attention bytes, equal the reference."""
+    """FLOPs, parameters and eager bytes of every module id, and attention-op bytes, equal the reference."""
     rows = compare_with_record(_record(path))
     mismatches = [row for row in rows if not row.matches]
     assert not mismatches, mismatches[:5]
@@ -40,7 +40,17 @@ def test_exact_agreement_with_golden_record(path: Path) -> None:
         "bytes_written",
         "sdpa_bytes_read",
         "sdpa_bytes_written",
+        "module_bytes_read",
+        "module_bytes_written",
     }
+
+
+def test_a_wrong_module_byte_count_is_caught() -> None:
+    """Two bytes more read by one RMS norm of the record show up on exactly that id."""
+    record = copy.deepcopy(_record(GOLDEN_FILES[0]))
+    record["modules"]["diffusion.blocks.7.cross_attn.norm_k"]["module_bytes"][0] += 2
+    mismatches = [(row.module_id, row.metric) for row in compare_with_record(record) if not row.matches]
+    assert mismatches == [("diffusion.blocks.7.cross_attn.norm_k", "module_bytes_read")]
 
 
 def test_a_wrong_figure_is_caught() -> None:

@@ -245,12 +245,48 @@ def _record(path: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=[p.stem for p in GOLDEN_FILES])
 def test_exact_agreement_with_golden_record(path: Path) -> None:
-    """FLOPs and parameters of every module id, and every Linear's bytes, equal the reference."""
+    """FLOPs, parameters and whole eager bytes of every id, Linear and fused-attention bytes on their own."""
     rows = compare_text_encoder_with_record(_record(path))
     mismatches = [row for row in rows if not row.matches]
     assert not mismatches, mismatches[:5]
-    assert {row.metric for row in rows} == {"flops", "params", "bytes_read", "bytes_written"}
+    assert {row.metric for row in rows} == {
+        "flops",
+        "params",
+        "bytes_read",
+        "bytes_written",
+        "module_bytes_read",
+        "module_bytes_written",
+        "sdpa_bytes_read",
+        "sdpa_bytes_written",
+    }
+    # every id, the attention and the blocks included, has its whole eager traffic compared
+    norms = [row for row in rows if row.metric == "module_bytes_read" and row.module_id.endswith("norm1")]
+    assert len(norms) == 24
     assert len({row.module_id for row in rows}) == len(text_encoder_tree(DIFFUSERS))
+    compared = {row.module_id for row in rows if row.metric == "module_bytes_read"}
+    assert compared == {row.module_id for row in rows}
+
+
+def test_transformers_attention_is_the_masked_memory_efficient_kernel() -> None:
+    """At L = 77 the bias is bucketed, made contiguous, padded to rows of 80 and read by the kernel."""
+    length, bf16, i64, f32, boolean = 77, 2, 8, 4, 1
+    m = evaluate_text_encoder(text_len=length, pad_text=False, implementation=DIFFUSERS).metrics
+    attn = m["text_encoder.blocks.0.attn"]
+    own_read = attn["bytes_read"] - sum(m[f"text_encoder.blocks.0.attn.{p}"]["bytes_read"] for p in "qkvo")
+    pairs, bias, projected = length**2, HEADS * length**2, length * D
+    buckets_read = (
+        i64 * length  # + past_seen_tokens
+        + 2 * i64 * length  # memory − context
+        + i64 * pairs * 7  # > 0, · num_buckets, 0 +, abs, < max_exact, .float(), max_exact +
+        + boolean * pairs  # .to(long) of the comparison
+        + f32 * pairs * 5  # / max_exact, log, / log(…), · (num_buckets − max_exact), .to(long)
+        + 2 * i64 * pairs  # minimum
+        + boolean * pairs
+        + 2 * i64 * pairs  # where
+        + 2 * i64 * pairs  # relative_buckets += …
+    )
+    assert own_read == buckets_read + bf16 * bias + bf16 * bias + bf16 * (3 * projected + bias)
+    assert m["text_encoder.blocks.0.pos_embedding"]["bytes_written"] == bf16 * bias
 
 
 def test_golden_record_at_512_tokens_has_the_published_total() -> None:

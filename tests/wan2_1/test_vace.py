@@ -12,10 +12,10 @@ import pytest
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.compiler import compile_tree
-from llm_perf_opt.symbolic.module import build_tree
+from llm_perf_opt.symbolic.module import Module, build_tree
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.dit import declare_dit
-from llm_perf_opt.wan2_1.implementation import OFFICIAL
+from llm_perf_opt.wan2_1.implementation import DIFFUSERS, OFFICIAL
 from llm_perf_opt.wan2_1.vace import VACE_VARIANTS, declare_vace_dit, get_vace_variant, with_reference_frames
 from llm_perf_opt.wan2_1.vace_check import compare_vace_with_record
 from llm_perf_opt.wan2_1.vace_pipeline import default_profile, pipeline_tree, resolve_workload
@@ -101,9 +101,10 @@ def test_every_variant_has_golden_records_with_batch_two_and_reference_images() 
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=[p.stem for p in GOLDEN_FILES])
 def test_exact_agreement_with_golden_record(path: Path) -> None:
-    """FLOPs and parameters of every id and Linear/conv/attention bytes equal diffusers' VACE model."""
+    """FLOPs, parameters and whole-module eager bytes of every id equal diffusers' VACE model."""
     rows = compare_vace_with_record(_record(path))
     assert not [row for row in rows if not row.matches]
+    assert {"module_bytes_read", "module_bytes_written"} <= {row.metric for row in rows}
     ids = {row.module_id for row in rows}
     assert {"diffusion.vace_patch_embedding", "diffusion.vace_blocks.0.before_proj"} <= ids
 
@@ -114,6 +115,20 @@ def test_a_wrong_hint_projection_is_caught() -> None:
     record["modules"]["diffusion.vace_blocks.3.after_proj"]["flops"] += 1
     mismatches = [(r.module_id, r.metric) for r in compare_vace_with_record(record) if not r.matches]
     assert mismatches == [("diffusion.vace_blocks.3.after_proj", "flops")]
+
+
+def test_diffusers_adds_the_hints_in_the_root_forward() -> None:
+    """diffusers adds each hint after its block, in the root: a hinted block's bytes equal a plain one's."""
+    variant = get_vace_variant("vace-1.3b")
+    blocks = next(c for c in declare_vace_dit(variant, DIFFUSERS).children if c.name == "blocks")
+    assert isinstance(blocks, Module)
+    hinted, plain = blocks.children[variant.vace_layers[0]], blocks.children[1]
+    assert hinted.ops == plain.ops
+    root_ops = [op.primitive for op in declare_vace_dit(variant, DIFFUSERS).ops]
+    assert root_ops[0] == "new_ones"
+    assert root_ops.count("mul") - [
+        op.primitive for op in declare_dit(variant.transformer, DIFFUSERS).ops
+    ].count("mul") == len(variant.vace_layers)
 
 
 def test_pipeline_runs_the_vace_transformer_with_guidance_and_two_control_encodes() -> None:

@@ -31,7 +31,7 @@ def test_every_variant_has_three_golden_workloads_one_with_batch_two() -> None:
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=[p.stem for p in GOLDEN_FILES])
 def test_exact_agreement_with_golden_record(path: Path) -> None:
-    """FLOPs and parameters of every id (of each expert) and Linear/conv/attention bytes equal the record."""
+    """FLOPs, parameters and whole-module eager bytes of every id (of each expert) equal the record."""
     record = _record(path)
     rows = compare_with_record(record)
     mismatches = [row for row in rows if not row.matches]
@@ -39,6 +39,8 @@ def test_exact_agreement_with_golden_record(path: Path) -> None:
     assert {row.metric for row in rows} == {
         "flops",
         "params",
+        "module_bytes_read",
+        "module_bytes_written",
         "bytes_read",
         "bytes_written",
         "sdpa_bytes_read",
@@ -54,6 +56,14 @@ def test_ti2v_record_has_per_token_timesteps() -> None:
     record = _record(GOLDEN_DIR / "ti2v-5b__b2_f17_384x640_l512.json")
     assert record["inputs"]["timestep"][1] == [2, 5 * 12 * 20]
     assert record["modules"]["diffusion.time_embedding.0"]["flops"] == 2 * 2 * 1200 * 256 * 3072
+
+
+def test_per_token_modulation_bytes_are_those_of_every_token() -> None:
+    """TI2V-5B's block reads fp32 modulation rows of every token: one byte less on a block is caught."""
+    record = copy.deepcopy(_record(GOLDEN_DIR / "ti2v-5b__b2_f17_384x640_l512.json"))
+    record["modules"]["diffusion.blocks.3"]["module_bytes"][0] -= 1
+    mismatches = [(row.module_id, row.metric) for row in compare_with_record(record) if not row.matches]
+    assert mismatches == [("diffusion.blocks.3", "module_bytes_read")]
 
 
 def test_a_wrong_figure_is_caught_on_both_experts() -> None:

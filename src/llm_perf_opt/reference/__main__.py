@@ -242,7 +242,7 @@ def _run_compare(args: argparse.Namespace) -> bool:
     if args.record is not None:
         record = _read_record(args.record)
     else:
-        record = _measured_record(args, module_bytes=False)
+        record = _measured_record(args, module_bytes=True)
 
     def compare() -> list[Any]:
         # diffusers runs the image cross-attention projections of a batch > 1 as an expanded bmm
@@ -321,7 +321,7 @@ def _run_vae(args: argparse.Namespace) -> int:
     if args.record is not None:
         record = _read_record(args.record)
     else:
-        record = _measured_vae_record(args, module_bytes=False)
+        record = _measured_vae_record(args, module_bytes=True)
     rows = _compare(args.record, lambda: compare_vae_with_record(record))
     print(_comparison_table(rows, args.depth))
     mismatches = sum(not row.matches for row in rows)
@@ -401,7 +401,7 @@ def _run_encoder(args: argparse.Namespace) -> int:
     if args.record is not None:
         record = _read_record(args.record)
     else:
-        record = _measured_encoder_record(args, module_bytes=False)
+        record = _measured_encoder_record(args, module_bytes=True)
     if encoder == "text-encoder":
         rows = _compare(args.record, lambda: compare_text_encoder_with_record(record))
     else:

@@ -14,12 +14,22 @@ is mapped to :func:`torch.utils.flop_counter.sdpa_flop_count` (``4·B·H·S_q·S
 
 Byte convention (eager, op by op, nothing fused beyond the op itself):
 
-- an op reads every tensor argument (``numel · element_size``, broadcast views at their logical size)
-  and writes every tensor it returns;
+- an op reads every tensor argument and writes every tensor it returns, each at the elements it
+  stores times ``element_size``: a broadcast (expanded) input counts once, its stride-0 dimensions
+  at size 1, as a kernel reads such an operand from the same addresses;
 - views and aliases move nothing (``view``, ``_unsafe_view``, ``_reshape_alias``, ``t``, ``slice``...);
 - ``copy_``, ``fill_`` and ``zero_`` do not read their destination; an in-place op such as ``add_``
   reads and writes ``self``;
-- ``empty*`` allocations move nothing; ``*_like`` and ``new_*`` factories read nothing.
+- ``empty*`` allocations move nothing; ``*_like`` and ``new_*`` factories read nothing;
+- ``embedding`` (a gather) reads its indices and the rows it gathers, not the whole table.
+
+With ``fused_rms_norm`` (:class:`FusedRMSNorm`), ``F.rms_norm`` counts as the one op a CUDA build
+dispatches it to, ``aten._fused_rms_norm`` (reads x and the weight, writes y and an fp32 ``rstd`` per
+row), where the CPU and meta builds run its composite (``_to_copy, pow, mean, add_, rsqrt, mul, mul,
+_to_copy``). PyTorch's ``rms_norm_symint`` (``aten/src/ATen/native/layer_norm.cpp``) sends the call to
+``at::_fused_rms_norm`` unless the input is complex or channels-last, or the weight's dtype differs
+from the input's; only the CUDA (and MPS) builds register a kernel for that op, elsewhere it is
+``CompositeImplicitAutograd`` (``torch._C._dispatch_dump("aten::_fused_rms_norm")``).
 
 With ``fused_sdpa`` (:class:`FusedSDPA`), ``F.scaled_dot_product_attention`` runs as the single fused
 CPU op: it reads q, k, v and writes the output plus an fp32 log-sum-exp of ``B·H·S_q`` elements — the
@@ -29,6 +39,8 @@ bytes include the ``S_q × S_k`` score matrices (the FLOPs are the same).
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -48,6 +60,7 @@ from llm_perf_opt.errors import LlmPerfOptError
 __all__ = [
     "CPU_FLASH_SDPA",
     "ByteCounterMode",
+    "FusedRMSNorm",
     "FusedSDPA",
     "Measurement",
     "OpCost",
@@ -151,6 +164,8 @@ class Measurement:
     """Whether attention ran as the fused CPU op (:class:`FusedSDPA`) or as the math decomposition."""
     seconds: float
     """Wall time of the counted forward."""
+    fused_rms_norm: bool = True
+    """Whether ``F.rms_norm`` counted as the CUDA build's fused op (:class:`FusedRMSNorm`)."""
 
     def module_cost(self, fqn: str) -> OpCost:
         """Inclusive cost of one module, summed over its ops (zero for a module that ran none)."""
@@ -221,8 +236,13 @@ def _tensors(tree: object) -> list[torch.Tensor]:
     return [leaf for leaf in tree_flatten(tree)[0] if isinstance(leaf, torch.Tensor)]
 
 
+def stored_numel(tensor: torch.Tensor) -> int:
+    """Elements a tensor's view addresses, a broadcast (stride-0) dimension counted once."""
+    return math.prod(size for size, stride in zip(tensor.shape, tensor.stride(), strict=True) if stride)
+
+
 def _nbytes(tensors: Iterable[torch.Tensor]) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors)
+    return sum(stored_numel(t) * t.element_size() for t in tensors)
 
 
 def op_bytes(
@@ -235,6 +255,9 @@ def op_bytes(
     written = _nbytes(_tensors(out))
     if packet in _FACTORIES_FROM_METADATA:
         return OpCost(0, 0, written)
+    if packet is aten.embedding:
+        # a gather reads the indices and the rows it gathers, not the whole table
+        return OpCost(0, _nbytes(_tensors(args[1])) + written, written)
     read_args = args[1:] if packet in _DESTINATION_NOT_READ else args
     read_kwargs = {key: value for key, value in kwargs.items() if key != "out"}
     return OpCost(0, _nbytes(_tensors((read_args, read_kwargs))), written)
@@ -250,6 +273,13 @@ class ByteCounterMode(TorchDispatchMode):  # type: ignore[no-untyped-call, misc,
         super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
         self.tracker = tracker
         self.counts: dict[str, dict[str, OpCost]] = defaultdict(dict)
+        self.paused = False
+
+    def record(self, name: str, cost: OpCost) -> None:
+        """Add one op's cost to every module on the stack (for ops counted above the dispatcher)."""
+        for parent in set(self.tracker.parents):
+            ops = self.counts[parent]
+            ops[name] = ops.get(name, OpCost()) + cost
 
     def __torch_dispatch__(
         self,
@@ -260,21 +290,86 @@ class ByteCounterMode(TorchDispatchMode):  # type: ignore[no-untyped-call, misc,
     ) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if self.paused:
+            return out
         cost = op_bytes(func, args, kwargs, out)
         if cost != OpCost():
-            name = str(func.overloadpacket)
-            for parent in set(self.tracker.parents):
-                ops = self.counts[parent]
-                ops[name] = ops.get(name, OpCost()) + cost
+            self.record(str(func.overloadpacket), cost)
         return out
+
+
+FUSED_RMS_NORM: Final = "aten._fused_rms_norm"
+"""The op name :class:`FusedRMSNorm` records, as the CUDA build's dispatcher would see it."""
+
+
+class FusedRMSNorm(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
+    """Counts ``F.rms_norm`` as the fused op a CUDA build runs (see the module docstring).
+
+    Where the CUDA build also falls back to the composite (no weight of the input's dtype, a complex
+    input), the composite's ops are counted as they run.
+    """
+
+    def __init__(self, counter: ByteCounterMode) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: object,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = dict(kwargs or {})
+        if func is not torch.nn.functional.rms_norm:
+            return func(*args, **kwargs)
+        bound = dict(zip(("input", "normalized_shape", "weight", "eps"), args, strict=False)) | kwargs
+        x, weight = bound["input"], bound.get("weight")
+        if weight is None or weight.dtype != x.dtype or x.is_complex():
+            return func(*args, **kwargs)
+        self.counter.paused = True
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.counter.paused = False
+        rows = x.numel() // math.prod(weight.shape)
+        # x:[rows, n], w:[n] → y:[rows, n], rstd:[rows] in fp32
+        read = _nbytes([x, weight])
+        self.counter.record(FUSED_RMS_NORM, OpCost(0, read, _nbytes([out]) + 4 * rows))
+        return out
+
+
+MASKED_SDPA: Final = "aten._scaled_dot_product_efficient_attention"
+"""The op :class:`FusedSDPA` records for attention with an additive float mask, as a CUDA build runs it."""
+MASK_ALIGNMENT: Final = 8
+"""Elements the CUDA memory-efficient kernel wants the mask's rows aligned to (else it pads a copy)."""
+
+
+def _padded_mask_numel(mask: torch.Tensor) -> int:
+    """Elements of the aligned copy the CUDA build makes of ``mask`` (0 when it is aligned already)."""
+    if all(stride % MASK_ALIGNMENT == 0 for stride in mask.stride()[:-1] if stride):
+        return 0
+    last = -(-mask.shape[-1] // MASK_ALIGNMENT) * MASK_ALIGNMENT
+    return stored_numel(mask) // max(mask.shape[-1], 1) * last
 
 
 class FusedSDPA(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
     """Runs ``F.scaled_dot_product_attention`` as the one fused CPU op, which has a meta kernel.
 
-    Without this the meta device runs the math decomposition. Masks and grouped-query attention are
-    not supported (Wan2.1 uses neither).
+    Without this the meta device runs the math decomposition. Grouped-query attention is not supported
+    (Wan uses none). With an additive float mask (umT5's position bias) a CUDA build cannot run flash
+    attention (``can_use_flash_attention`` in ``aten/src/ATen/native/transformers/cuda/sdp_utils.cpp``
+    rejects any mask, ``check_for_attn_mask``) and runs the memory-efficient kernel, which takes the
+    mask as its ``attn_bias``: that call is recorded as :data:`MASKED_SDPA` reading q, k, v and the
+    mask (at the elements each stores) and writing the output only (no log-sum-exp without
+    gradients), after a padded copy of the mask when its rows are not aligned to
+    :data:`MASK_ALIGNMENT` elements (``preprocess_mask`` / ``pad_bias`` in
+    ``aten/src/ATen/native/transformers/attention.cpp``). Masked attention needs ``counter``.
     """
+
+    def __init__(self, counter: ByteCounterMode | None = None) -> None:
+        super().__init__()
+        self.counter = counter
 
     def __torch_function__(
         self,
@@ -288,11 +383,17 @@ class FusedSDPA(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
             return func(*args, **kwargs)
         names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
         bound = dict(zip(names, args, strict=False)) | kwargs
-        if bound.get("attn_mask") is not None or bound.get("enable_gqa", False):
+        mask = bound.get("attn_mask")
+        masked = mask is not None and mask.is_floating_point() and self.counter is not None
+        if (mask is not None and not masked) or bound.get("enable_gqa", False):
             raise LlmPerfOptError(
-                "fused_sdpa: supports attention without a mask or grouped-query heads, got "
-                f"attn_mask={bound.get('attn_mask') is not None}, enable_gqa={bound.get('enable_gqa')}"
+                "fused_sdpa: supports attention without a mask or with an additive float mask, and no "
+                f"grouped-query heads; got attn_mask={None if mask is None else mask.dtype}, "
+                f"enable_gqa={bound.get('enable_gqa')}"
             )
+        if masked:
+            assert isinstance(mask, torch.Tensor)
+            return self._masked(bound, mask)
         output, _logsumexp = CPU_FLASH_SDPA(
             bound["query"],
             bound["key"],
@@ -302,6 +403,31 @@ class FusedSDPA(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
             scale=bound.get("scale"),
         )
         return output
+
+    def _masked(self, bound: dict[str, Any], mask: torch.Tensor) -> torch.Tensor:
+        counter = self.counter
+        assert counter is not None
+        query, key, value = bound["query"], bound["key"], bound["value"]
+        padded = _padded_mask_numel(mask)
+        if padded:
+            # at::pad of the mask to aligned rows: reads the mask, writes the padded copy
+            size = mask.element_size()
+            counter.record("aten.constant_pad_nd", OpCost(0, _nbytes([mask]), padded * size))
+        counter.paused = True
+        try:
+            output, _logsumexp = CPU_FLASH_SDPA(
+                query,
+                key,
+                value,
+                bound.get("dropout_p", 0.0),
+                bound.get("is_causal", False),
+                attn_mask=mask,
+                scale=bound.get("scale"),
+            )
+        finally:
+            counter.paused = False
+        counter.record(MASKED_SDPA, OpCost(0, _nbytes([query, key, value, mask]), _nbytes([output])))
+        return cast(torch.Tensor, output)
 
 
 def _cpu_flash_sdpa_flop(
@@ -339,19 +465,26 @@ def measure_forward(
     inputs: Mapping[str, torch.Tensor],
     *,
     fused_sdpa: bool = True,
+    fused_rms_norm: bool = True,
 ) -> Measurement:
-    """Run ``module(**inputs)`` once without gradients and count its FLOPs and bytes per module and op."""
+    """Run ``module(**inputs)`` once without gradients and count its FLOPs and bytes per module and op.
+
+    ``fused_sdpa`` and ``fused_rms_norm`` count attention and RMS norm as the fused ops a CUDA build
+    dispatches (:class:`FusedSDPA`, :class:`FusedRMSNorm`); without them, as the meta device runs them.
+    """
     root_class = type(module).__name__
     flop_counter = FlopCounterMode(display=False, custom_mapping={CPU_FLASH_SDPA: _cpu_flash_sdpa_flop})
     tracker = ModuleTracker()
     byte_counter = ByteCounterMode(tracker)
     start = time.perf_counter()
-    with torch.no_grad(), flop_counter, tracker, byte_counter:
+    with contextlib.ExitStack() as stack:
+        for context in (torch.no_grad(), flop_counter, tracker, byte_counter):
+            stack.enter_context(context)
+        if fused_rms_norm:
+            stack.enter_context(FusedRMSNorm(byte_counter))
         if fused_sdpa:
-            with FusedSDPA():
-                module(**inputs)
-        else:
-            module(**inputs)
+            stack.enter_context(FusedSDPA(byte_counter))
+        module(**inputs)
     seconds = time.perf_counter() - start
 
     costs: dict[str, dict[str, OpCost]] = defaultdict(dict)
@@ -370,5 +503,6 @@ def measure_forward(
         parameters={name: p.numel() for name, p in module.named_parameters()},
         module_classes={name: _qualified_name(type(m)) for name, m in module.named_modules()},
         fused_sdpa=fused_sdpa,
+        fused_rms_norm=fused_rms_norm,
         seconds=seconds,
     )

@@ -175,6 +175,7 @@ def measure_dit(
     width: int,
     text_len: int,
     fused_sdpa: bool = True,
+    fused_rms_norm: bool = True,
     dtype: torch.dtype = torch.bfloat16,
     device: str = "meta",
 ) -> Measurement:
@@ -187,4 +188,4 @@ def measure_dit(
     workload = DitWorkload(batch=batch, frames=frames, height=height, width=width, text_len=text_len)
     inputs = dit_inputs(variant, workload, dtype, device=device)
     model = build_diffusers_dit(variant, dtype, device=device)
-    return measure_forward(model, inputs, fused_sdpa=fused_sdpa)
+    return measure_forward(model, inputs, fused_sdpa=fused_sdpa, fused_rms_norm=fused_rms_norm)

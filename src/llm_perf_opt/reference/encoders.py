@@ -218,15 +218,18 @@ def measure_text_encoder(
     dtype: torch.dtype = TEXT_ENCODER_DTYPE,
     device: str = "meta",
     attn_implementation: str | None = None,
+    fused_sdpa: bool = True,
 ) -> Measurement:
     """Count one ``UMT5EncoderModel`` forward on ``batch`` prompts of ``text_len`` tokens.
 
     A ``device`` other than ``meta`` runs real tensors (token id 0 everywhere): for small cross-checks.
+    ``fused_sdpa`` counts the attention as a CUDA build runs it: the memory-efficient kernel with the
+    position bias as its additive mask (:class:`~llm_perf_opt.reference.counting.FusedSDPA`); without
+    it, the meta device's math decomposition.
     """
     inputs = text_encoder_inputs(TextEncoderWorkload(batch=batch, text_len=text_len), device=device)
     model = build_umt5_encoder(config, dtype, device=device, attn_implementation=attn_implementation)
-    # the position bias is an additive mask, which the fused CPU op does not take
-    return measure_forward(model, inputs, fused_sdpa=False)
+    return measure_forward(model, inputs, fused_sdpa=fused_sdpa)
 
 
 def measure_image_encoder(

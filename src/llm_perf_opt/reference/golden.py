@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.files import atomic_write_text
-from llm_perf_opt.reference.counting import CPU_FLASH_SDPA, Measurement
+from llm_perf_opt.reference.counting import CPU_FLASH_SDPA, MASKED_SDPA, Measurement
 from llm_perf_opt.reference.dit import DitWorkload, measure_dit
 from llm_perf_opt.reference.encoders import (
     ImageEncoderWorkload,
@@ -124,7 +124,7 @@ def dit_record(
     workload: DitWorkload,
     measurement: Measurement,
     *,
-    module_bytes: bool = False,
+    module_bytes: bool = True,
 ) -> dict[str, Any]:
     """The JSON-ready record of one measured DiT forward, per official module id.
 
@@ -248,7 +248,7 @@ def vae_golden_file_name(workload: VaeWorkload) -> str:
 
 
 def vae_record(
-    workload: VaeWorkload, measurement: Measurement, *, module_bytes: bool = False
+    workload: VaeWorkload, measurement: Measurement, *, module_bytes: bool = True
 ) -> dict[str, Any]:
     """The JSON-ready record of one measured VAE encode or decode, per official module id.
 
@@ -340,7 +340,11 @@ IMAGE_ENCODER_GOLDEN_WORKLOADS: Final = (
 """CLIP golden workloads: one image (I2V), two (FLF2V), and a batch of three single-image samples."""
 
 _ENCODER_BYTE_CLASSES: Final = frozenset({"torch.nn.Linear", "torch.nn.Conv2d"})
-_ENCODER_ATTENTION_CLASS: Final = "transformers.models.clip.modeling_clip.CLIPAttention"
+_ENCODER_ATTENTION_OPS: Final = {
+    "transformers.models.clip.modeling_clip.CLIPAttention": str(CPU_FLASH_SDPA),
+    "transformers.models.umt5.modeling_umt5.UMT5Attention": MASKED_SDPA,
+}
+"""Encoder attention classes and the fused op whose bytes their ids record as ``sdpa_bytes``."""
 """The only encoder attention with a fused op (umT5 passes its position bias as a mask: math path)."""
 
 
@@ -370,8 +374,8 @@ def _encoder_record(
         cls = official.classes.get(module_id)
         if cls in _ENCODER_BYTE_CLASSES:
             entry["bytes"] = [cost.bytes_read, cost.bytes_written]
-        elif cls == _ENCODER_ATTENTION_CLASS:
-            sdpa = official.op_cost(module_id, str(CPU_FLASH_SDPA))
+        elif cls in _ENCODER_ATTENTION_OPS:
+            sdpa = official.op_cost(module_id, _ENCODER_ATTENTION_OPS[cls])
             entry["sdpa_bytes"] = [sdpa.bytes_read, sdpa.bytes_written]
         if module_bytes:
             entry["module_bytes"] = [cost.bytes_read, cost.bytes_written]
@@ -400,12 +404,13 @@ def _encoder_record(
 
 
 def text_encoder_record(
-    workload: TextEncoderWorkload, measurement: Measurement, *, module_bytes: bool = False
+    workload: TextEncoderWorkload, measurement: Measurement, *, module_bytes: bool = True
 ) -> dict[str, Any]:
     """The JSON-ready record of one measured umT5 forward, per official id (``text_encoder.…``).
 
-    Linear ids hold ``bytes`` [read, written]; with ``module_bytes`` every id also carries its whole
-    eager traffic.
+    Linear ids hold ``bytes`` [read, written], attention ids ``sdpa_bytes`` (the memory-efficient
+    kernel a CUDA build runs, :class:`~llm_perf_opt.reference.counting.FusedSDPA`); with
+    ``module_bytes`` every id also carries its whole eager traffic.
     """
     official = TEXT_ENCODER_NAMES.to_official(
         measurement.by_module, measurement.parameters, measurement.module_classes
@@ -416,7 +421,7 @@ def text_encoder_record(
         measurement,
         official,
         {
-            "implementation": "transformers UMT5EncoderModel on the meta device, attention_mask None",
+            "implementation": "transformers UMT5EncoderModel (SDPA) on the meta device, attention_mask None",
             "dtype": "bfloat16",
         },
         module_bytes,
@@ -424,7 +429,7 @@ def text_encoder_record(
 
 
 def image_encoder_record(
-    workload: ImageEncoderWorkload, measurement: Measurement, *, module_bytes: bool = False
+    workload: ImageEncoderWorkload, measurement: Measurement, *, module_bytes: bool = True
 ) -> dict[str, Any]:
     """The JSON-ready record of one measured CLIP vision forward, per official id (``image_encoder.…``).
 

@@ -178,7 +178,8 @@ def wan2_2_vae_record(
 ) -> dict[str, Any]:
     """The JSON-ready record of one measured Wan2.2 VAE call: per official id its FLOPs and parameters;
     convolution ids also their convolution ops' bytes (``conv_bytes``, every chunk, [read, written]), the
-    attention block its fused attention op's (``sdpa_bytes``)."""
+    attention block its fused attention op's (``sdpa_bytes``); every id its whole eager traffic
+    (``module_bytes``, its sub-ids included), as the Wan2.1 VAE records."""
     official = official_vae_costs(measurement, official_wan2_2_vae_id)
     ids = sorted(set(official.by_id) | set(official.parameters))
     modules: dict[str, dict[str, Any]] = {}
@@ -194,6 +195,8 @@ def wan2_2_vae_record(
         elif cls == _ATTENTION_CLASS:
             sdpa = official.op_cost(module_id, str(CPU_FLASH_SDPA))
             entry["sdpa_bytes"] = [sdpa.bytes_read, sdpa.bytes_written]
+        cost = official.cost(module_id)
+        entry["module_bytes"] = [cost.bytes_read, cost.bytes_written]
         modules[module_id] = entry
     total = measurement.total
     return {

@@ -16,6 +16,7 @@ from llm_perf_opt.errors import LlmPerfOptError
 
 __all__ = [
     "BF16",
+    "BOOL",
     "DTYPES",
     "FP4",
     "FP8",
@@ -60,9 +61,11 @@ FP4 = DType("fp4", sympy.Rational(1, 2))
 # Integer types for indices (token ids fed to an embedding).
 INT64 = DType("int64", 8)
 INT32 = DType("int32", 4)
+# Booleans (comparison results, masks): one byte per element.
+BOOL = DType("bool", 1)
 
 DTYPES: Mapping[str, DType] = MappingProxyType(
-    {d.name: d for d in (FP64, FP32, TF32, BF16, FP16, FP8, FP4, INT64, INT32)}
+    {d.name: d for d in (FP64, FP32, TF32, BF16, FP16, FP8, FP4, INT64, INT32, BOOL)}
 )
 
 

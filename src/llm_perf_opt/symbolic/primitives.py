@@ -25,7 +25,7 @@ from attrs import evolve, frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import Cost
-from llm_perf_opt.symbolic.dtypes import FP32, INT64, DType
+from llm_perf_opt.symbolic.dtypes import BOOL, FP32, INT64, DType
 
 __all__ = [
     "PRIMITIVES",
@@ -36,26 +36,46 @@ __all__ = [
     "Primitive",
     "Size",
     "add",
+    "add_broadcast",
+    "add_scalar_inplace",
     "addmm",
+    "arange",
     "baddbmm",
     "bmm",
+    "cat",
+    "clone",
     "conv2d",
     "conv3d",
     "conv_output_size",
     "convolution",
+    "copy_into",
+    "cos",
+    "div",
     "embedding",
+    "exp",
     "gelu",
     "gelu_tanh",
+    "gelu_tanh_eager",
     "layer_norm",
     "linear",
+    "mean",
     "mm",
     "mul",
+    "mul_broadcast",
+    "parameter_held",
+    "pow_scalar",
     "primitive",
     "rms_norm",
+    "rms_norm_eager",
     "rope",
+    "rotary_interleaved",
+    "rsqrt",
     "scaled_dot_product_attention",
     "silu",
+    "sin",
     "softmax",
+    "sub",
+    "tanh",
     "to_copy",
     "with_parameters",
 ]
@@ -318,6 +338,8 @@ def scaled_dot_product_attention(
     *,
     dtype: DType,
     kv_heads: Size | None = None,
+    mask_numel: Size = 0,
+    logsumexp: bool = True,
 ) -> Cost:
     """Fused scaled-dot-product attention: ``sdpa_flop``'s 4·B·H·Sq·Sk·D, non-causal.
 
@@ -325,6 +347,8 @@ def scaled_dot_product_attention(
     kernel's: read q, k, v at ``dtype``; write the output at ``dtype`` and an fp32 logsumexp of
     B·H·Sq elements; the Sq×Sk scores never reach memory. Their scale and softmax are
     ``vector_flops``. ``kv_heads`` (default ``heads``) is the number of key/value heads.
+    ``mask_numel``: elements of an additive mask at ``dtype`` the kernel reads (as stored);
+    ``logsumexp`` false for the memory-efficient kernel without gradients, which writes none.
     """
     kv_heads = heads if kv_heads is None else kv_heads
     q_numel = sympy.sympify(batch) * heads * q_len * head_dim
@@ -336,11 +360,12 @@ def scaled_dot_product_attention(
     # scores:[b, h, s_q, s_k] are scaled and soft-maxed on chip
     score_count = sympy.sympify(batch) * heads * q_len * kv_len
     # logsumexp:[b, h, s_q] in fp32
-    written = _nbytes(q_numel, dtype) + _nbytes(sympy.sympify(batch) * heads * q_len, FP32)
+    lse = _nbytes(sympy.sympify(batch) * heads * q_len, FP32) if logsumexp else 0
+    written = _nbytes(q_numel, dtype) + lse
     return Cost(
         flops=score_flops + value_flops,
         vector_flops=VECTOR_FLOPS_PER_ELEMENT["attention_score"] * score_count,
-        bytes_read=_nbytes(q_numel, dtype) + 2 * _nbytes(kv_numel, dtype),
+        bytes_read=_nbytes(q_numel, dtype) + 2 * _nbytes(kv_numel, dtype) + _nbytes(mask_numel, dtype),
         **_written(written),
     )
 
@@ -617,3 +642,332 @@ def conv3d(
     return _conv_layer(
         3, batch, c_in, c_out, kernel, out_spatial, in_spatial, groups, bias, act_dtype, weight_dtype
     )
+
+
+# ─── eager element-wise ops and the composites they make up ─────────────────────────────────────
+#
+# One primitive per aten op that eager PyTorch runs between the matrix products, so a module's bytes
+# are the sum over the real kernels. Element-wise FLOPs follow VECTOR_FLOPS_PER_ELEMENT's convention
+# (one per arithmetic operation per output element; a reduction one per input element); ops that only
+# move data (cat, clone, copy_, arange) count none.
+
+_EAGER_VECTOR_FLOPS: Final = 1
+"""Element-wise FLOPs per element of each one-operation eager op below (sub, div, pow, rsqrt, exp, sin,
+cos, and the reduction of ``mean`` per input element)."""
+
+
+def _eager_unary(numel: Size, dtype: DType, out_dtype: DType | None, *, flops: bool = True) -> Cost:
+    return Cost(
+        vector_flops=_EAGER_VECTOR_FLOPS * sympy.sympify(numel) if flops else sympy.Integer(0),
+        bytes_read=_nbytes(numel, dtype),
+        **_written(_nbytes(numel, out_dtype or dtype)),
+    )
+
+
+@primitive("sub")
+def sub(
+    numel: Size,
+    *,
+    dtype: DType,
+    other_numel: Size | None = None,
+    other_dtype: DType | None = None,
+    out_dtype: DType | None = None,
+) -> Cost:
+    """Element-wise difference (``aten.sub``) with ``numel`` output elements; operands as for :func:`mul`."""
+    other_numel = numel if other_numel is None else other_numel
+    return Cost(
+        vector_flops=_EAGER_VECTOR_FLOPS * sympy.sympify(numel),
+        bytes_read=_nbytes(numel, dtype) + _nbytes(other_numel, other_dtype or dtype),
+        **_written(_nbytes(numel, out_dtype or dtype)),
+    )
+
+
+@primitive("div")
+def div(numel: Size, *, dtype: DType, other_numel: Size = 0, other_dtype: DType | None = None) -> Cost:
+    """Element-wise quotient (``aten.div``); ``other_numel`` 0 for a Python-number divisor."""
+    return Cost(
+        vector_flops=_EAGER_VECTOR_FLOPS * sympy.sympify(numel),
+        bytes_read=_nbytes(numel, dtype) + _nbytes(other_numel, other_dtype or dtype),
+        **_written(_nbytes(numel, dtype)),
+    )
+
+
+@primitive("pow")
+def pow_scalar(numel: Size, *, dtype: DType) -> Cost:
+    """``x ** exponent`` for a Python-number exponent (``aten.pow.Tensor_Scalar``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("rsqrt")
+def rsqrt(numel: Size, *, dtype: DType, inplace: bool = False) -> Cost:
+    """``1/√x`` (``aten.rsqrt``)."""
+    cost = _eager_unary(numel, dtype, None)
+    return evolve(cost, activation_bytes=0) if inplace else cost
+
+
+@primitive("exp")
+def exp(numel: Size, *, dtype: DType) -> Cost:
+    """``eˣ`` (``aten.exp``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("sin")
+def sin(numel: Size, *, dtype: DType) -> Cost:
+    """``sin x`` (``aten.sin``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("cos")
+def cos(numel: Size, *, dtype: DType) -> Cost:
+    """``cos x`` (``aten.cos``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("mean")
+def mean(rows: Size, dim: Size, *, dtype: DType) -> Cost:
+    """Mean over the last ``dim`` elements of ``rows`` vectors (``aten.mean.dim``): one value per row."""
+    numel = sympy.sympify(rows) * dim
+    return Cost(
+        vector_flops=_EAGER_VECTOR_FLOPS * numel,
+        bytes_read=_nbytes(numel, dtype),
+        **_written(_nbytes(rows, dtype)),
+    )
+
+
+@primitive("add_scalar_")
+def add_scalar_inplace(numel: Size, *, dtype: DType) -> Cost:
+    """``x += c`` for a Python number ``c`` (``aten.add_.Scalar``): reads and overwrites x in place."""
+    nbytes = _nbytes(numel, dtype)
+    return Cost(
+        vector_flops=_EAGER_VECTOR_FLOPS * sympy.sympify(numel),
+        bytes_read=nbytes,
+        **_written(nbytes, inplace=True),
+    )
+
+
+@primitive("arange")
+def arange(numel: Size, *, dtype: DType) -> Cost:
+    """``torch.arange`` of ``numel`` values (``aten.arange``): nothing read, the values written."""
+    return Cost(**_written(_nbytes(numel, dtype)))
+
+
+@primitive("new_ones")
+def new_ones(numel: Size, *, dtype: DType) -> Cost:
+    """A tensor of ``numel`` ones (``aten.new_ones``, ``torch.ones``): nothing read, the values written."""
+    return Cost(**_written(_nbytes(numel, dtype)))
+
+
+@primitive("cat", category="cast_copy")
+def cat(numels: Sequence[Size], *, dtype: DType, stored_numels: Sequence[Size] | None = None) -> Cost:
+    """Concatenation (``aten.cat``) of tensors of ``numels`` elements into one of their sum.
+
+    Each input is read at the elements it stores (``stored_numels``, default ``numels``; fewer for an
+    expanded view, which a kernel reads from the same addresses again).
+    """
+    stored = numels if stored_numels is None else stored_numels
+    return Cost(bytes_read=_nbytes(_sum(stored), dtype), **_written(_nbytes(_sum(numels), dtype)))
+
+
+def _sum(sizes: Sequence[Size]) -> sympy.Expr:
+    return sympy.Add(*(sympy.sympify(s) for s in sizes))
+
+
+@primitive("clone", category="cast_copy")
+def clone(numel: Size, *, dtype: DType) -> Cost:
+    """A layout copy (``aten.clone``: ``.contiguous()``, a reshape of a permuted tensor)."""
+    return Cost(bytes_read=_nbytes(numel, dtype), **_written(_nbytes(numel, dtype)))
+
+
+@primitive("copy_", category="cast_copy")
+def copy_into(numel: Size, *, in_dtype: DType, out_dtype: DType) -> Cost:
+    """``dst.copy_(src)`` / ``dst[...] = src`` (``aten.copy_``): reads src, overwrites ``numel`` of dst.
+
+    The destination is not read; it was allocated before (``empty_like``, no traffic), so the write is
+    that allocation's activation.
+    """
+    return Cost(bytes_read=_nbytes(numel, in_dtype), **_written(_nbytes(numel, out_dtype)))
+
+
+def rms_norm_eager(rows: Size, dim: Size, *, dtype: DType = FP32, eps_inplace: bool = True) -> list[OpCall]:
+    """The arithmetic of an RMS norm as eager PyTorch runs it, at ``dtype``, without casts or weight.
+
+    ``x.pow(2).mean(-1, keepdim=True)``, ``+ eps`` (in place, or a new tensor with ``eps_inplace``
+    false), ``rsqrt``, ``x · rstd``: three kernels over the ``rows × dim`` elements and two over the
+    ``rows`` statistics. Callers add the casts and the weight multiply where their code has them.
+    """
+    numel = sympy.sympify(rows) * dim
+    return [
+        pow_scalar(numel, dtype=dtype),
+        mean(rows, dim, dtype=dtype),
+        add_scalar_inplace(rows, dtype=dtype) if eps_inplace else add(rows, dtype=dtype, other_numel=0),
+        rsqrt(rows, dtype=dtype),
+        # x:[rows, dim] · rstd:[rows, 1]
+        mul(numel, dtype=dtype, other_numel=rows),
+    ]
+
+
+def rotary_interleaved(numel: Size, *, dtype: DType, table_numel: Size, table_dtype: DType) -> list[OpCall]:
+    """Rotation of ``numel`` elements stored as interleaved pairs (x1, x2), written back at ``dtype``.
+
+    ``out[..., 0::2] = x1·cos − x2·sin`` and ``out[..., 1::2] = x1·sin + x2·cos`` into an
+    ``empty_like`` buffer: per half, two products against a ``table_numel`` table (broadcast over
+    batch and heads), one sum or difference in the promoted dtype, and one strided ``copy_`` back.
+    """
+    half = sympy.sympify(numel) / 2
+    wide = table_dtype if table_dtype.size_bytes >= dtype.size_bytes else dtype
+    ops: list[OpCall] = []
+    for combine in (sub, add):
+        # x1, x2:[b, tokens, heads, d/2] (stride 2) · cos, sin:[1, tokens, 1, d/2]
+        ops += [
+            mul(half, dtype=dtype, other_numel=table_numel, other_dtype=table_dtype, out_dtype=wide),
+            mul(half, dtype=dtype, other_numel=table_numel, other_dtype=table_dtype, out_dtype=wide),
+            combine(half, dtype=wide),
+            copy_into(half, in_dtype=wide, out_dtype=dtype),
+        ]
+    return ops
+
+
+def _broadcast_binary(
+    rule: str,
+    numel: Size,
+    self_numel: Size,
+    self_dtype: DType,
+    other_numel: Size,
+    other_dtype: DType,
+    out_dtype: DType,
+) -> Cost:
+    return Cost(
+        vector_flops=VECTOR_FLOPS_PER_ELEMENT[rule] * sympy.sympify(numel),
+        bytes_read=_nbytes(self_numel, self_dtype) + _nbytes(other_numel, other_dtype),
+        **_written(_nbytes(numel, out_dtype)),
+    )
+
+
+@primitive("mul_broadcast")
+def mul_broadcast(
+    numel: Size,
+    *,
+    self_numel: Size,
+    self_dtype: DType,
+    other_numel: Size,
+    other_dtype: DType,
+    out_dtype: DType,
+) -> Cost:
+    """``aten.mul`` where both operands broadcast to the ``numel`` output elements (an outer product).
+
+    Each operand is read at the elements it stores, at its own dtype; the output is at ``out_dtype``.
+    """
+    return _broadcast_binary("mul", numel, self_numel, self_dtype, other_numel, other_dtype, out_dtype)
+
+
+@primitive("sub_broadcast")
+def sub_broadcast(
+    numel: Size,
+    *,
+    self_numel: Size,
+    self_dtype: DType,
+    other_numel: Size,
+    other_dtype: DType,
+    out_dtype: DType,
+) -> Cost:
+    """``aten.sub`` where both operands broadcast to the ``numel`` output elements; see mul_broadcast."""
+    return _broadcast_binary("add", numel, self_numel, self_dtype, other_numel, other_dtype, out_dtype)
+
+
+@primitive("add_broadcast")
+def add_broadcast(
+    numel: Size,
+    *,
+    self_numel: Size,
+    self_dtype: DType,
+    other_numel: Size,
+    other_dtype: DType,
+    out_dtype: DType,
+) -> Cost:
+    """``aten.add`` where both operands broadcast to the ``numel`` output elements ; see mul_broadcast."""
+    return _broadcast_binary("add", numel, self_numel, self_dtype, other_numel, other_dtype, out_dtype)
+
+
+@primitive("parameter")
+def parameter_held(*, dtype: DType) -> Cost:
+    """No op: the place a module's parameters are counted when an op of its parent reads them.
+
+    diffusers applies the head's ``scale_shift_table`` in the transformer's own forward; the table is
+    still the official ``head.modulation``. Pass it through :func:`with_parameters`.
+    """
+    del dtype
+    return Cost()
+
+
+@primitive("gt", "lt")
+def compare(numel: Size, *, dtype: DType) -> Cost:
+    """``x > c`` / ``x < c`` against a Python number (``aten.gt``, ``aten.lt``): a bool per element."""
+    return _eager_unary(numel, dtype, BOOL)
+
+
+@primitive("abs")
+def absolute(numel: Size, *, dtype: DType) -> Cost:
+    """``|x|`` (``aten.abs``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("log")
+def log(numel: Size, *, dtype: DType) -> Cost:
+    """``ln x`` (``aten.log``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("minimum")
+def minimum(numel: Size, *, dtype: DType) -> Cost:
+    """``torch.min(a, b)`` of two tensors (``aten.minimum``): reads both, writes one."""
+    return Cost(
+        vector_flops=_EAGER_VECTOR_FLOPS * sympy.sympify(numel),
+        bytes_read=2 * _nbytes(numel, dtype),
+        **_written(_nbytes(numel, dtype)),
+    )
+
+
+@primitive("where")
+def where(numel: Size, *, dtype: DType) -> Cost:
+    """``torch.where(cond, a, b)`` (``aten.where``): reads the bool condition, a and b; writes one."""
+    return Cost(
+        vector_flops=_EAGER_VECTOR_FLOPS * sympy.sympify(numel),
+        bytes_read=_nbytes(numel, BOOL) + 2 * _nbytes(numel, dtype),
+        **_written(_nbytes(numel, dtype)),
+    )
+
+
+@primitive("full_like")
+def full_like(numel: Size, *, dtype: DType) -> Cost:
+    """A tensor of one value shaped like another (``aten.full_like``): nothing read, the values written."""
+    return Cost(**_written(_nbytes(numel, dtype)))
+
+
+@primitive("constant_pad_nd", category="cast_copy")
+def constant_pad(numel: Size, padded_numel: Size, *, dtype: DType) -> Cost:
+    """``F.pad`` with a constant (``aten.constant_pad_nd``): reads ``numel``, writes ``padded_numel``."""
+    return Cost(bytes_read=_nbytes(numel, dtype), **_written(_nbytes(padded_numel, dtype)))
+
+
+@primitive("tanh")
+def tanh(numel: Size, *, dtype: DType) -> Cost:
+    """``tanh x`` (``aten.tanh``)."""
+    return _eager_unary(numel, dtype, None)
+
+
+def gelu_tanh_eager(numel: Size, *, dtype: DType) -> list[OpCall]:
+    """The tanh GELU written out in Python, ``0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``.
+
+    Eager PyTorch runs it left to right as eight kernels over ``numel`` elements at ``dtype``: the
+    products with a Python number read one tensor, ``x + …`` and the final product read two.
+    """
+    return [
+        mul(numel, dtype=dtype, other_numel=0),  # 0.5·x
+        pow_scalar(numel, dtype=dtype),  # x³
+        mul(numel, dtype=dtype, other_numel=0),  # 0.044715·x³
+        add(numel, dtype=dtype),  # x + …
+        mul(numel, dtype=dtype, other_numel=0),  # √(2/π)·(…)
+        tanh(numel, dtype=dtype),
+        add(numel, dtype=dtype, other_numel=0),  # 1 + tanh(…)
+        mul(numel, dtype=dtype),  # 0.5·x · (…)
+    ]

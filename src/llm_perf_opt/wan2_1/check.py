@@ -12,7 +12,10 @@ Compared, exactly, as integers:
   parameters, which the analytic tree counts on their owning module);
 - parameters of every shared id;
 - bytes read and written of every Linear and convolution, and of the fused attention op(s) of every
-  attention module, under the ``diffusers`` implementation profile (the one the record measures).
+  attention module, under the ``diffusers`` implementation profile (the one the record measures);
+- for the transformer and the image encoder, bytes read and written of every module id
+  (``module_bytes``: all the eager ops the module runs, its children's included); for the text
+  encoder, of every id outside the attention (:data:`TEXT_ENCODER_EXACT_CLASSES`).
 """
 
 from __future__ import annotations
@@ -111,13 +114,16 @@ def compare_modules(
     *,
     bytes_checked: bool = True,
     byte_classes: frozenset[str] = _BYTE_CLASSES,
+    module_bytes: bool = False,
+    module_byte_classes: frozenset[str] | None = None,
 ) -> list[Comparison]:
     """Compare one component's evaluated metrics with a reference record's ``modules``, id by id.
 
     ``root`` is the component's declaration (for the attention ops and the byte-compared classes),
     ``analytic`` its exact evaluation at the workload ``values``. Reference entries hold ``flops``,
     ``params``, ``bytes`` ([read, written]) for ``byte_classes`` modules and ``sdpa_bytes`` for
-    modules with a fused attention op.
+    modules with a fused attention op; with ``module_bytes``, every id's ``module_bytes`` too (only
+    the ids of ``module_byte_classes`` when given).
     """
     rows: list[Comparison] = []
     for module_id, metrics in analytic.items():
@@ -133,6 +139,14 @@ def compare_modules(
             )
     if not bytes_checked:
         return rows
+    if module_bytes:
+        classes = {module_id: module.class_name for module_id, module in _walk(root, root_id)}
+        for module_id, metrics in analytic.items():
+            if module_byte_classes is not None and classes.get(module_id) not in module_byte_classes:
+                continue
+            read, written = reference[module_id]["module_bytes"]
+            rows.append(Comparison(module_id, "module_bytes_read", metrics["bytes_read"], read))
+            rows.append(Comparison(module_id, "module_bytes_written", metrics["bytes_written"], written))
     for module_id, module in _walk(root, root_id):
         entry = reference[module_id]
         if module.class_name in byte_classes:
@@ -161,8 +175,9 @@ def compare_with_record(
 
     ``bytes_checked=False`` compares FLOPs and parameters only (for batches where diffusers runs the
     image cross-attention projections as an expanded ``bmm``, whose bytes differ from ``addmm``).
-    ``variant`` is the transformer record of another family (Wan2.2); by default the record's
-    ``variant`` is looked up among the Wan2.1 variants.
+    Bytes include every module's whole eager traffic (``module_bytes``). ``variant`` is the
+    transformer record of another family (Wan2.2); by default the record's ``variant`` is looked up
+    among the Wan2.1 variants.
     """
     if variant is None:
         variant = get_variant(record["variant"])
@@ -184,6 +199,7 @@ def compare_with_record(
         evaluation.workload.subs(),
         record["modules"],
         bytes_checked=bytes_checked,
+        module_bytes=True,
     )
 
 
@@ -197,8 +213,9 @@ def compare_text_encoder_with_record(
     """Every comparison of the analytic umT5-XXL with one text-encoder reference record.
 
     The record measures transformers' ``UMT5EncoderModel`` in bf16, the ``diffusers`` profile; its
-    prompts are unpadded (``text_len`` is what ran). Bytes are compared on the Linear layers only: the
-    attention core runs as different ops in the official code and in transformers (docs/encoders.md).
+    prompts are unpadded (``text_len`` is what ran). Every id's whole eager bytes are compared, the
+    attention as a CUDA build runs transformers' SDPA path (the memory-efficient kernel with the
+    position bias as its mask, docs/encoders.md), and each attention's fused op on its own.
     """
     load = record["workload"]
     evaluation = evaluate_text_encoder(
@@ -212,6 +229,7 @@ def compare_text_encoder_with_record(
         record["modules"],
         bytes_checked=bytes_checked,
         byte_classes=_TEXT_ENCODER_BYTE_CLASSES,
+        module_bytes=True,
     )
 
 
@@ -222,7 +240,8 @@ def compare_image_encoder_with_record(
 
     The record measures transformers' ``CLIPVisionModel`` (all 32 blocks) in fp32, the ``diffusers``
     profile. Bytes are compared on the Linear layers (``to_qkv`` as the sum of q_proj, k_proj and
-    v_proj), the patch convolution and the fused attention op of every block.
+    v_proj), the patch convolution and the fused attention op of every block, and every id's whole
+    eager traffic (``module_bytes``).
     """
     load = record["workload"]
     evaluation = evaluate_image_encoder(load["num_images"], batch=load["batch"], implementation=DIFFUSERS)
@@ -234,6 +253,7 @@ def compare_image_encoder_with_record(
         record["modules"],
         bytes_checked=bytes_checked,
         byte_classes=_IMAGE_ENCODER_BYTE_CLASSES,
+        module_bytes=True,
     )
 
 

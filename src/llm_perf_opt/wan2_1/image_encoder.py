@@ -30,13 +30,13 @@ from llm_perf_opt.symbolic.module import Module, Repeated
 from llm_perf_opt.symbolic.primitives import (
     OpCall,
     add,
+    cat,
     conv2d,
     embedding,
     gelu,
     layer_norm,
     linear,
     scaled_dot_product_attention,
-    to_copy,
     with_parameters,
 )
 from llm_perf_opt.symbolic.symbols import B
@@ -245,8 +245,11 @@ def _embedding_ops(
     dim, tokens = config.dim, config.tokens
     pixels = images * config.in_channels * config.image_size**2
     numel = images * tokens * dim
-    # cat([cls_embedding.expand(N, 1, dim), patches:[N, 256, dim]]) → [N, 257, dim]
-    with_class_token = with_parameters(to_copy(numel, in_dtype=dtype, out_dtype=dtype), dim, dtype=dtype)
+    # cat([cls_embedding.expand(N, 1, dim), patches:[N, 256, dim]]) → [N, 257, dim]; the expanded
+    # class embedding is read once
+    patches = images * (tokens - 1) * dim
+    joined = cat([images * dim, patches], dtype=dtype, stored_numels=[dim, patches])
+    with_class_token = with_parameters(joined, dim, dtype=dtype)
     # x:[N, 257, dim] + pos_embedding:[1, 257, dim]
     position = with_parameters(add(numel, dtype=dtype, other_numel=tokens * dim), tokens * dim, dtype=dtype)
     ops = [

@@ -78,11 +78,18 @@ class Implementation:
             ``post_layernorm`` on each image's pooled class token; else the official
             ``VisionTransformer``: one fused ``to_qkv``, the position parameter added directly, no
             post norm on the way to the penultimate layer.
+        text_encoder_transformers: umT5 is transformers' ``UMT5EncoderModel`` on its SDPA path
+            (diffusers): the position buckets computed inside each attention, the bias its additive
+            mask; else the official ``T5Attention``'s einsums around an fp32 softmax.
         vae_dtype: dtype of the VAE's weights and of all its arithmetic (fp32 in both: the official
             ``WanVAE(dtype=torch.float)`` under ``autocast(float32)``, diffusers' ``AutoencoderKLWan``
             loaded in fp32 as its examples do).
         vae_per_sample: the VAE encodes and decodes the videos of a batch one at a time (official
             ``WanVAE.encode``/``decode`` loop over a list), rather than as one batch (diffusers).
+        diffusers_dit: the transformer runs diffusers' ``WanTransformer3DModel`` op sequence: the fp32
+            casts around its norms run in the caller's forward, ``torch.nn.RMSNorm`` dispatches to
+            the fused CUDA kernel, rotary embedding rotates interleaved pairs against per-position
+            tables built once per forward (docs/dit.md); else the official ``WanModel``'s.
     """
 
     name: str
@@ -97,8 +104,10 @@ class Implementation:
     text_encoder_dtype: DType = BF16
     image_encoder_dtype: DType = FP16
     image_encoder_transformers: bool = False
+    text_encoder_transformers: bool = False
     vae_dtype: DType = FP32
     vae_per_sample: bool = False
+    diffusers_dit: bool = False
 
     def weights(self, role: WeightRole) -> DType:
         """The dtype parameters of ``role`` are held at."""
@@ -159,6 +168,8 @@ DIFFUSERS: Final = Implementation(
     text_encoder_dtype=BF16,
     image_encoder_dtype=FP32,
     image_encoder_transformers=True,
+    text_encoder_transformers=True,
+    diffusers_dit=True,
 )
 
 IMPLEMENTATIONS: Final[Mapping[str, Implementation]] = MappingProxyType(

@@ -26,19 +26,33 @@ from typing import Final
 import sympy
 from attrs import frozen
 
-from llm_perf_opt.symbolic.dtypes import FP32, INT64, DType
+from llm_perf_opt.symbolic.dtypes import BOOL, FP32, INT64, DType
 from llm_perf_opt.symbolic.module import Module, Repeated
 from llm_perf_opt.symbolic.primitives import (
     OpCall,
+    absolute,
     add,
+    arange,
     bmm,
+    clone,
+    compare,
+    constant_pad,
+    div,
     embedding,
-    gelu_tanh,
+    full_like,
+    gelu_tanh_eager,
     linear,
+    log,
+    mean,
+    minimum,
     mul,
-    rms_norm,
+    pow_scalar,
+    rsqrt,
+    scaled_dot_product_attention,
     softmax,
+    sub_broadcast,
     to_copy,
+    where,
     with_parameters,
 )
 from llm_perf_opt.symbolic.symbols import B, L
@@ -112,20 +126,32 @@ def _linear(name: str, rows: sympy.Expr, in_features: int, out_features: int, dt
 
 
 def _layer_norm(name: str, rows: sympy.Expr, dim: int, dtype: DType, eps: float) -> Module:
-    """``T5LayerNorm``: an RMS norm computed in fp32 (``x.float()``), cast back, times the weight."""
+    """``T5LayerNorm`` as both implementations write it, kernel by kernel.
+
+    ``x * rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps)`` (official ``wan/modules/t5.py``;
+    transformers ``UMT5LayerNorm`` the same), cast back to the weight's dtype, then ``weight * x``:
+    ``_to_copy, pow, mean, add, rsqrt``, a ``mul`` of the bf16 x by the fp32 per-row factor (fp32
+    out), ``_to_copy``, the weight ``mul``. The hand-written norm never reaches ``aten::rms_norm``,
+    so a GPU runs these kernels too.
+    """
     numel = rows * dim
     # w:[dim] · x:[rows, dim] → y:[rows, dim]
     scale = with_parameters(mul(numel, dtype=dtype, other_numel=dim), dim, dtype=dtype)
     ops = [
         *cast(numel, dtype, FP32),
-        rms_norm(rows, dim, dtype=FP32, affine=False),
+        pow_scalar(numel, dtype=FP32),
+        mean(rows, dim, dtype=FP32),
+        add(rows, dtype=FP32, other_numel=0),  # + eps
+        rsqrt(rows, dtype=FP32),
+        # x:[rows, dim] · rstd:[rows, 1] fp32 → fp32
+        mul(numel, dtype=dtype, other_numel=rows, other_dtype=FP32, out_dtype=FP32),
         *cast(numel, FP32, dtype),
         scale,
     ]
     return _module(name, "T5LayerNorm", ops, dim=dim, eps=eps)
 
 
-def _relative_embedding(config: T5EncoderConfig, dtype: DType) -> Module:
+def _relative_embedding(config: T5EncoderConfig, dtype: DType, *, transformers: bool) -> Module:
     """``T5RelativeEmbedding`` (bidirectional): the per-head bias of every (query, key) pair.
 
     The bucket of each of the ``L²`` relative positions is looked up in an ``Embedding(num_buckets,
@@ -140,8 +166,9 @@ def _relative_embedding(config: T5EncoderConfig, dtype: DType) -> Module:
     table = _module(
         "embedding", "Embedding", [lookup], num_embeddings=config.num_buckets, embedding_dim=heads
     )
-    # [L, L, n].permute(2, 0, 1).unsqueeze(0).contiguous() → [1, n, L, L]
-    layout = to_copy(heads * positions, in_dtype=dtype, out_dtype=dtype)
+    # official: [L, L, n].permute(2, 0, 1).unsqueeze(0).contiguous() → [1, n, L, L]; transformers
+    # looks the table up inside the attention, which makes the bias contiguous itself
+    layout = () if transformers else (to_copy(heads * positions, in_dtype=dtype, out_dtype=dtype),)
     return Module(
         name="pos_embedding",
         class_name="T5RelativeEmbedding",
@@ -153,7 +180,7 @@ def _relative_embedding(config: T5EncoderConfig, dtype: DType) -> Module:
             "max_dist": config.max_distance,
         },
         children=(table,),
-        ops=(layout,),
+        ops=layout,
     )
 
 
@@ -192,7 +219,69 @@ def _attention_core(config: T5EncoderConfig, dtype: DType) -> list[OpCall]:
     ]
 
 
-def _attention(config: T5EncoderConfig, dtype: DType) -> Module:
+def _position_buckets(config: T5EncoderConfig) -> list[OpCall]:
+    """``UMT5Attention.compute_bias`` up to the table lookup: the bucket of each of the ``L²`` pairs.
+
+    transformers ``_relative_position_bucket`` (bidirectional), op by op on int64 positions (fp32 for
+    the logarithm); the official ``T5RelativeEmbedding`` runs the same arithmetic, not counted there.
+    """
+    pairs = L**2
+    return [
+        arange(L, dtype=INT64),  # context positions
+        add(L, dtype=INT64, other_numel=0),  # + past_seen_tokens
+        arange(L, dtype=INT64),  # memory positions
+        # memory:[1, L] − context:[L, 1] → relative:[L, L]
+        sub_broadcast(
+            pairs, self_numel=L, self_dtype=INT64, other_numel=L, other_dtype=INT64, out_dtype=INT64
+        ),
+        compare(pairs, dtype=INT64),  # relative > 0
+        to_copy(pairs, in_dtype=BOOL, out_dtype=INT64),
+        mul(pairs, dtype=INT64, other_numel=0),  # · num_buckets
+        add(pairs, dtype=INT64, other_numel=0),  # 0 + …
+        absolute(pairs, dtype=INT64),
+        compare(pairs, dtype=INT64),  # is_small
+        to_copy(pairs, in_dtype=INT64, out_dtype=FP32),
+        div(pairs, dtype=FP32),  # / max_exact
+        log(pairs, dtype=FP32),
+        div(pairs, dtype=FP32),  # / log(max_distance / max_exact)
+        mul(pairs, dtype=FP32, other_numel=0),  # · (num_buckets − max_exact)
+        to_copy(pairs, in_dtype=FP32, out_dtype=INT64),
+        add(pairs, dtype=INT64, other_numel=0),  # max_exact + …
+        full_like(pairs, dtype=INT64),
+        minimum(pairs, dtype=INT64),
+        where(pairs, dtype=INT64),
+        add(pairs, dtype=INT64, inplace=True),  # relative_buckets += …
+    ]
+
+
+def _sdpa_core(config: T5EncoderConfig, dtype: DType) -> list[OpCall]:
+    """transformers' SDPA path on a GPU: the position bias as an additive mask of a fused kernel.
+
+    The bucketed pairs (:func:`_position_buckets`), the bias made contiguous (``[1, n, L, L]``, a copy
+    for ``L > 1``), and
+    ``F.scaled_dot_product_attention`` with it as ``attn_mask``: a CUDA build rejects flash attention
+    for any mask (``check_for_attn_mask`` in ``can_use_flash_attention``,
+    ``aten/src/ATen/native/transformers/cuda/sdp_utils.cpp``) and runs the memory-efficient kernel,
+    which reads q, k, v and the bias (broadcast over the batch) and, without gradients, writes only the
+    output; first it pads a copy of the bias to rows of a multiple of 8 elements when ``L`` is not one
+    (``preprocess_mask``, ``aten/src/ATen/native/transformers/attention.cpp``). The head-major views
+    of q, k, v and the output need no copy.
+    """
+    heads, head_dim = config.num_heads, config.head_dim
+    bias = heads * L**2
+    aligned = sympy.ceiling(L / 8) * 8
+    # 1 where L is not a multiple of 8, else 0
+    misaligned = sympy.ceiling((aligned - L) / 8)
+    return [
+        *_position_buckets(config),
+        # the permuted [L, L, n] lookup is already contiguous as [1, n, 1, 1] for one token
+        clone(sympy.ceiling((L - 1) / L) * bias, dtype=dtype),
+        constant_pad(misaligned * bias, misaligned * heads * L * aligned, dtype=dtype),
+        scaled_dot_product_attention(B, heads, L, L, head_dim, dtype=dtype, mask_numel=bias, logsumexp=False),
+    ]
+
+
+def _attention(config: T5EncoderConfig, dtype: DType, *, transformers: bool) -> Module:
     rows = B * L
     dim, dim_attn = config.dim, config.dim_attn
     children = [
@@ -207,7 +296,7 @@ def _attention(config: T5EncoderConfig, dtype: DType) -> Module:
         stage=STAGE,
         params={"dim": dim, "dim_attn": dim_attn, "num_heads": config.num_heads, "dropout": config.dropout},
         children=tuple(children),
-        ops=tuple(_attention_core(config, dtype)),
+        ops=tuple(_sdpa_core(config, dtype) if transformers else _attention_core(config, dtype)),
     )
 
 
@@ -216,14 +305,16 @@ def _feed_forward(config: T5EncoderConfig, dtype: DType) -> Module:
     rows = B * L
     dim, dim_ffn = config.dim, config.dim_ffn
     hidden = rows * dim_ffn
+    activation = gelu_tanh_eager(hidden, dtype=dtype)
     gate = Module(
         name="gate",
         class_name="Sequential",
         stage=STAGE,
         children=(
             _linear("0", rows, dim, dim_ffn, dtype),
-            # the official GELU class: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-            _module("1", "GELU", [gelu_tanh(hidden, dtype=dtype)], approximate="tanh"),
+            # the official GELU class (transformers' NewGELUActivation the same), eight kernels:
+            # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+            _module("1", "GELU", activation, approximate="tanh"),
         ),
     )
     return Module(
@@ -241,16 +332,16 @@ def _feed_forward(config: T5EncoderConfig, dtype: DType) -> Module:
     )
 
 
-def _block(config: T5EncoderConfig, dtype: DType) -> Module:
+def _block(config: T5EncoderConfig, dtype: DType, *, transformers: bool) -> Module:
     """``T5SelfAttention``: pre-norm attention with its own relative position bias, then the FFN."""
     rows = B * L
     numel = rows * config.dim
     children = [
         _layer_norm("norm1", rows, config.dim, dtype, config.eps),
-        _attention(config, dtype),
+        _attention(config, dtype, transformers=transformers),
         _layer_norm("norm2", rows, config.dim, dtype, config.eps),
         _feed_forward(config, dtype),
-        _relative_embedding(config, dtype),
+        _relative_embedding(config, dtype, transformers=transformers),
     ]
     return Module(
         name="blocks",
@@ -308,7 +399,11 @@ def declare_text_encoder(implementation: Implementation, config: T5EncoderConfig
         },
         children=(
             token_embedding,
-            Repeated(template=_block(config, dtype), count=config.num_layers, name="blocks"),
+            Repeated(
+                template=_block(config, dtype, transformers=implementation.text_encoder_transformers),
+                count=config.num_layers,
+                name="blocks",
+            ),
             _layer_norm("norm", rows, config.dim, dtype, config.eps),
         ),
     )

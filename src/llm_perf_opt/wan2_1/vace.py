@@ -8,7 +8,8 @@ From ``wan/modules/vace_model.py`` and ``wan/vace.py`` of Wan-Video/Wan2.1:
   for 1.3B, every 5th of 40 for 14B): a full ``WanAttentionBlock`` on the context stream ``c``, the
   first one adding ``before_proj(c) + x``, each returning the hint ``after_proj(c)``;
 - ``blocks``: ``BaseWanAttentionBlock`` — the block ``vace_layers[k]`` adds ``hints[k]·context_scale``
-  to its output;
+  to its output (diffusers' ``WanVACETransformer3DModel.forward`` adds it after the block, in the
+  root's own forward, with the scales a ``new_ones`` tensor of one per VACE layer);
 - reference images: each is VAE-encoded alone and put in front of the latent as one more latent frame
   (its half of the context: the latent and zeros), so the transformer runs on ``T + R`` latent frames
   (``T = (F − 1)//4 + 1``); the decode drops them again.
@@ -38,11 +39,12 @@ from attrs import Attribute, field, fields, frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import Cost
+from llm_perf_opt.symbolic.dtypes import BF16
 from llm_perf_opt.symbolic.module import Module, Repeated
-from llm_perf_opt.symbolic.primitives import OpCall, add, mul
+from llm_perf_opt.symbolic.primitives import OpCall, add, cat, clone, mul, new_ones
 from llm_perf_opt.symbolic.symbols import B, F
 from llm_perf_opt.validation import integer
-from llm_perf_opt.wan2_1.dit import _linear, _patch_embedding, _tokens, declare_dit
+from llm_perf_opt.wan2_1.dit import _linear, _more_than_one, _patch_embedding, _tokens, declare_dit
 from llm_perf_opt.wan2_1.implementation import Implementation
 from llm_perf_opt.wan2_1.variants import WanVariant, variant_from_mapping
 
@@ -206,15 +208,20 @@ def with_reference_frames(module: Module, reference_images: int) -> Module:
     return result
 
 
-def _hinted_blocks(variant: VaceVariant, impl: Implementation, block: Module) -> Module:
-    """``blocks``: every ``BaseWanAttentionBlock``; the hinted ones add ``hints[k]·context_scale``."""
-    dim = variant.transformer.dim
-    numel = B * _tokens(variant.transformer) * dim
-    # hint:[B, Lv, D] · context_scale, then x:[B, Lv, D] + it (the hint is the after_proj output)
-    hint_ops: tuple[OpCall, ...] = (
+def _hint_ops(variant: VaceVariant, impl: Implementation) -> tuple[OpCall, ...]:
+    """``x + hints[k]·context_scale`` for one hinted block (the hint is the after_proj output)."""
+    numel = B * _tokens(variant.transformer) * variant.transformer.dim
+    # hint:[B, Lv, D] · context_scale (one element), then x:[B, Lv, D] + it
+    return (
         mul(numel, dtype=impl.matmul_dtype, other_numel=1),
         add(numel, dtype=impl.stream_dtype, other_dtype=impl.matmul_dtype),
     )
+
+
+def _hinted_blocks(variant: VaceVariant, impl: Implementation, block: Module) -> Module:
+    """``blocks``: every ``BaseWanAttentionBlock``; the hinted ones add ``hints[k]·context_scale``
+    (official: in the block's forward; diffusers: in the root's, see :func:`declare_vace_dit`)."""
+    hint_ops = () if impl.diffusers_dit else _hint_ops(variant, impl)
     children = []
     for index in range(variant.transformer.num_layers):
         hinted = index in variant.vace_layers
@@ -273,6 +280,22 @@ def declare_vace_dit(variant: VaceVariant, impl: Implementation, reference_image
         else:
             children.append(child)
     children.insert(1, vace_patch)
+    ops = base.ops
+    if impl.diffusers_dit:
+        layers = len(variant.vace_layers)
+        tokens = _tokens(variant.transformer)
+        numel = B * tokens * variant.transformer.dim
+        # WanVACETransformer3DModel.forward leaves the patch tokens transposed (no .contiguous() copy)
+        # and concatenates the control tokens with their (empty) padding: one copy, even of one token
+        patch_copy = clone(_more_than_one(tokens) * numel, dtype=BF16)
+        ops = (
+            # control_hidden_states_scale = new_ones(len(vace_layers))
+            new_ones(layers, dtype=impl.matmul_dtype),
+            cat([numel], dtype=BF16),
+            *(op for op in base.ops if op != patch_copy),
+            # each hint after its block
+            *(_hint_ops(variant, impl) * layers),
+        )
     root = attrs.evolve(
         base,
         class_name="VaceWanModel",
@@ -283,5 +306,6 @@ def declare_vace_dit(variant: VaceVariant, impl: Implementation, reference_image
             "vace_in_dim": variant.vace_in_dim,
         },
         children=tuple(children),
+        ops=ops,
     )
     return with_reference_frames(root, reference_images)

@@ -34,5 +34,11 @@ def compare_vace_with_record(record: Mapping[str, Any], *, bytes_checked: bool =
     )
     metrics = compile_tree(build_tree(root, "diffusion")).evaluate_exact(workload)
     return compare_modules(
-        root, "diffusion", metrics, workload.subs(), record["modules"], bytes_checked=bytes_checked
+        root,
+        "diffusion",
+        metrics,
+        workload.subs(),
+        record["modules"],
+        bytes_checked=bytes_checked,
+        module_bytes=True,
     )
