@@ -89,7 +89,15 @@ from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, pipeline_key, pipeline_tre
 from llm_perf_opt.wan2_1.vae import CACHE_T
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 
-__all__ = ["STAGES", "WAN2_1", "Wan21Family", "default_parallelism"]
+__all__ = [
+    "STAGES",
+    "WAN2_1",
+    "Wan21Family",
+    "add_text_encoder_loads",
+    "add_transformer_loads",
+    "default_parallelism",
+    "vae_pass_peak",
+]
 
 STAGES: Final = ("text_encoder", "image_encoder", "vae_encode", "diffusion", "scheduler", "vae_decode")
 """The stages of a run, in the order they run; their seconds add up to the total.
@@ -239,7 +247,7 @@ def _vae_chunk_peaks(tree: ModuleTree) -> tuple[Mapping[str, sympy.Expr], Mappin
     )
 
 
-def _vae_pass_peak(tree: ModuleTree, implementation: Implementation, *, encode: bool) -> sympy.Expr:
+def vae_pass_peak(tree: ModuleTree, implementation: Implementation, *, encode: bool) -> sympy.Expr:
     """Estimated peak bytes of one chunked VAE encode (or decode) beyond the VAE's weights: the caches
     of every causal convolution, resident through the pass; the largest kernel of the last chunk
     (which includes ``torch.cat`` of the output so far with the new chunk); and what a residual block
@@ -251,6 +259,92 @@ def _vae_pass_peak(tree: ModuleTree, implementation: Implementation, *, encode: 
     largest_tensor = maximum(*(written[p] for p in parts))
     cache = vae_cache_bytes(tree, "vae.encoder" if encode else "vae.decoder", implementation.vae_dtype)
     return sympy.Add(largest_kernel, RESIDENT_VAE_TENSORS * largest_tensor, cache)
+
+
+def add_transformer_loads(
+    builder: ScheduleBuilder,
+    tree: ModuleTree,
+    transformer_id: str,
+    deployment: Deployment,
+    tokens: sympy.Expr,
+) -> None:
+    """The loads of one transformer (``transformer_id``, a ``WanModel``) per forward × its calls:
+    every self-attention's Ulysses all-to-alls and ring K/V passes over ``tokens``, each block's FSDP
+    all-gather (hidden behind it), the root unit's gather and the head output's gather."""
+    parallelism = deployment.parallelism
+    world = parallelism.world_size
+    gather_how: Overlapping = "overlap_total" if deployment.overlap.fsdp_with_compute else "added"
+    dit = tree[transformer_id]
+    dim = _int_param(dit, "dim")
+    patch = dit.params.get("patch_size")
+    if not isinstance(patch, list | tuple) or not all(isinstance(p, int) for p in patch):
+        raise LlmPerfOptError(f"tree: {dit.id}.params.patch_size: expected integers, got {patch!r}")
+    head_out = _int_param(dit, "out_dim") * math.prod(patch)
+    blocks, block_params, root_params = unit_params(tree, transformer_id)
+    a2a = all_to_all_bytes(
+        tokens,
+        dim,
+        degree=parallelism.ulysses,
+        world=world,
+        batch=B,
+        count=ALL_TO_ALLS_PER_SELF_ATTENTION,
+    )
+    ring = ring_pass_bytes(tokens, dim, degree=parallelism.ring, world=world, batch=B)
+    gather = parameter_all_gather_bytes(block_params, world) if parallelism.fsdp else sympy.Integer(0)
+    ring_how: Overlapping = "overlap_own" if deployment.overlap.ring_with_attention else "added"
+    for block_id in blocks.children:
+        block = tree[block_id]
+        attention = next(tree[c] for c in block.children if tree[c].class_name == SELF_ATTENTION_CLASS)
+        builder.add(attention, "diffusion.ulysses_all_to_all", attention.calls * a2a, "collective")
+        builder.add(attention, "diffusion.ring_kv", attention.calls * ring, "collective", how=ring_how)
+        builder.add(block, "diffusion.fsdp_all_gather", block.calls * gather, "collective", how=gather_how)
+    if parallelism.fsdp:
+        builder.add(
+            dit,
+            "diffusion.fsdp_root_gather",
+            dit.calls * parameter_all_gather_bytes(root_params, world),
+            "collective",
+        )
+    if world > 1:
+        head = sequence_all_gather_bytes(tokens, head_out, world=world, batch=B, dtype=HEAD_OUT_DTYPE)
+        builder.add(dit, "diffusion.head_all_gather", dit.calls * head, "collective")
+
+
+def add_text_encoder_loads(builder: ScheduleBuilder, tree: ModuleTree, deployment: Deployment) -> None:
+    """umT5's loads: its FSDP gathers, or its contexts copied from the CPU, or its weights copied to
+    the GPU for encoding (and back with offload ``model``)."""
+    world = deployment.parallelism.world_size
+    offload = deployment.offload == "model"
+    gather_how: Overlapping = "overlap_total" if deployment.overlap.fsdp_with_compute else "added"
+    text = tree[TEXT_ENCODER]
+    t5_bytes = weight_bytes(tree, TEXT_ENCODER)
+    if deployment.text_encoder_fsdp:
+        t5_blocks, t5_block_params, t5_root_params = unit_params(tree, TEXT_ENCODER)
+        t5_gather = parameter_all_gather_bytes(t5_block_params, world)
+        for block_id in t5_blocks.children:
+            block = tree[block_id]
+            builder.add(
+                block,
+                "text_encoder.fsdp_all_gather",
+                block.calls * t5_gather,
+                "collective",
+                how=gather_how,
+            )
+        builder.add(
+            text,
+            "text_encoder.fsdp_root_gather",
+            text.calls * parameter_all_gather_bytes(t5_root_params, world),
+            "collective",
+        )
+    t5_held = -(-t5_bytes // world) if deployment.text_encoder_fsdp else t5_bytes
+    if deployment.text_encoder_cpu:
+        context = text.calls * B * L * _int_param(text, "dim") * BF16.size_bytes
+        builder.add(text, "text_encoder.context_to_gpu", context, "host")
+    else:
+        if not deployment.text_encoder_fsdp:
+            builder.add(text, "text_encoder.to_gpu", sympy.Integer(t5_bytes), "host")
+        if offload:
+            builder.add(text, "text_encoder.to_cpu", sympy.Integer(t5_held), "host")
 
 
 @frozen(eq=False)
@@ -363,79 +457,11 @@ class Wan21Family:
         parallelism = deployment.parallelism
         world = parallelism.world_size
         offload = deployment.offload == "model"
-        gather_how: Overlapping = "overlap_total" if deployment.overlap.fsdp_with_compute else "added"
-
-        # the transformer: sequence parallelism and FSDP, per forward × its calls
-        dit = tree[DIFFUSION]
-        dim = _int_param(dit, "dim")
-        patch = dit.params.get("patch_size")
-        if not isinstance(patch, list | tuple) or not all(isinstance(p, int) for p in patch):
-            raise LlmPerfOptError(f"tree: {dit.id}.params.patch_size: expected integers, got {patch!r}")
-        head_out = _int_param(dit, "out_dim") * math.prod(patch)
-        tokens = video_tokens()
-        blocks, block_params, root_params = unit_params(tree, DIFFUSION)
-        a2a = all_to_all_bytes(
-            tokens,
-            dim,
-            degree=parallelism.ulysses,
-            world=world,
-            batch=B,
-            count=ALL_TO_ALLS_PER_SELF_ATTENTION,
-        )
-        ring = ring_pass_bytes(tokens, dim, degree=parallelism.ring, world=world, batch=B)
-        gather = parameter_all_gather_bytes(block_params, world) if parallelism.fsdp else sympy.Integer(0)
-        ring_how: Overlapping = "overlap_own" if deployment.overlap.ring_with_attention else "added"
-        for block_id in blocks.children:
-            block = tree[block_id]
-            attention = next(tree[c] for c in block.children if tree[c].class_name == SELF_ATTENTION_CLASS)
-            builder.add(attention, "diffusion.ulysses_all_to_all", attention.calls * a2a, "collective")
-            builder.add(attention, "diffusion.ring_kv", attention.calls * ring, "collective", how=ring_how)
-            builder.add(
-                block, "diffusion.fsdp_all_gather", block.calls * gather, "collective", how=gather_how
-            )
-        if parallelism.fsdp:
-            builder.add(
-                dit,
-                "diffusion.fsdp_root_gather",
-                dit.calls * parameter_all_gather_bytes(root_params, world),
-                "collective",
-            )
-        if world > 1:
-            head = sequence_all_gather_bytes(tokens, head_out, world=world, batch=B, dtype=HEAD_OUT_DTYPE)
-            builder.add(dit, "diffusion.head_all_gather", dit.calls * head, "collective")
-
-        # umT5: FSDP gathers, or the CPU, and its copies
-        text = tree[TEXT_ENCODER]
-        t5_bytes = weight_bytes(tree, TEXT_ENCODER)
-        if deployment.text_encoder_fsdp:
-            t5_blocks, t5_block_params, t5_root_params = unit_params(tree, TEXT_ENCODER)
-            t5_gather = parameter_all_gather_bytes(t5_block_params, world)
-            for block_id in t5_blocks.children:
-                block = tree[block_id]
-                builder.add(
-                    block,
-                    "text_encoder.fsdp_all_gather",
-                    block.calls * t5_gather,
-                    "collective",
-                    how=gather_how,
-                )
-            builder.add(
-                text,
-                "text_encoder.fsdp_root_gather",
-                text.calls * parameter_all_gather_bytes(t5_root_params, world),
-                "collective",
-            )
-        t5_held = -(-t5_bytes // world) if deployment.text_encoder_fsdp else t5_bytes
-        if deployment.text_encoder_cpu:
-            context = text.calls * B * L * _int_param(text, "dim") * BF16.size_bytes
-            builder.add(text, "text_encoder.context_to_gpu", context, "host")
-        else:
-            if not deployment.text_encoder_fsdp:
-                builder.add(text, "text_encoder.to_gpu", sympy.Integer(t5_bytes), "host")
-            if offload:
-                builder.add(text, "text_encoder.to_cpu", sympy.Integer(t5_held), "host")
+        add_transformer_loads(builder, tree, DIFFUSION, deployment, video_tokens())
+        add_text_encoder_loads(builder, tree, deployment)
 
         # CLIP and the transformer's copies
+        dit = tree[DIFFUSION]
         if image and offload:
             clip_bytes = weight_bytes(tree, IMAGE_ENCODER)
             builder.add(tree[IMAGE_ENCODER], "image_encoder.to_cpu", sympy.Integer(clip_bytes), "host")
@@ -512,12 +538,12 @@ def _memory(tree: ModuleTree, shape: tuple[object, ...], deployment: Deployment)
         "diffusion_weights": sympy.Integer(dit_held),
         "diffusion_gathered": sympy.Integer(dit_gathered),
         "diffusion_activations": dit_peaks[DIFFUSION] + stream + context,
-        "vae_decode_peak": _vae_pass_peak(tree, implementation, encode=False),
+        "vae_decode_peak": vae_pass_peak(tree, implementation, encode=False),
     }
     if image:
         parts["image_encoder_weights"] = sympy.Integer(weight_bytes(tree, IMAGE_ENCODER))
         parts["image_encoder_activations"] = peaks[IMAGE_ENCODER]
-        parts["vae_encode_peak"] = _vae_pass_peak(tree, implementation, encode=True)
+        parts["vae_encode_peak"] = vae_pass_peak(tree, implementation, encode=True)
     vae = parts["vae_weights"]
     dit_weights = parts["diffusion_weights"]
     dit_early = zero if image and world == 1 else dit_weights
