@@ -48,6 +48,7 @@ from llm_perf_opt.contracts.models import (
 from llm_perf_opt.deployment.engine import run_model
 from llm_perf_opt.deployment.value import Deployment
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.models import find_variant
 from llm_perf_opt.report.categories import CATEGORIES, categorize
 from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
@@ -58,8 +59,13 @@ from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_key, pipeline_tree
 from llm_perf_opt.wan2_1.roles import COMPONENT_MODULES, PACKAGE, PIPELINE_MODULES, ROLES
-from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
+from llm_perf_opt.wan2_1.variants import WanVariant
 from llm_perf_opt.wan2_1.workloads import resolve_profile
+from llm_perf_opt.wan2_2 import pipeline as wan2_2_pipeline
+from llm_perf_opt.wan2_2 import roles as wan2_2_roles
+from llm_perf_opt.wan2_2.evaluate import resolve_workload as resolve_wan2_2_workload
+from llm_perf_opt.wan2_2.variants import Wan22Variant
+from llm_perf_opt.wan2_2.workloads import resolve_profile as resolve_wan2_2_profile
 
 __all__ = [
     "OWN_OPS_NAME",
@@ -69,6 +75,9 @@ __all__ = [
     "analyze",
     "report_id_for",
 ]
+
+AnyVariant = WanVariant | Wan22Variant
+"""A variant record of either family."""
 
 OWN_OPS_NAME: Final = "ops"
 """Name of the extra child that holds a module's own ops (and own time: transfers, communication)
@@ -116,7 +125,11 @@ class RunOptions:
         """What the report id hashes: every option, the deployment by its shape and factors."""
         deployment = None
         if self.deployment is not None:
-            deployment = {"shape": repr(self.deployment.shape), "factors": dict(self.deployment.factors)}
+            deployment = {
+                "shape": repr(self.deployment.shape),
+                "flags": self.deployment.flags,
+                "factors": dict(self.deployment.factors),
+            }
         return {
             "implementation": self.implementation,
             "guidance": self.guidance,
@@ -187,7 +200,7 @@ class Analysis:
 
     model: Wan2_1AnalyticModel
     figures: Mapping[str, ModuleFigures]
-    variant: WanVariant
+    variant: AnyVariant
     implementation: Implementation
     options: RunOptions
     notes: tuple[str, ...]
@@ -213,13 +226,28 @@ def report_id_for(request: Wan2_1AnalyticRequest, options: RunOptions) -> str:
     return f"{safe}__{digest}"
 
 
-def _qualified_class_name(node: ModuleNode) -> str:
+def _qualified_class_name(node: ModuleNode, variant: AnyVariant) -> str:
+    pipelines, components = PIPELINE_MODULES, COMPONENT_MODULES
+    if isinstance(variant, Wan22Variant):
+        pipelines, components = wan2_2_roles.PIPELINE_MODULES, wan2_2_roles.component_modules(variant)
     if node.parent_id is None:
-        return f"{PIPELINE_MODULES.get(node.class_name, PACKAGE)}.{node.class_name}"
+        return f"{pipelines.get(node.class_name, PACKAGE)}.{node.class_name}"
     if node.class_name in _TORCH_CLASSES:
         return f"torch.nn.{node.class_name}"
     component = node.id.split(".", 1)[0]
-    return f"{COMPONENT_MODULES.get(component, PACKAGE)}.{node.class_name}"
+    return f"{components.get(component, PACKAGE)}.{node.class_name}"
+
+
+def variant_tree(
+    variant: AnyVariant, implementation: Implementation, guidance: bool
+) -> tuple[ModuleTree, str]:
+    """The whole-run tree of a variant of either family, and its disk-cache key."""
+    if isinstance(variant, Wan22Variant):
+        return (
+            wan2_2_pipeline.pipeline_tree(variant, implementation, guidance),
+            wan2_2_pipeline.pipeline_key(variant, implementation, guidance),
+        )
+    return pipeline_tree(variant, implementation, guidance), pipeline_key(variant, implementation, guidance)
 
 
 def _json_params(params: Mapping[str, object]) -> dict[str, Any]:
@@ -326,19 +354,22 @@ def _snapshot(
     )
 
 
-def _model_spec(variant: WanVariant, notes: str) -> Wan2_1ModelSpec:
+def _model_spec(variant: AnyVariant, notes: str) -> Wan2_1ModelSpec:
+    record = variant.transformer if isinstance(variant, Wan22Variant) else variant
     return Wan2_1ModelSpec(
         model_id=variant.model_id,
         model_variant=variant.model_variant,
-        config_path=variant.config_path,
-        hidden_size=variant.dim,
-        num_layers=variant.num_layers,
-        num_attention_heads=variant.num_heads,
-        head_dim=variant.head_dim,
-        mlp_intermediate_size=variant.ffn_dim,
-        vae_downsample_factor=VAE_SPATIAL_STRIDE,
-        patch_size=variant.patch_size[1],
-        latent_channels=variant.z_dim,
+        config_path=record.config_path,
+        hidden_size=record.dim,
+        num_layers=record.num_layers,
+        num_attention_heads=record.num_heads,
+        head_dim=record.head_dim,
+        mlp_intermediate_size=record.ffn_dim,
+        vae_downsample_factor=record.vae_stride[1]
+        if isinstance(variant, Wan22Variant)
+        else VAE_SPATIAL_STRIDE,
+        patch_size=record.patch_size[1],
+        latent_channels=record.z_dim,
         notes=notes,
     )
 
@@ -386,13 +417,20 @@ def _float_notes(root: ModuleFigures) -> tuple[str, ...]:
 
 
 def request_workload(
-    request: Wan2_1AnalyticRequest, variant: WanVariant, pad_text: bool
+    request: Wan2_1AnalyticRequest, variant: AnyVariant, pad_text: bool
 ) -> tuple[Wan2_1WorkloadProfile, Workload, list[str], list[str]]:
     """The request's profile (with its overrides) and the workload the pipeline really runs, with
-    the notes of each."""
-    profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
-    workload, workload_notes = resolve_workload(
-        variant,
+    the notes of each (a Wan2.2 variant by Wan2.2's rules: its default steps, its size grid)."""
+    if isinstance(variant, Wan22Variant):
+        profile, profile_notes = resolve_wan2_2_profile(
+            request.workload_profile_id, variant, request.overrides
+        )
+        resolve = resolve_wan2_2_workload
+    else:
+        profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
+        resolve = resolve_workload  # type: ignore[assignment]
+    workload, workload_notes = resolve(
+        variant,  # type: ignore[arg-type]
         batch=profile.batch_size,
         frames=profile.num_frames,
         height=profile.height,
@@ -407,18 +445,18 @@ def request_workload(
 def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -> Analysis:
     """Evaluate one request and assemble its ``Wan2_1AnalyticModel`` with exact figures behind it."""
     options = options or RunOptions()
-    variant = get_variant(request.model_variant)
+    variant = find_variant(request.model_variant)
     if request.model_id.strip().lower() != variant.model_id:
         raise LlmPerfOptError(
             f"model_id: {request.model_id!r} does not match model_variant {variant.model_variant!r} "
             f"(its model_id is {variant.model_id!r})"
         )
     implementation = get_implementation(options.implementation)
+    if options.deployment is not None and options.deployment.implementation.name == implementation.name:
+        implementation = options.deployment.implementation  # with its weight dtypes (convert_model_dtype)
     profile, workload, profile_notes, workload_notes = request_workload(request, variant, options.pad_text)
-    tree = pipeline_tree(variant, implementation, options.guidance)
-    figures, synthetic = _exact_figures(
-        tree, workload, pipeline_key(variant, implementation, options.guidance)
-    )
+    tree, tree_key = variant_tree(variant, implementation, options.guidance)
+    figures, synthetic = _exact_figures(tree, workload, tree_key)
     seconds: dict[str, float] = {}
     own_seconds: dict[str, float] = {}
     time_notes: tuple[str, ...] = ("no device given: times are 0",)
@@ -484,7 +522,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
             AnalyticModuleNode(
                 module_id=node.id,
                 name=node.name,
-                qualified_class_name=_qualified_class_name(node),
+                qualified_class_name=_qualified_class_name(node, variant),
                 stage=node.stage,  # type: ignore[arg-type]
                 parent_id=node.parent_id,
                 children=children,
@@ -502,7 +540,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
                 AnalyticModuleNode(
                     module_id=own_id,
                     name=OWN_OPS_NAME,
-                    qualified_class_name=f"{_qualified_class_name(node)}.forward",
+                    qualified_class_name=f"{_qualified_class_name(node, variant)}.forward",
                     stage=node.stage,  # type: ignore[arg-type]
                     parent_id=node.id,
                     children=[],

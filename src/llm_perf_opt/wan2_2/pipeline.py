@@ -45,6 +45,7 @@ __all__ = [
     "declare_pipeline",
     "dit_calls",
     "expert_split",
+    "pipeline_key",
     "pipeline_tree",
     "undeclared_stages",
 ]
@@ -133,3 +134,10 @@ def pipeline_tree(
         PIPELINE_ID,
         bare_children=True,
     )
+
+
+def pipeline_key(
+    variant: Wan22Variant, implementation: Implementation, guidance: bool = True, image: bool = False
+) -> str:
+    """What determines :func:`pipeline_tree` besides the package's code (a disk-cache key)."""
+    return f"wan2.2 pipeline|{variant!r}|{implementation!r}|{guidance}|{image}"

@@ -75,7 +75,7 @@ from llm_perf_opt.wan2_1.run import (
     vae_pass_peak,
 )
 from llm_perf_opt.wan2_2.geometry import size_multiple, video_tokens
-from llm_perf_opt.wan2_2.pipeline import PIPELINE_ID, pipeline_tree
+from llm_perf_opt.wan2_2.pipeline import PIPELINE_ID, pipeline_key, pipeline_tree
 from llm_perf_opt.wan2_2.variants import VARIANTS, Wan22Variant, get_variant
 
 __all__ = [
@@ -261,7 +261,7 @@ class Wan22Family:
         return pipeline_tree(deployment.variant, deployment.implementation, deployment.guidance)
 
     def tree_key(self, deployment: Deployment) -> str:
-        return f"wan2.2 pipeline|{deployment.variant!r}|{deployment.implementation!r}|{deployment.guidance}"
+        return pipeline_key(deployment.variant, deployment.implementation, deployment.guidance)
 
     def describe(self, deployment: Deployment) -> str:
         parallelism = deployment.parallelism
