@@ -46,6 +46,7 @@ from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, latex_document, pretty, to_latex
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
+from llm_perf_opt.wan2_1.vace import VaceVariant
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
 from llm_perf_opt.wan2_1.workloads import PROFILES, default_steps
 from llm_perf_opt.wan2_2.variants import VARIANTS as WAN2_2_VARIANTS
@@ -443,7 +444,11 @@ def _size(args: argparse.Namespace) -> None:
     if args.steps is not None:
         steps = args.steps
     else:
-        steps = variant.sample_steps if isinstance(variant, Wan22Variant) else default_steps(variant)
+        steps = (
+            variant.sample_steps
+            if isinstance(variant, Wan22Variant | VaceVariant)
+            else default_steps(variant)
+        )
     if args.question == "devices":
         if args.gpus is not None:
             raise LlmPerfOptError("--gpus: size devices tries 1, 2, 4 and 8 GPUs itself; leave --gpus out")

@@ -1,7 +1,7 @@
 """The model families the library knows, and deployments built from names.
 
-Each family keeps its declarations and its run rules in its own package (``llm_perf_opt.wan2_1``,
-``llm_perf_opt.wan2_2``); this module only lists them, so a second family is one more entry here,
+Each family keeps its declarations and its run rules in its own package (``llm_perf_opt.wan2_1`` with its VACE
+variants, ``llm_perf_opt.wan2_2``); this module only lists them, so a second family is one more entry here,
 not an edit elsewhere.
 """
 
@@ -12,6 +12,8 @@ from typing import Any, Final
 from llm_perf_opt.deployment.value import Deployment
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.wan2_1.run import WAN2_1, Wan21Family
+from llm_perf_opt.wan2_1.vace import VACE_VARIANTS, VaceVariant
+from llm_perf_opt.wan2_1.vace_run import VACE, VaceFamily
 from llm_perf_opt.wan2_1.variants import VARIANTS as WAN2_1_VARIANTS
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 from llm_perf_opt.wan2_2.run import WAN2_2, WAN2_2_A14B, Wan22Family, family_for
@@ -20,20 +22,21 @@ from llm_perf_opt.wan2_2.variants import Wan22Variant
 
 __all__ = ["FAMILIES", "build_deployment", "family_of", "find_variant", "variant_names"]
 
-FAMILIES: Final = (WAN2_1, WAN2_2_A14B, WAN2_2)
+FAMILIES: Final = (WAN2_1, VACE, WAN2_2_A14B, WAN2_2)
 """Every model family, in the order listings show them."""
 
 
 def variant_names() -> tuple[str, ...]:
     """Every variant's ``model_variant``, family by family."""
-    return (*WAN2_1_VARIANTS, *WAN2_2_VARIANTS)
+    return (*WAN2_1_VARIANTS, *VACE_VARIANTS, *WAN2_2_VARIANTS)
 
 
-def find_variant(name: str) -> WanVariant | Wan22Variant:
+def find_variant(name: str) -> WanVariant | VaceVariant | Wan22Variant:
     """The variant record named by ``model_variant`` or ``model_id`` in any family (case ignored);
     an unknown name lists every known one."""
     key = name.strip().lower() if isinstance(name, str) else name
-    for record in WAN2_2_VARIANTS.values():
+    records: list[VaceVariant | Wan22Variant] = [*VACE_VARIANTS.values(), *WAN2_2_VARIANTS.values()]
+    for record in records:
         if key in (record.model_variant, record.model_id):
             return record
     try:
@@ -44,12 +47,16 @@ def find_variant(name: str) -> WanVariant | Wan22Variant:
         ) from None
 
 
-def family_of(variant: str | WanVariant | Wan22Variant) -> Wan21Family | Wan22Family:
+def family_of(
+    variant: str | WanVariant | VaceVariant | Wan22Variant,
+) -> Wan21Family | VaceFamily | Wan22Family:
     """The family a variant (name, model id or record) belongs to; unknown names list the known ones."""
     if isinstance(variant, str):
         variant = find_variant(variant)
     if isinstance(variant, WanVariant):
         return WAN2_1
+    if isinstance(variant, VaceVariant):
+        return VACE
     if isinstance(variant, Wan22Variant):
         return family_for(variant)
     raise LlmPerfOptError(
@@ -57,7 +64,7 @@ def family_of(variant: str | WanVariant | Wan22Variant) -> Wan21Family | Wan22Fa
     )
 
 
-def build_deployment(variant: str | WanVariant | Wan22Variant, **options: Any) -> Deployment:
+def build_deployment(variant: str | WanVariant | VaceVariant | Wan22Variant, **options: Any) -> Deployment:
     """A validated :class:`~llm_perf_opt.deployment.value.Deployment` of ``variant`` with its family's
     defaults filled; ``options`` are the family builder's (``accelerator``, ``gpus``, ``offload`` …)."""
     family = family_of(variant)

@@ -54,11 +54,13 @@ from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.validation import flag, instance, text
+from llm_perf_opt.wan2_1 import vace_pipeline
 from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_key, pipeline_tree
 from llm_perf_opt.wan2_1.roles import COMPONENT_MODULES, PACKAGE, PIPELINE_MODULES, ROLES
+from llm_perf_opt.wan2_1.vace import VaceVariant
 from llm_perf_opt.wan2_1.variants import WanVariant
 from llm_perf_opt.wan2_1.workloads import resolve_profile
 from llm_perf_opt.wan2_2 import pipeline as wan2_2_pipeline
@@ -76,7 +78,7 @@ __all__ = [
     "report_id_for",
 ]
 
-AnyVariant = WanVariant | Wan22Variant
+AnyVariant = WanVariant | VaceVariant | Wan22Variant
 """A variant record of either family."""
 
 OWN_OPS_NAME: Final = "ops"
@@ -247,6 +249,12 @@ def variant_tree(
             wan2_2_pipeline.pipeline_tree(variant, implementation, guidance),
             wan2_2_pipeline.pipeline_key(variant, implementation, guidance),
         )
+    if isinstance(variant, VaceVariant):
+        images = variant.reference_images
+        return (
+            vace_pipeline.pipeline_tree(variant, implementation, guidance, images),
+            f"wan2.1 vace pipeline|{variant!r}|{implementation!r}|{guidance}|{images}",
+        )
     return pipeline_tree(variant, implementation, guidance), pipeline_key(variant, implementation, guidance)
 
 
@@ -355,7 +363,7 @@ def _snapshot(
 
 
 def _model_spec(variant: AnyVariant, notes: str) -> Wan2_1ModelSpec:
-    record = variant.transformer if isinstance(variant, Wan22Variant) else variant
+    record = variant.transformer if isinstance(variant, Wan22Variant | VaceVariant) else variant
     return Wan2_1ModelSpec(
         model_id=variant.model_id,
         model_variant=variant.model_variant,
@@ -420,25 +428,49 @@ def request_workload(
     request: Wan2_1AnalyticRequest, variant: AnyVariant, pad_text: bool
 ) -> tuple[Wan2_1WorkloadProfile, Workload, list[str], list[str]]:
     """The request's profile (with its overrides) and the workload the pipeline really runs, with
-    the notes of each (a Wan2.2 variant by Wan2.2's rules: its default steps, its size grid)."""
+    the notes of each (a Wan2.2 variant by Wan2.2's rules: its default steps, its size grid; a VACE
+    variant with a masked control video and its record's reference images)."""
     if isinstance(variant, Wan22Variant):
         profile, profile_notes = resolve_wan2_2_profile(
             request.workload_profile_id, variant, request.overrides
         )
-        resolve = resolve_wan2_2_workload
+        workload, workload_notes = resolve_wan2_2_workload(
+            variant,
+            batch=profile.batch_size,
+            frames=profile.num_frames,
+            height=profile.height,
+            width=profile.width,
+            steps=profile.num_inference_steps,
+            text_len=profile.text_len,
+            pad_text=pad_text,
+        )
+    elif isinstance(variant, VaceVariant):
+        profile, profile_notes = resolve_profile(
+            request.workload_profile_id, variant.transformer, request.overrides
+        )
+        workload, workload_notes = vace_pipeline.resolve_workload(
+            variant,
+            control_video=True,
+            mask=True,
+            reference_images=variant.reference_images,
+            batch=profile.batch_size,
+            frames=profile.num_frames,
+            height=profile.height,
+            width=profile.width,
+            steps=profile.num_inference_steps,
+        )
     else:
         profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
-        resolve = resolve_workload  # type: ignore[assignment]
-    workload, workload_notes = resolve(
-        variant,  # type: ignore[arg-type]
-        batch=profile.batch_size,
-        frames=profile.num_frames,
-        height=profile.height,
-        width=profile.width,
-        steps=profile.num_inference_steps,
-        text_len=profile.text_len,
-        pad_text=pad_text,
-    )
+        workload, workload_notes = resolve_workload(
+            variant,
+            batch=profile.batch_size,
+            frames=profile.num_frames,
+            height=profile.height,
+            width=profile.width,
+            steps=profile.num_inference_steps,
+            text_len=profile.text_len,
+            pad_text=pad_text,
+        )
     return profile, workload, list(profile_notes), list(workload_notes)
 
 

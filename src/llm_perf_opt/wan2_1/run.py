@@ -269,8 +269,9 @@ def add_transformer_loads(
     tokens: sympy.Expr,
 ) -> None:
     """The loads of one transformer (``transformer_id``, a ``WanModel``) per forward × its calls:
-    every self-attention's Ulysses all-to-alls and ring K/V passes over ``tokens``, each block's FSDP
-    all-gather (hidden behind it), the root unit's gather and the head output's gather."""
+    every self-attention's Ulysses all-to-alls and ring K/V passes over ``tokens`` (VACE's blocks'
+    too), each block's FSDP all-gather (hidden behind it), the root unit's gather and the head
+    output's gather."""
     parallelism = deployment.parallelism
     world = parallelism.world_size
     gather_how: Overlapping = "overlap_total" if deployment.overlap.fsdp_with_compute else "added"
@@ -280,7 +281,6 @@ def add_transformer_loads(
     if not isinstance(patch, list | tuple) or not all(isinstance(p, int) for p in patch):
         raise LlmPerfOptError(f"tree: {dit.id}.params.patch_size: expected integers, got {patch!r}")
     head_out = _int_param(dit, "out_dim") * math.prod(patch)
-    blocks, block_params, root_params = unit_params(tree, transformer_id)
     a2a = all_to_all_bytes(
         tokens,
         dim,
@@ -290,15 +290,19 @@ def add_transformer_loads(
         count=ALL_TO_ALLS_PER_SELF_ATTENTION,
     )
     ring = ring_pass_bytes(tokens, dim, degree=parallelism.ring, world=world, batch=B)
-    gather = parameter_all_gather_bytes(block_params, world) if parallelism.fsdp else sympy.Integer(0)
     ring_how: Overlapping = "overlap_own" if deployment.overlap.ring_with_attention else "added"
-    for block_id in blocks.children:
-        block = tree[block_id]
-        attention = next(tree[c] for c in block.children if tree[c].class_name == SELF_ATTENTION_CLASS)
+    prefix = f"{transformer_id}."
+    for attention in (n for n in tree if n.class_name == SELF_ATTENTION_CLASS and n.id.startswith(prefix)):
         builder.add(attention, "diffusion.ulysses_all_to_all", attention.calls * a2a, "collective")
         builder.add(attention, "diffusion.ring_kv", attention.calls * ring, "collective", how=ring_how)
-        builder.add(block, "diffusion.fsdp_all_gather", block.calls * gather, "collective", how=gather_how)
     if parallelism.fsdp:
+        blocks, block_params, root_params = unit_params(tree, transformer_id)
+        gather = parameter_all_gather_bytes(block_params, world)
+        for block_id in blocks.children:
+            block = tree[block_id]
+            builder.add(
+                block, "diffusion.fsdp_all_gather", block.calls * gather, "collective", how=gather_how
+            )
         builder.add(
             dit,
             "diffusion.fsdp_root_gather",
