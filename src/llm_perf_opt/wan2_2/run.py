@@ -42,7 +42,7 @@ import functools
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import sympy
@@ -50,12 +50,9 @@ from attrs import frozen
 
 from llm_perf_opt.deployment.memory import activation_peaks, fsdp_gathered_bytes, weight_bytes
 from llm_perf_opt.deployment.schedule import RunMemory, Schedule, ScheduleBuilder, SequenceShard, StageShard
-from llm_perf_opt.deployment.value import SINGLE_GPU, Deployment, Overlap, Parallelism
+from llm_perf_opt.deployment.value import SINGLE_GPU, Deployment, Parallelism
 from llm_perf_opt.errors import LlmPerfOptError
-from llm_perf_opt.hardware.accelerators import Accelerator, get_accelerator
 from llm_perf_opt.hardware.collectives import tokens_per_rank
-from llm_perf_opt.hardware.efficiency import EFFICIENCIES, EfficiencyTable
-from llm_perf_opt.hardware.host import DEFAULT_HOST, HostCpu
 from llm_perf_opt.hardware.roofline import maximum
 from llm_perf_opt.symbolic.dtypes import BF16, FP32
 from llm_perf_opt.symbolic.module import ModuleTree
@@ -70,6 +67,7 @@ from llm_perf_opt.wan2_1.run import (
     SELF_ATTENTION_CLASS,
     TEXT_ENCODER,
     VAE,
+    WAN2_1,
     add_text_encoder_loads,
     add_transformer_loads,
     vae_pass_peak,
@@ -133,6 +131,23 @@ def default_parallelism(variant: Wan22Variant, gpus: int) -> Parallelism:
     return Parallelism(ulysses=gpus, fsdp=True)
 
 
+def _check_split(variant: Wan22Variant, parallelism: Parallelism) -> None:
+    """Ulysses over every GPU (``--ulysses_size`` = world size; Wan2.2 has no ring attention),
+    dividing the heads."""
+    if parallelism.ring > 1:
+        raise LlmPerfOptError(
+            f"ring: Wan2.2's generate.py has no ring attention; got ring={parallelism.ring} "
+            f"(accepted: 1, with ulysses = gpus)"
+        )
+    heads, ulysses = variant.transformer.num_heads, parallelism.ulysses
+    if heads % ulysses:
+        divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+        raise LlmPerfOptError(
+            f"ulysses: {heads} attention heads cannot be split {ulysses} ways; accepted Ulysses "
+            f"degrees (= gpus): {', '.join(map(str, divisors))}"
+        )
+
+
 def _subtree(tree: ModuleTree, node_id: str) -> set[str]:
     prefix = f"{node_id}."
     return {node.id for node in tree if node.id == node_id or node.id.startswith(prefix)}
@@ -173,31 +188,23 @@ class Wan22Family:
         variant: str | Wan22Variant,
         *,
         implementation: str | Implementation = "official",
-        accelerator: str | Accelerator = "h100-sxm",
         gpus: int = 1,
         parallelism: Parallelism | None = None,
-        offload: str | None = None,
-        t5_cpu: bool = False,
-        t5_fsdp: bool | None = None,
         convert_model_dtype: bool = False,
-        attention_kernel: str = "fa2",
-        precision: str = "bf16",
-        guidance: bool = True,
-        efficiencies: EfficiencyTable = EFFICIENCIES,
-        host: HostCpu = DEFAULT_HOST,
-        overlap: Overlap | None = None,
+        **options: Any,
     ) -> Deployment:
         """A validated :class:`Deployment` with ``generate.py``'s defaults filled: one GPU with
         ``--offload_model True``, several with ``--dit_fsdp --t5_fsdp --ulysses_size gpus`` and no
-        offload; ``convert_model_dtype`` is ``--convert_model_dtype`` (the official profile only)."""
+        offload; ``convert_model_dtype`` is ``--convert_model_dtype`` (the official profile only);
+        the other ``options`` are Wan2.1's builder's (``accelerator``, ``offload``, ``t5_cpu`` …)."""
         record = variant if isinstance(variant, Wan22Variant) else get_variant(variant)
-        device = accelerator if isinstance(accelerator, Accelerator) else get_accelerator(accelerator)
         gpus = check_gpu_count(gpus)
         if parallelism is None:
             parallelism = default_parallelism(record, gpus)
-        for field, value in (("t5_cpu", t5_cpu), ("convert_model_dtype", convert_model_dtype)):
-            if not isinstance(value, bool):
-                raise LlmPerfOptError(f"{field}: must be true or false, got {value!r}")
+        if isinstance(parallelism, Parallelism):
+            _check_split(record, parallelism)
+        if not isinstance(convert_model_dtype, bool):
+            raise LlmPerfOptError(f"convert_model_dtype: must be true or false, got {convert_model_dtype!r}")
         profile = get_implementation(implementation)
         if convert_model_dtype:
             if profile is not OFFICIAL:
@@ -211,25 +218,10 @@ class Wan22Family:
                     "--dit_fsdp (accepted: one of them)"
                 )
             profile = CONVERTED
-        return Deployment(
-            family=self,
-            variant=record,
-            implementation=profile,
-            accelerator=device,
-            gpus=gpus,
-            parallelism=parallelism,
-            offload=("model" if gpus == 1 else "none") if offload is None else offload,
-            text_encoder_cpu=t5_cpu,
-            text_encoder_fsdp=(isinstance(parallelism, Parallelism) and parallelism.fsdp and not t5_cpu)
-            if t5_fsdp is None
-            else t5_fsdp,
-            attention_kernel=attention_kernel,
-            precision=precision,
-            guidance=guidance,
-            efficiencies=efficiencies,
-            host=host,
-            overlap=Overlap() if overlap is None else overlap,
+        base = WAN2_1.deployment(
+            record.transformer, implementation=profile, gpus=gpus, parallelism=parallelism, **options
         )
+        return attrs.evolve(base, family=self, variant=record)
 
     def check(self, deployment: Deployment) -> None:
         variant = deployment.variant
@@ -238,19 +230,7 @@ class Wan22Family:
                 f"variant: expected a Wan2.2 {'A14B' if self.experts else 'TI2V-5B'} variant record, "
                 f"got {getattr(variant, 'model_variant', variant)!r}"
             )
-        parallelism = deployment.parallelism
-        if parallelism.ring > 1:
-            raise LlmPerfOptError(
-                f"ring: Wan2.2's generate.py has no ring attention; got ring={parallelism.ring} "
-                f"(accepted: 1, with ulysses = gpus)"
-            )
-        heads, ulysses = variant.transformer.num_heads, parallelism.ulysses
-        if heads % ulysses:
-            divisors = [d for d in range(1, heads + 1) if heads % d == 0]
-            raise LlmPerfOptError(
-                f"ulysses: {heads} attention heads cannot be split {ulysses} ways; accepted Ulysses "
-                f"degrees (= gpus): {', '.join(map(str, divisors))}"
-            )
+        _check_split(variant, deployment.parallelism)
         if deployment.offload == "group" and deployment.gpus > 1:
             raise LlmPerfOptError(
                 f"offload: group offloading streams one GPU's weights; got offload='group' with "
@@ -264,27 +244,11 @@ class Wan22Family:
         return pipeline_key(deployment.variant, deployment.implementation, deployment.guidance)
 
     def describe(self, deployment: Deployment) -> str:
-        parallelism = deployment.parallelism
-        parts = []
-        if parallelism.ulysses > 1:
-            parts.append(f"--ulysses_size {parallelism.ulysses}")
-        if parallelism.fsdp:
-            parts.append("--dit_fsdp")
-        if deployment.text_encoder_fsdp:
-            parts.append("--t5_fsdp")
-        if deployment.offload == "group":
-            parts.append("transformer group offload")
-        else:
-            parts.append(f"--offload_model {deployment.offload == 'model'}")
-        if deployment.implementation is CONVERTED:
-            parts.append("--convert_model_dtype")
-        if deployment.text_encoder_cpu:
-            parts.append("--t5_cpu")
-        kernel = deployment.attention_kernel
-        return (
-            " ".join(parts)
-            + f" ({kernel if deployment.precision == 'bf16' else f'{kernel}, {deployment.precision}'})"
-        )
+        described = WAN2_1.describe(deployment)
+        if deployment.implementation is not CONVERTED:
+            return described
+        flags, kernel = described.rsplit(" (", 1)
+        return f"{flags} --convert_model_dtype ({kernel}"
 
     def schedule(self, tree: ModuleTree, deployment: Deployment) -> Schedule:
         variant: Wan22Variant = deployment.variant
