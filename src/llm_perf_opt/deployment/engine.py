@@ -174,21 +174,14 @@ def run_expressions(tree: ModuleTree, deployment: Deployment) -> RunExpressions:
 
 
 class _TimePrinter(GridPrinter):
-    """The grid printer of the cost compiler (exact floor divisions), with a :class:`Maximum` as
-    nested ``numpy.maximum`` calls and a SymPy ``Min`` (the steps of an expert) as nested
-    ``numpy.minimum`` calls."""
+    """The grid printer of the cost compiler (exact floor divisions, ``Min`` as ``numpy.minimum``),
+    with a :class:`Maximum` as nested ``numpy.maximum`` calls."""
 
-    def _nested(self, function: str, expr: sympy.Expr) -> str:
-        name = self._module_format(function)
+    def _print_Maximum(self, expr: sympy.Expr) -> str:
+        name = self._module_format("numpy.maximum")
         printed = [self._print(arg) for arg in expr.args]
         nested: str = functools.reduce(lambda left, right: f"{name}({left}, {right})", printed)
         return nested
-
-    def _print_Maximum(self, expr: sympy.Expr) -> str:
-        return self._nested("numpy.maximum", expr)
-
-    def _print_Min(self, expr: sympy.Expr) -> str:
-        return self._nested("numpy.minimum", expr)
 
 
 _NAMESPACE: Final[dict[str, Any]] = {"numpy": np}

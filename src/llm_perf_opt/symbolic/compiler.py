@@ -80,7 +80,14 @@ class FloorDivide(sympy.Function):  # type: ignore[misc]  # sympy is untyped
 
 
 class GridPrinter(NumPyPrinter):  # type: ignore[misc]  # sympy is untyped
-    """NumPy source in which a :class:`FloorDivide` is exact (see there)."""
+    """NumPy source in which a :class:`FloorDivide` is exact (see there) and a SymPy ``Min`` (the
+    steps of an expert) is nested ``numpy.minimum`` calls."""
+
+    def _print_Min(self, expr: sympy.Expr) -> str:
+        name = self._module_format("numpy.minimum")
+        printed = [self._print(arg) for arg in expr.args]
+        nested: str = functools.reduce(lambda left, right: f"{name}({left}, {right})", printed)
+        return nested
 
     def _print_FloorDivide(self, expr: sympy.Expr) -> str:
         numerator, denominator = expr.args
