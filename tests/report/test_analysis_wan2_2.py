@@ -11,7 +11,7 @@ from llm_perf_opt.cli import main
 from llm_perf_opt.contracts import Wan2_1AnalyticRequest
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.models import build_deployment
-from llm_perf_opt.report.analysis import Analysis, RunOptions, analyze
+from llm_perf_opt.report.analysis import Analysis, RunOptions, analyze, report_id_for
 from llm_perf_opt.wan2_2 import get_variant
 from llm_perf_opt.wan2_2.workloads import OFFICIAL_PROFILE_ID, resolve_profile
 
@@ -112,3 +112,15 @@ def test_the_command_line_estimates_and_sizes_wan2_2(capsys: pytest.CaptureFixtu
     )
     assert main(["variants"]) == 0
     assert "t2v-a14b" in capsys.readouterr().out
+
+
+def test_converted_and_plain_deployments_get_different_report_ids() -> None:
+    """--convert_model_dtype changes the figures, so it changes the report id (same device and shape)."""
+    request = _request("ti2v-5b")
+    ids = {
+        report_id_for(
+            request, RunOptions(deployment=build_deployment("ti2v-5b", convert_model_dtype=convert))
+        )
+        for convert in (False, True)
+    }
+    assert len(ids) == 2

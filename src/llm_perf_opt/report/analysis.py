@@ -127,11 +127,10 @@ class RunOptions:
         """What the report id hashes: every option, the deployment by its shape and factors."""
         deployment = None
         if self.deployment is not None:
-            deployment = {
-                "shape": repr(self.deployment.shape),
-                "flags": self.deployment.flags,
-                "factors": dict(self.deployment.factors),
-            }
+            deployment = {"shape": repr(self.deployment.shape), "factors": dict(self.deployment.factors)}
+            if self.deployment.implementation is not get_implementation(self.deployment.implementation.name):
+                # a profile of the same name with other weight dtypes (Wan2.2 --convert_model_dtype)
+                deployment["flags"] = self.deployment.flags
         return {
             "implementation": self.implementation,
             "guidance": self.guidance,
