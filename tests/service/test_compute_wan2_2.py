@@ -39,3 +39,12 @@ def test_each_expert_has_a_formula_and_every_variant_is_listed() -> None:
     assert "steps" in found["text"]
     listed = {v["model_variant"] for v in compute.catalogue()["variants"]}
     assert {"t2v-a14b", "i2v-a14b", "ti2v-5b", "vace-1.3b", "vace-14b", "t2v-14b"} <= listed
+
+
+def test_convert_model_dtype_is_a_run_option() -> None:
+    """``convert_model_dtype=true`` reaches the Wan2.2 deployment; a non-boolean is refused."""
+    options = compute.run_options({"device": "h100", "convert_model_dtype": "true"})
+    deployment = compute.report_options("t2v-a14b", options).deployment
+    assert deployment is not None and "--convert_model_dtype" in deployment.flags
+    with pytest.raises(LlmPerfOptError, match="convert_model_dtype: must be true or false"):
+        compute.run_options({"convert_model_dtype": "yes"})

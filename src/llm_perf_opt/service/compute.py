@@ -94,6 +94,7 @@ class ServiceOptions:
         attention_kernel: fused attention kernel (``sdpa``, ``fa2``, ``fa3``).
         offload: where weights wait (``none``, ``model``, ``group``; ``None``: the official default).
         t5_cpu: the text encoder runs on the host CPU.
+        convert_model_dtype: Wan2.2's transformers held in bf16 (``--convert_model_dtype``).
     """
 
     implementation: str = "official"
@@ -104,6 +105,7 @@ class ServiceOptions:
     attention_kernel: str = "fa2"
     offload: str | None = None
     t5_cpu: bool = False
+    convert_model_dtype: bool = False
 
 
 RUN_OPTION_NAMES: Final[tuple[str, ...]] = tuple(a.name for a in attrs.fields(ServiceOptions))
@@ -132,7 +134,7 @@ def run_options(query: Mapping[str, str]) -> ServiceOptions:
         )
     values: dict[str, Any] = {}
     for name, text in query.items():
-        if name in ("guidance", "pad_text", "t5_cpu"):
+        if name in ("guidance", "pad_text", "t5_cpu", "convert_model_dtype"):
             values[name] = _boolean(name, text)
         elif name == "offload":
             if text not in OFFLOADS:
@@ -173,6 +175,7 @@ def _deployment(model_variant: str, options: ServiceOptions) -> Deployment | Non
         t5_cpu=options.t5_cpu,
         attention_kernel=options.attention_kernel,
         guidance=options.guidance,
+        **({"convert_model_dtype": True} if options.convert_model_dtype else {}),
     )
 
 
