@@ -125,6 +125,9 @@ def _add_deployment(parser: argparse.ArgumentParser, *, required: bool = False) 
         default=None,
         help="Wan2.2: hold the transformers in bf16 (generate.py --convert_model_dtype)",
     )
+    parser.add_argument(
+        "--image", action="store_true", default=None, help="TI2V-5B: image-to-video (generate.py --image)"
+    )
     parser.add_argument("--precision", default=None, help="tensor precision of bf16 matmuls (default bf16)")
     parser.add_argument(
         "--efficiencies", type=Path, default=None, help="efficiency-factor override file (JSON)"
@@ -141,6 +144,7 @@ _DEVICE_OPTIONS = (
     ("offload", "--offload"),
     ("t5_cpu", "--t5-cpu"),
     ("convert_model_dtype", "--convert-model-dtype"),
+    ("image", "--image"),
     ("precision", "--precision"),
     ("efficiencies", "--efficiencies"),
     ("devices_file", "--devices-file"),
@@ -165,7 +169,7 @@ def _deployment(args: argparse.Namespace, *, gpus: int | None = None) -> Deploym
             ring=1 if args.ring is None else args.ring,
             fsdp=bool(args.fsdp) if args.fsdp is not None else count > 1,
         )
-    extra = {} if args.convert_model_dtype is None else {"convert_model_dtype": True}
+    extra = {name: True for name in ("convert_model_dtype", "image") if getattr(args, name) is not None}
     return build_deployment(
         args.variant,
         implementation=args.implementation,

@@ -16,13 +16,13 @@ from llm_perf_opt.wan2_1.vace import VACE_VARIANTS, VaceVariant
 from llm_perf_opt.wan2_1.vace_run import VACE, VaceFamily
 from llm_perf_opt.wan2_1.variants import VARIANTS as WAN2_1_VARIANTS
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
-from llm_perf_opt.wan2_2.run import WAN2_2, WAN2_2_A14B, Wan22Family, family_for
+from llm_perf_opt.wan2_2.run import WAN2_2, WAN2_2_A14B, WAN2_2_IMAGE, Wan22Family, family_for
 from llm_perf_opt.wan2_2.variants import VARIANTS as WAN2_2_VARIANTS
 from llm_perf_opt.wan2_2.variants import Wan22Variant
 
 __all__ = ["FAMILIES", "build_deployment", "family_of", "find_variant", "variant_names"]
 
-FAMILIES: Final = (WAN2_1, VACE, WAN2_2_A14B, WAN2_2)
+FAMILIES: Final = (WAN2_1, VACE, WAN2_2_A14B, WAN2_2, WAN2_2_IMAGE)
 """Every model family, in the order listings show them."""
 
 

@@ -124,3 +124,11 @@ def test_converted_and_plain_deployments_get_different_report_ids() -> None:
         for convert in (False, True)
     }
     assert len(ids) == 2
+
+
+def test_a_report_of_an_image_run_holds_its_encode() -> None:
+    """A TI2V-5B report with an image-to-video deployment has the image's one VAE encode in its tree."""
+    deployment = build_deployment("ti2v-5b", accelerator="rtx4090", image=True)
+    analysis = analyze(_request("ti2v-5b"), RunOptions(deployment=deployment))
+    assert analysis.figures["vae.encoder"].calls == 1
+    assert analysis.figures["vae.encoder"].metrics["flops"] > 0

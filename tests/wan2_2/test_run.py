@@ -163,3 +163,20 @@ def test_an_unknown_variant_lists_every_family() -> None:
     """An unknown variant names the known ones of both families."""
     with pytest.raises(LlmPerfOptError, match=r"unknown variant 'x'.*t2v-14b.*t2v-a14b"):
         build_deployment("x")
+
+
+def test_the_ti2v_image_run_encodes_its_image_and_matches_the_published_run() -> None:
+    """TI2V-5B with --image encodes one frame per video (a vae_encode stage and phase) and meets the published
+    RTX 4090 image-to-video run (524.8 s, 22.8 GB) within 10 % and 3 GB."""
+    deployment = build_deployment(
+        "ti2v-5b", accelerator="rtx4090", image=True, t5_cpu=True, **OFFLOAD_CONVERT
+    )
+    assert "--image" in deployment.flags and deployment.family.image
+    tree = deployment.family.pipeline_tree(deployment)
+    assert tree["vae.encoder"].calls != 0  # B encodes (one per video)
+    values = run_model(deployment).evaluate_point(TI2V_720P)
+    assert values["stage.vae_encode"] > 0 and values["phase.vae_encode"] > 0
+    assert values["total"] == pytest.approx(524.8, rel=0.10)
+    assert values["peak_memory"] / 1e9 == pytest.approx(22.8, abs=3.0)
+    with pytest.raises(LlmPerfOptError, match="image: only ti2v-5b takes an optional input image"):
+        build_deployment("t2v-a14b", image=True)

@@ -487,6 +487,10 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
         implementation = options.deployment.implementation  # with its weight dtypes (convert_model_dtype)
     profile, workload, profile_notes, workload_notes = request_workload(request, variant, options.pad_text)
     tree, tree_key = variant_tree(variant, implementation, options.guidance)
+    run = options.deployment
+    if run is not None and run.variant is variant:
+        # the deployment's own run (a Wan2.2 image-to-video run, converted weights): same variant
+        tree, tree_key = run.family.pipeline_tree(run), run.family.tree_key(run)
     figures, synthetic = _exact_figures(tree, workload, tree_key)
     seconds: dict[str, float] = {}
     own_seconds: dict[str, float] = {}

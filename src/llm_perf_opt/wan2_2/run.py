@@ -32,8 +32,8 @@ they started on the CPU; while sampling one expert when experts are swapped (off
 the CPU), both otherwise; after sampling none with offload, else what sampling held; umT5 as
 Wan2.1; each phase's activation peak (the transformer's at the rank's tokens, plus the residual
 stream, the text context and, with one timestep per token, the per-token modulation every block
-reads, added to the peak of the blocks' sub-modules). TI2V-5B runs text-to-video (its README
-command) here; its optional image encode is not a deployment option.
+reads, added to the peak of the blocks' sub-modules). TI2V-5B runs text-to-video by default (its
+README command); ``image=True`` (:data:`WAN2_2_IMAGE`) adds the input image's one-frame encode.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ __all__ = [
     "STAGES",
     "WAN2_2",
     "WAN2_2_A14B",
+    "WAN2_2_IMAGE",
     "Wan22Family",
     "default_parallelism",
     "family_for",
@@ -182,6 +183,8 @@ class Wan22Family:
     size_multiple: int
     experts: bool
     frame_stride: int = VAE_TEMPORAL_STRIDE
+    image: bool = False
+    """TI2V-5B's image-to-video run (``--image``): its input image VAE-encoded once, one frame."""
 
     def deployment(
         self,
@@ -191,20 +194,28 @@ class Wan22Family:
         gpus: int = 1,
         parallelism: Parallelism | None = None,
         convert_model_dtype: bool = False,
+        image: bool = False,
         **options: Any,
     ) -> Deployment:
         """A validated :class:`Deployment` with ``generate.py``'s defaults filled: one GPU with
         ``--offload_model True``, several with ``--dit_fsdp --t5_fsdp --ulysses_size gpus`` and no
         offload; ``convert_model_dtype`` is ``--convert_model_dtype`` (the official profile only);
-        the other ``options`` are Wan2.1's builder's (``accelerator``, ``offload``, ``t5_cpu`` …)."""
+        ``image`` runs TI2V-5B's image-to-video mode (``--image``; :data:`WAN2_2_IMAGE`); the other
+        ``options`` are Wan2.1's builder's (``accelerator``, ``offload``, ``t5_cpu`` …)."""
         record = variant if isinstance(variant, Wan22Variant) else get_variant(variant)
         gpus = check_gpu_count(gpus)
         if parallelism is None:
             parallelism = default_parallelism(record, gpus)
         if isinstance(parallelism, Parallelism):
             _check_split(record, parallelism)
-        if not isinstance(convert_model_dtype, bool):
-            raise LlmPerfOptError(f"convert_model_dtype: must be true or false, got {convert_model_dtype!r}")
+        for name, value in (("convert_model_dtype", convert_model_dtype), ("image", image)):
+            if not isinstance(value, bool):
+                raise LlmPerfOptError(f"{name}: must be true or false, got {value!r}")
+        if image and record.transformer.model_type != "ti2v":
+            raise LlmPerfOptError(
+                "image: only ti2v-5b takes an optional input image, got image=True for "
+                f"{record.model_variant}"
+            )
         profile = get_implementation(implementation)
         if convert_model_dtype:
             if profile is not OFFICIAL:
@@ -221,7 +232,7 @@ class Wan22Family:
         base = WAN2_1.deployment(
             record.transformer, implementation=profile, gpus=gpus, parallelism=parallelism, **options
         )
-        return attrs.evolve(base, family=self, variant=record)
+        return attrs.evolve(base, family=WAN2_2_IMAGE if image else self, variant=record)
 
     def check(self, deployment: Deployment) -> None:
         variant = deployment.variant
@@ -238,17 +249,22 @@ class Wan22Family:
             )
 
     def pipeline_tree(self, deployment: Deployment) -> ModuleTree:
-        return pipeline_tree(deployment.variant, deployment.implementation, deployment.guidance)
+        return pipeline_tree(deployment.variant, deployment.implementation, deployment.guidance, self.image)
 
     def tree_key(self, deployment: Deployment) -> str:
-        return pipeline_key(deployment.variant, deployment.implementation, deployment.guidance)
+        return pipeline_key(deployment.variant, deployment.implementation, deployment.guidance, self.image)
 
     def describe(self, deployment: Deployment) -> str:
-        described = WAN2_1.describe(deployment)
-        if deployment.implementation is not CONVERTED:
-            return described
-        flags, kernel = described.rsplit(" (", 1)
-        return f"{flags} --convert_model_dtype ({kernel}"
+        extra = [
+            flag
+            for flag, on in (
+                ("--convert_model_dtype", deployment.implementation is CONVERTED),
+                ("--image", self.image),
+            )
+            if on
+        ]
+        flags, kernel = WAN2_1.describe(deployment).rsplit(" (", 1)
+        return " ".join((flags, *extra)) + f" ({kernel}"
 
     def schedule(self, tree: ModuleTree, deployment: Deployment) -> Schedule:
         variant: Wan22Variant = deployment.variant
@@ -417,6 +433,10 @@ WAN2_2: Final = Wan22Family(
     experts=False,
 )
 """Wan2.2's run rules for TI2V-5B (one transformer, the Wan2.2 VAE's 32-pixel grid)."""
+
+
+WAN2_2_IMAGE: Final = attrs.evolve(WAN2_2, name="wan2.2-image", image=True)
+"""TI2V-5B's image-to-video run: :data:`WAN2_2` with the input image's one-frame encode."""
 
 
 def family_for(variant: Wan22Variant) -> Wan22Family:
