@@ -7,6 +7,7 @@ not an edit elsewhere.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Final
 
 from llm_perf_opt.deployment.value import Deployment
@@ -68,5 +69,21 @@ def build_deployment(variant: str | WanVariant | VaceVariant | Wan22Variant, **o
     """A validated :class:`~llm_perf_opt.deployment.value.Deployment` of ``variant`` with its family's
     defaults filled; ``options`` are the family builder's (``accelerator``, ``gpus``, ``offload`` …)."""
     family = family_of(variant)
+    accepted = _options_of(family)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise LlmPerfOptError(
+            f"{unknown[0]}: not an option of the {family.name} family; "
+            f"accepted: {', '.join(sorted(accepted))}"
+        )
     record = find_variant(variant) if isinstance(variant, str) else variant
     return family.deployment(record, **options)  # type: ignore[arg-type]
+
+
+def _options_of(family: Wan21Family | VaceFamily | Wan22Family) -> set[str]:
+    """The keywords a family's builder takes (the VACE and Wan2.2 builders pass the rest to Wan2.1's)."""
+    parameters = inspect.signature(family.deployment).parameters.values()
+    names = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        names |= _options_of(WAN2_1)
+    return names

@@ -180,3 +180,11 @@ def test_the_ti2v_image_run_encodes_its_image_and_matches_the_published_run() ->
     assert values["peak_memory"] / 1e9 == pytest.approx(22.8, abs=3.0)
     with pytest.raises(LlmPerfOptError, match="image: only ti2v-5b takes an optional input image"):
         build_deployment("t2v-a14b", image=True)
+
+
+def test_an_option_of_another_family_is_one_clear_error() -> None:
+    """Wan2.2's --convert_model_dtype asked of a Wan2.1 variant names the option and the family."""
+    with pytest.raises(LlmPerfOptError, match=r"convert_model_dtype: not an option of the wan2\.1 family"):
+        build_deployment("t2v-14b", convert_model_dtype=True)
+    with pytest.raises(LlmPerfOptError, match=r"image: not an option of the wan2\.1-vace family"):
+        build_deployment("vace-1.3b", image=True)
