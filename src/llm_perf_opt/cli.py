@@ -10,7 +10,7 @@ Commands:
     dit        what one diffusion-transformer forward costs, module by module
     formula    one module's cost formula, as text or LaTeX
     latex      every module's formulas as one LaTeX document
-    variants   list the Wan2.1 variants
+    variants   list the Wan2.1 and Wan2.2 variants
     profiles   list the workload profiles
 
 Bad input is one line on stderr naming the field, the value and what is accepted, exit status 2.
@@ -37,11 +37,11 @@ from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import ACCELERATORS, get_accelerator, load_accelerators
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS, EFFICIENCIES, load_efficiencies
 from llm_perf_opt.hardware.kernels import GEMM_PRECISIONS, WEIGHT_STORAGE_BYTES
-from llm_perf_opt.models import build_deployment
+from llm_perf_opt.models import build_deployment, find_variant
 from llm_perf_opt.parsing import parse_int
 from llm_perf_opt.plots.cli import register as register_plot
 from llm_perf_opt.profiling.cli import register as register_profile
-from llm_perf_opt.report.analysis import RunOptions, request_workload
+from llm_perf_opt.report.analysis import RunOptions, request_workload, variant_tree
 from llm_perf_opt.report.compare import compare_reports, comparison_markdown
 from llm_perf_opt.report.compare_deployments import register as register_compare_deployments
 from llm_perf_opt.report.files import REPORT_FILE, RunResult, read_report, run
@@ -55,9 +55,11 @@ from llm_perf_opt.symbolic.module import ModuleTree
 from llm_perf_opt.symbolic.whatif import WhatIfs
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation, dit_tree, evaluate_dit
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
-from llm_perf_opt.wan2_1.pipeline import pipeline_tree
+from llm_perf_opt.wan2_1.vace import VaceVariant
 from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
 from llm_perf_opt.wan2_1.workloads import PROFILES, default_steps
+from llm_perf_opt.wan2_2.variants import VARIANTS as WAN2_2_VARIANTS
+from llm_perf_opt.wan2_2.variants import Wan22Variant
 
 __all__ = ["main"]
 
@@ -154,6 +156,15 @@ def _add_deployment(parser: argparse.ArgumentParser, *, required: bool = False) 
     parser.add_argument(
         "--t5-cpu", action="store_true", default=None, help="run the text encoder on the host CPU"
     )
+    parser.add_argument(
+        "--convert-model-dtype",
+        action="store_true",
+        default=None,
+        help="Wan2.2: hold the transformers in bf16 (generate.py --convert_model_dtype)",
+    )
+    parser.add_argument(
+        "--image", action="store_true", default=None, help="TI2V-5B: image-to-video (generate.py --image)"
+    )
     parser.add_argument("--precision", default=None, help="tensor precision of bf16 matmuls (default bf16)")
     parser.add_argument(
         "--stack",
@@ -210,6 +221,8 @@ _DEVICE_OPTIONS = (
     ("attention_kernel", "--attention-kernel"),
     ("offload", "--offload"),
     ("t5_cpu", "--t5-cpu"),
+    ("convert_model_dtype", "--convert-model-dtype"),
+    ("image", "--image"),
     ("precision", "--precision"),
     ("stack", "--stack"),
     ("gemm_precision", "--gemm-precision"),
@@ -243,6 +256,13 @@ def _deployment(args: argparse.Namespace, *, gpus: int | None = None) -> Deploym
             fsdp=bool(args.fsdp) if args.fsdp is not None else count > cfg,
             cfg=cfg,
         )
+    extra: dict[str, object] = {
+        name: True for name in ("convert_model_dtype", "image") if getattr(args, name) is not None
+    }
+    if getattr(args, "sparse_attention", "ideal") != "ideal":
+        extra["sparse_attention"] = args.sparse_attention
+    if getattr(args, "step_cache", None) is not None:
+        extra["step_cache"] = args.step_cache
     return build_deployment(
         args.variant,
         stack=_stack(args.stack),
@@ -262,6 +282,7 @@ def _deployment(args: argparse.Namespace, *, gpus: int | None = None) -> Deploym
         cfg_parallel=args.cfg_parallel,
         guidance=not args.no_guidance,
         efficiencies=EFFICIENCIES if args.efficiencies is None else load_efficiencies(args.efficiencies),
+        **extra,
     )
 
 
@@ -352,7 +373,7 @@ def _build_parser() -> argparse.ArgumentParser:
     register_serve(commands)
     register_plot(commands)
 
-    commands.add_parser("variants", help="list the Wan2.1 variants").set_defaults(func=_variants)
+    commands.add_parser("variants", help="list the Wan2.1 and Wan2.2 variants").set_defaults(func=_variants)
     commands.add_parser("profiles", help="list the workload profiles").set_defaults(func=_profiles)
     commands.add_parser("devices", help="list the accelerators of the time model").set_defaults(func=_devices)
     calibration = commands.add_parser("calibration", help="the time model against the published measurements")
@@ -520,7 +541,7 @@ def _read_model(path: Path) -> Wan2_1AnalyticModel:
 
 
 def _request(args: argparse.Namespace) -> Wan2_1AnalyticRequest:
-    variant = get_variant(args.variant)
+    variant = find_variant(args.variant)
     return structure(
         {
             "model_id": variant.model_id,
@@ -539,16 +560,13 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> None:
-    variant = get_variant(args.variant)
+    variant = find_variant(args.variant)
     deployment = _deployment(args)
     assert deployment is not None  # --device is required
     profile, workload, _, notes = request_workload(_request(args), variant, not args.no_pad_text)
     whatifs = _whatifs(args)
     workload = whatifs.applied(workload)
-    tree = pipeline_tree(
-        variant, deployment.implementation, deployment.guidance, whatifs.sparse_attention, whatifs.step_cache
-    )
-    values = run_model(deployment, tree).evaluate_point(workload)
+    values = run_model(deployment).evaluate_point(workload)
     notes = [*whatifs.notes(), *notes]
     total = values["total"]
     print(
@@ -576,8 +594,15 @@ def _estimate(args: argparse.Namespace) -> None:
 
 
 def _size(args: argparse.Namespace) -> None:
-    variant = get_variant(args.variant)
-    steps = args.steps if args.steps is not None else default_steps(variant)
+    variant = find_variant(args.variant)
+    if args.steps is not None:
+        steps = args.steps
+    else:
+        steps = (
+            variant.sample_steps
+            if isinstance(variant, Wan22Variant | VaceVariant)
+            else default_steps(variant)
+        )
     if args.question == "devices":
         if args.gpus is not None:
             raise LlmPerfOptError("--gpus: size devices tries 1, 2, 4 and 8 GPUs itself; leave --gpus out")
@@ -670,6 +695,17 @@ def _variants(args: argparse.Namespace) -> None:
             f"layers {variant.num_layers:>3} image tokens {variant.image_tokens:>3} "
             f"{variant.config_path}"
         )
+    for record in WAN2_2_VARIANTS.values():
+        t = record.transformer
+        experts = (
+            f"experts {'+'.join(record.experts)} at {record.boundary}" if record.experts else "one model"
+        )
+        print(
+            f"{record.model_variant:<14} {record.model_id:<22} {t.model_type:<6} "
+            f"dim {t.dim:>5} ffn {t.ffn_dim:>6} heads {t.num_heads:>3} layers {t.num_layers:>3} "
+            f"{experts}, {record.vae} VAE, {record.sample_steps} steps {record.default_size} "
+            f"{t.config_path}"
+        )
 
 
 def _dit(args: argparse.Namespace) -> None:
@@ -693,13 +729,14 @@ def _add_formula_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _formula_tree(args: argparse.Namespace) -> ModuleTree:
-    return pipeline_tree(
-        get_variant(args.variant),
+    tree, _ = variant_tree(
+        find_variant(args.variant),
         get_implementation(args.implementation),
         not args.no_guidance,
         args.sparse_attention,
         args.step_cache,
     )
+    return tree
 
 
 def _formula(args: argparse.Namespace) -> None:

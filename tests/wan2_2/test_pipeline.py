@@ -150,8 +150,8 @@ def test_grid_equals_exact_points() -> None:
 
 
 def test_bad_workload_fields_are_errors() -> None:
-    """Non-positive counts and unknown grid fields name the field."""
-    with pytest.raises(LlmPerfOptError, match="num_inference_steps: must be an integer ≥ 1"):
+    """Non-positive counts (checked against the workload limits) and unknown grid fields name the field."""
+    with pytest.raises(LlmPerfOptError, match="num_inference_steps: must be an integer in 1…"):
         resolve_workload(get_variant("t2v-a14b"), steps=0)
     with pytest.raises(LlmPerfOptError, match="batch_size"):
         resolve_workload(get_variant("t2v-a14b"), batch=0)

@@ -229,8 +229,8 @@ def run_expressions(tree: ModuleTree, deployment: Deployment) -> RunExpressions:
 
 
 class _TimePrinter(GridPrinter):
-    """The grid printer of the cost compiler (exact floor divisions), with a :class:`Maximum` as
-    nested ``numpy.maximum`` calls."""
+    """The grid printer of the cost compiler (exact floor divisions, ``Min`` as ``numpy.minimum``),
+    with a :class:`Maximum` as nested ``numpy.maximum`` calls."""
 
     def _print_Maximum(self, expr: sympy.Expr) -> str:
         name = self._module_format("numpy.maximum")

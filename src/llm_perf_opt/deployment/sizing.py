@@ -39,6 +39,7 @@ __all__ = [
     "MAX_HEIGHT",
     "RunFigures",
     "SizingAnswer",
+    "check_on_grid",
     "estimate",
     "fewest_devices",
     "largest_frames",
@@ -167,6 +168,19 @@ def _positive(name: str, value: object) -> int:
     return int(value)
 
 
+def check_on_grid(deployment: Deployment, height: int, width: int) -> None:
+    """Reject a size off the family's grid (``size_multiple``), naming the nearest valid values."""
+    grid = deployment.family.size_multiple
+    for name, value in (("height", height), ("width", width)):
+        if value % grid:
+            lower = value // grid * grid
+            nearest = f"{lower + grid}" if lower == 0 else f"{lower} or {lower + grid}"
+            raise LlmPerfOptError(
+                f"{name}: must be a multiple of {grid} for {deployment.family.name}, got {value}; "
+                f"nearest valid: {nearest}"
+            )
+
+
 def _evaluate(
     deployment: Deployment, frames: npt.ArrayLike, height: npt.ArrayLike, width: npt.ArrayLike, steps: int
 ) -> tuple[FloatArray, FloatArray]:
@@ -183,7 +197,8 @@ def _evaluate(
 
 
 def estimate(deployment: Deployment, *, frames: int, height: int, width: int, steps: int) -> RunFigures:
-    """The figures of one run of one video."""
+    """The figures of one run of one video (a size off the family's grid is an error)."""
+    check_on_grid(deployment, _positive("height", height), _positive("width", width))
     seconds, peak = _evaluate(deployment, frames, height, width, steps)
     return _figures(deployment, frames, height, width, steps, float(seconds), float(peak), fits=True)
 
@@ -274,6 +289,7 @@ def largest_frames(
 ) -> SizingAnswer:
     """The most frames (``stride·k + 1``) of ``height × width`` within the budgets on ``deployment``."""
     height, width, steps = _positive("height", height), _positive("width", width), _positive("steps", steps)
+    check_on_grid(deployment, height, width)
     stride = deployment.family.frame_stride
     candidates = [(f, height, width) for f in range(1, _positive("max_frames", max_frames) + 1, stride)]
     return _search(

@@ -28,6 +28,7 @@ from llm_perf_opt.hardware.kernels import (
     get_kernel,
 )
 from llm_perf_opt.symbolic.module import ModuleTree
+from llm_perf_opt.symbolic.whatif import SPARSE_PATTERNS
 from llm_perf_opt.validation import FieldError, flag, instance, integer, one_of, text
 
 if TYPE_CHECKING:
@@ -256,6 +257,11 @@ class Deployment:
         cuda_graphs: a denoising step is replayed from a CUDA graph (recorded; no launch term is
             priced).
         vae_decode: one of :data:`VAE_DECODES`.
+        sparse_attention: the sparse-attention pattern whose overhead the self-attention carries
+            (:data:`~llm_perf_opt.symbolic.whatif.SPARSE_PATTERNS`; ``ideal``: the density ρ alone).
+            The density itself is a workload input (``attention_density``), like the reused steps.
+        step_cache: the step-cache method whose module the run declares (TeaCache, MagCache; the
+            family's names), or ``None`` (reused steps alone).
         stack: the inference stack's name (a preset of :mod:`llm_perf_opt.deployment.stacks` or a
             user's): selects its ``framework`` efficiency factor.
         guidance: classifier-free guidance: two transformer forwards per step.
@@ -280,6 +286,8 @@ class Deployment:
     fused_chains: tuple[str, ...] = field(default=(), converter=_names, validator=_chains)
     cuda_graphs: bool = field(default=False, validator=flag())
     vae_decode: str = field(default="whole", validator=one_of(VAE_DECODES))
+    sparse_attention: str = field(default="ideal", validator=one_of(tuple(SPARSE_PATTERNS)))
+    step_cache: str | None = field(default=None)
     stack: str = field(default="official", validator=text())
     guidance: bool = field(default=True, validator=flag())
     efficiencies: EfficiencyTable = field(default=EFFICIENCIES, validator=instance(EfficiencyTable))
@@ -342,6 +350,8 @@ class Deployment:
             self.fused_chains,
             self.cuda_graphs,
             self.vae_decode,
+            self.sparse_attention,
+            self.step_cache,
             self.stack,
             self.guidance,
             self.host,

@@ -48,19 +48,27 @@ from llm_perf_opt.contracts.models import (
 from llm_perf_opt.deployment.engine import run_model
 from llm_perf_opt.deployment.value import Deployment
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.models import find_variant
 from llm_perf_opt.report.categories import CATEGORIES, categorize
 from llm_perf_opt.symbolic.compiler import Evaluator, compile_tree
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.symbolic.whatif import WhatIfs
 from llm_perf_opt.validation import flag, instance, text
+from llm_perf_opt.wan2_1 import vace_pipeline
 from llm_perf_opt.wan2_1.evaluate import resolve_workload
 from llm_perf_opt.wan2_1.geometry import VAE_SPATIAL_STRIDE
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
 from llm_perf_opt.wan2_1.pipeline import pipeline_key, pipeline_tree
 from llm_perf_opt.wan2_1.roles import COMPONENT_MODULES, PACKAGE, PIPELINE_MODULES, ROLES
-from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
+from llm_perf_opt.wan2_1.vace import VaceVariant
+from llm_perf_opt.wan2_1.variants import WanVariant
 from llm_perf_opt.wan2_1.workloads import resolve_profile
+from llm_perf_opt.wan2_2 import pipeline as wan2_2_pipeline
+from llm_perf_opt.wan2_2 import roles as wan2_2_roles
+from llm_perf_opt.wan2_2.evaluate import resolve_workload as resolve_wan2_2_workload
+from llm_perf_opt.wan2_2.variants import Wan22Variant
+from llm_perf_opt.wan2_2.workloads import resolve_profile as resolve_wan2_2_profile
 
 __all__ = [
     "OWN_OPS_NAME",
@@ -70,6 +78,9 @@ __all__ = [
     "analyze",
     "report_id_for",
 ]
+
+AnyVariant = WanVariant | VaceVariant | Wan22Variant
+"""A variant record of either family."""
 
 OWN_OPS_NAME: Final = "ops"
 """Name of the extra child that holds a module's own ops (and own time: transfers, communication)
@@ -120,6 +131,9 @@ class RunOptions:
         deployment = None
         if self.deployment is not None:
             deployment = {"shape": repr(self.deployment.shape), "factors": dict(self.deployment.factors)}
+            if self.deployment.implementation is not get_implementation(self.deployment.implementation.name):
+                # a profile of the same name with other weight dtypes (Wan2.2 --convert_model_dtype)
+                deployment["flags"] = self.deployment.flags
         return {
             "implementation": self.implementation,
             "guidance": self.guidance,
@@ -191,7 +205,7 @@ class Analysis:
 
     model: Wan2_1AnalyticModel
     figures: Mapping[str, ModuleFigures]
-    variant: WanVariant
+    variant: AnyVariant
     implementation: Implementation
     options: RunOptions
     notes: tuple[str, ...]
@@ -217,13 +231,57 @@ def report_id_for(request: Wan2_1AnalyticRequest, options: RunOptions) -> str:
     return f"{safe}__{digest}"
 
 
-def _qualified_class_name(node: ModuleNode) -> str:
+def _qualified_class_name(node: ModuleNode, variant: AnyVariant) -> str:
+    pipelines, components = PIPELINE_MODULES, COMPONENT_MODULES
+    if isinstance(variant, Wan22Variant):
+        pipelines, components = wan2_2_roles.PIPELINE_MODULES, wan2_2_roles.component_modules(variant)
     if node.parent_id is None:
-        return f"{PIPELINE_MODULES.get(node.class_name, PACKAGE)}.{node.class_name}"
+        return f"{pipelines.get(node.class_name, PACKAGE)}.{node.class_name}"
     if node.class_name in _TORCH_CLASSES:
         return f"torch.nn.{node.class_name}"
     component = node.id.split(".", 1)[0]
-    return f"{COMPONENT_MODULES.get(component, PACKAGE)}.{node.class_name}"
+    return f"{components.get(component, PACKAGE)}.{node.class_name}"
+
+
+def variant_tree(
+    variant: AnyVariant,
+    implementation: Implementation,
+    guidance: bool,
+    sparse_attention: str = "ideal",
+    step_cache: str | None = None,
+) -> tuple[ModuleTree, str]:
+    """The whole-run tree of a variant of either family, and its disk-cache key. A sparse-attention
+    pattern's overhead and a step-cache module are declared for Wan2.1's pipeline (ρ, k and τ
+    are symbols of every family's formulas)."""
+    if isinstance(variant, Wan22Variant | VaceVariant):
+        if sparse_attention != "ideal":
+            raise LlmPerfOptError(
+                f"sparse_attention: the {sparse_attention!r} pattern's overhead is declared for the "
+                f"Wan2.1 text- and image-to-video variants, not {variant.model_variant} (accepted: "
+                "'ideal', the density ρ alone)"
+            )
+        if step_cache is not None:
+            raise LlmPerfOptError(
+                f"step_cache: the {step_cache!r} module is declared for the Wan2.1 text- and "
+                f"image-to-video variants, not {variant.model_variant} (accepted: none; reused steps "
+                "alone)"
+            )
+    if isinstance(variant, Wan22Variant):
+        return (
+            wan2_2_pipeline.pipeline_tree(variant, implementation, guidance),
+            wan2_2_pipeline.pipeline_key(variant, implementation, guidance),
+        )
+    if isinstance(variant, VaceVariant):
+        images = variant.reference_images
+        return (
+            vace_pipeline.pipeline_tree(variant, implementation, guidance, images),
+            f"wan2.1 vace pipeline|{variant!r}|{implementation!r}|{guidance}|{images}",
+        )
+    methods = (sparse_attention, step_cache)
+    return (
+        pipeline_tree(variant, implementation, guidance, *methods),
+        pipeline_key(variant, implementation, guidance, *methods),
+    )
 
 
 def _json_params(params: Mapping[str, object]) -> dict[str, Any]:
@@ -330,19 +388,22 @@ def _snapshot(
     )
 
 
-def _model_spec(variant: WanVariant, notes: str) -> Wan2_1ModelSpec:
+def _model_spec(variant: AnyVariant, notes: str) -> Wan2_1ModelSpec:
+    record = variant.transformer if isinstance(variant, Wan22Variant | VaceVariant) else variant
     return Wan2_1ModelSpec(
         model_id=variant.model_id,
         model_variant=variant.model_variant,
-        config_path=variant.config_path,
-        hidden_size=variant.dim,
-        num_layers=variant.num_layers,
-        num_attention_heads=variant.num_heads,
-        head_dim=variant.head_dim,
-        mlp_intermediate_size=variant.ffn_dim,
-        vae_downsample_factor=VAE_SPATIAL_STRIDE,
-        patch_size=variant.patch_size[1],
-        latent_channels=variant.z_dim,
+        config_path=record.config_path,
+        hidden_size=record.dim,
+        num_layers=record.num_layers,
+        num_attention_heads=record.num_heads,
+        head_dim=record.head_dim,
+        mlp_intermediate_size=record.ffn_dim,
+        vae_downsample_factor=record.vae_stride[1]
+        if isinstance(variant, Wan22Variant)
+        else VAE_SPATIAL_STRIDE,
+        patch_size=record.patch_size[1],
+        latent_channels=record.z_dim,
         notes=notes,
     )
 
@@ -390,41 +451,76 @@ def _float_notes(root: ModuleFigures) -> tuple[str, ...]:
 
 
 def request_workload(
-    request: Wan2_1AnalyticRequest, variant: WanVariant, pad_text: bool
+    request: Wan2_1AnalyticRequest, variant: AnyVariant, pad_text: bool
 ) -> tuple[Wan2_1WorkloadProfile, Workload, list[str], list[str]]:
     """The request's profile (with its overrides) and the workload the pipeline really runs, with
-    the notes of each."""
-    profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
-    workload, workload_notes = resolve_workload(
-        variant,
-        batch=profile.batch_size,
-        frames=profile.num_frames,
-        height=profile.height,
-        width=profile.width,
-        steps=profile.num_inference_steps,
-        text_len=profile.text_len,
-        pad_text=pad_text,
-    )
+    the notes of each (a Wan2.2 variant by Wan2.2's rules: its default steps, its size grid; a VACE
+    variant with a masked control video and its record's reference images)."""
+    if isinstance(variant, Wan22Variant):
+        profile, profile_notes = resolve_wan2_2_profile(
+            request.workload_profile_id, variant, request.overrides
+        )
+        workload, workload_notes = resolve_wan2_2_workload(
+            variant,
+            batch=profile.batch_size,
+            frames=profile.num_frames,
+            height=profile.height,
+            width=profile.width,
+            steps=profile.num_inference_steps,
+            text_len=profile.text_len,
+            pad_text=pad_text,
+        )
+    elif isinstance(variant, VaceVariant):
+        profile, profile_notes = resolve_profile(
+            request.workload_profile_id, variant.transformer, request.overrides
+        )
+        workload, workload_notes = vace_pipeline.resolve_workload(
+            variant,
+            control_video=True,
+            mask=True,
+            reference_images=variant.reference_images,
+            batch=profile.batch_size,
+            frames=profile.num_frames,
+            height=profile.height,
+            width=profile.width,
+            steps=profile.num_inference_steps,
+        )
+    else:
+        profile, profile_notes = resolve_profile(request.workload_profile_id, variant, request.overrides)
+        workload, workload_notes = resolve_workload(
+            variant,
+            batch=profile.batch_size,
+            frames=profile.num_frames,
+            height=profile.height,
+            width=profile.width,
+            steps=profile.num_inference_steps,
+            text_len=profile.text_len,
+            pad_text=pad_text,
+        )
     return profile, workload, list(profile_notes), list(workload_notes)
 
 
 def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -> Analysis:
     """Evaluate one request and assemble its ``Wan2_1AnalyticModel`` with exact figures behind it."""
     options = options or RunOptions()
-    variant = get_variant(request.model_variant)
+    variant = find_variant(request.model_variant)
     if request.model_id.strip().lower() != variant.model_id:
         raise LlmPerfOptError(
             f"model_id: {request.model_id!r} does not match model_variant {variant.model_variant!r} "
             f"(its model_id is {variant.model_id!r})"
         )
     implementation = get_implementation(options.implementation)
+    if options.deployment is not None and options.deployment.implementation.name == implementation.name:
+        implementation = options.deployment.implementation  # with its weight dtypes (convert_model_dtype)
     profile, workload, profile_notes, workload_notes = request_workload(request, variant, options.pad_text)
     workload = options.whatifs.applied(workload)
     methods = (options.whatifs.sparse_attention, options.whatifs.step_cache)
-    tree = pipeline_tree(variant, implementation, options.guidance, *methods)
-    figures, synthetic = _exact_figures(
-        tree, workload, pipeline_key(variant, implementation, options.guidance, *methods)
-    )
+    tree, tree_key = variant_tree(variant, implementation, options.guidance, *methods)
+    run = options.deployment
+    if run is not None and run.variant is variant:
+        # the deployment's own run (a Wan2.2 image-to-video run, converted weights): same variant
+        tree, tree_key = run.family.pipeline_tree(run), run.family.tree_key(run)
+    figures, synthetic = _exact_figures(tree, workload, tree_key)
     seconds: dict[str, float] = {}
     own_seconds: dict[str, float] = {}
     time_notes: tuple[str, ...] = ("no device given: times are 0",)
@@ -491,7 +587,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
             AnalyticModuleNode(
                 module_id=node.id,
                 name=node.name,
-                qualified_class_name=_qualified_class_name(node),
+                qualified_class_name=_qualified_class_name(node, variant),
                 stage=node.stage,  # type: ignore[arg-type]
                 parent_id=node.parent_id,
                 children=children,
@@ -509,7 +605,7 @@ def analyze(request: Wan2_1AnalyticRequest, options: RunOptions | None = None) -
                 AnalyticModuleNode(
                     module_id=own_id,
                     name=OWN_OPS_NAME,
-                    qualified_class_name=f"{_qualified_class_name(node)}.forward",
+                    qualified_class_name=f"{_qualified_class_name(node, variant)}.forward",
                     stage=node.stage,  # type: ignore[arg-type]
                     parent_id=node.id,
                     children=[],

@@ -35,6 +35,7 @@ from attrs import field, frozen, validators
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.files import atomic_output, atomic_path, check_output_file
+from llm_perf_opt.report.analysis import AnyVariant, variant_tree
 from llm_perf_opt.symbolic.compiler import Column, ColumnEvaluator, compile_columns
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.module import ModuleTree
@@ -43,8 +44,10 @@ from llm_perf_opt.symbolic.whatif import check_whatifs
 from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN
 from llm_perf_opt.wan2_1.implementation import Implementation
 from llm_perf_opt.wan2_1.limits import validate_workload_arrays
-from llm_perf_opt.wan2_1.pipeline import pipeline_tree
+from llm_perf_opt.wan2_1.vace import VaceVariant
 from llm_perf_opt.wan2_1.variants import WanVariant
+from llm_perf_opt.wan2_2.geometry import check_frame_size
+from llm_perf_opt.wan2_2.variants import Wan22Variant
 
 __all__ = [
     "DEFAULT_CHUNK_POINTS",
@@ -238,7 +241,7 @@ class GridRequest:
     """A grid of whole runs: which variant, how it runs, the axes and the columns asked for.
 
     Attributes:
-        variant: the Wan2.1 variant.
+        variant: the variant (Wan2.1, VACE or Wan2.2).
         implementation: the implementation profile the bytes follow.
         guidance: classifier-free guidance on (two transformer forwards per step).
         pad_text: prompts padded to 512 tokens, as both pipelines do (``text_len`` is then only a
@@ -250,7 +253,7 @@ class GridRequest:
         step_cache: the step-cache method whose module the run has (``None``: reuse alone).
     """
 
-    variant: WanVariant = field(validator=validators.instance_of(WanVariant))
+    variant: AnyVariant = field(validator=validators.instance_of((WanVariant, VaceVariant, Wan22Variant)))
     implementation: Implementation = field(validator=validators.instance_of(Implementation))
     guidance: bool = field(validator=validators.instance_of(bool))
     pad_text: bool = field(validator=validators.instance_of(bool))
@@ -260,7 +263,12 @@ class GridRequest:
     step_cache: str | None = field(default=None, validator=validators.optional(validators.instance_of(str)))
 
     def __attrs_post_init__(self) -> None:
-        if not self.pad_text and self.variant.image_tokens:
+        record = self.variant if isinstance(self.variant, WanVariant) else self.variant.transformer
+        if isinstance(self.variant, Wan22Variant):
+            for height in self.axes.height:
+                for width in self.axes.width:
+                    check_frame_size(record, height, width)
+        if not self.pad_text and record.image_tokens:
             bad = [n for n in self.axes.text_len if n != PADDED_TEXT_LEN]
             if bad:
                 raise LlmPerfOptError(
@@ -271,9 +279,9 @@ class GridRequest:
 
     def tree(self) -> ModuleTree:
         """The pipeline tree the columns come from."""
-        return pipeline_tree(
+        return variant_tree(
             self.variant, self.implementation, self.guidance, self.sparse_attention, self.step_cache
-        )
+        )[0]
 
     def evaluator(self) -> ColumnEvaluator:
         """The compiled columns (an unknown module id is an error naming it)."""

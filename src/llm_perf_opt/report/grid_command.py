@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from llm_perf_opt.errors import LlmPerfOptError
+from llm_perf_opt.models import find_variant
 from llm_perf_opt.parsing import parse_int, parse_int_list
 from llm_perf_opt.report.grid import DEFAULT_CHUNK_POINTS, FIELDS, FORMATS, GridAxes, GridRequest, write_grid
 from llm_perf_opt.symbolic.cost import METRICS
@@ -27,8 +28,9 @@ from llm_perf_opt.symbolic.whatif import SPARSE_PATTERNS
 from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
 from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, STEP_CACHES
-from llm_perf_opt.wan2_1.variants import get_variant
+from llm_perf_opt.wan2_1.vace import VaceVariant
 from llm_perf_opt.wan2_1.workloads import default_steps
+from llm_perf_opt.wan2_2.variants import Wan22Variant
 
 __all__ = ["add_whatif_methods", "grid_request", "handle_grid", "parse_fraction_list", "register"]
 
@@ -141,10 +143,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def grid_request(args: argparse.Namespace) -> GridRequest:
     """The validated :class:`GridRequest` of parsed ``grid`` arguments."""
-    variant = get_variant(args.variant)
+    variant = find_variant(args.variant)
     texts = {name: getattr(args, name) for name in FIELDS}
     if texts["steps"] is None:
-        texts["steps"] = str(default_steps(variant))
+        own = (
+            variant.sample_steps
+            if isinstance(variant, Wan22Variant | VaceVariant)
+            else default_steps(variant)
+        )
+        texts["steps"] = str(own)
     values: dict[str, list[float] | list[int]] = {
         name: parse_int_list(f"--{name.replace('_', '-')}", text) for name, text in texts.items()
     }

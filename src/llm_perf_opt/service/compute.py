@@ -22,22 +22,24 @@ import numpy as np
 from llm_perf_opt.contracts import from_json, to_json
 from llm_perf_opt.contracts.models import OVERRIDE_MINIMUMS, Wan2_1AnalyticRequest
 from llm_perf_opt.deployment.engine import run_model
+from llm_perf_opt.deployment.sizing import check_on_grid
 from llm_perf_opt.deployment.value import OFFLOADS, Deployment
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.hardware.accelerators import ACCELERATORS, get_accelerator
 from llm_perf_opt.hardware.efficiency import ATTENTION_KERNELS
-from llm_perf_opt.models import build_deployment
-from llm_perf_opt.report.analysis import RunOptions, report_id_for
+from llm_perf_opt.models import build_deployment, find_variant
+from llm_perf_opt.report.analysis import RunOptions, report_id_for, request_workload, variant_tree
 from llm_perf_opt.report.files import run
 from llm_perf_opt.symbolic.cost import METRICS
 from llm_perf_opt.symbolic.formula import formula, to_latex
 from llm_perf_opt.symbolic.symbols import Workload
-from llm_perf_opt.wan2_1.evaluate import resolve_workload
-from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN, check_frame_count, check_frame_size
+from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN, check_frame_count
 from llm_perf_opt.wan2_1.implementation import IMPLEMENTATIONS, get_implementation
-from llm_perf_opt.wan2_1.pipeline import pipeline_tree
-from llm_perf_opt.wan2_1.variants import VARIANTS, get_variant
-from llm_perf_opt.wan2_1.workloads import PROFILES, resolve_profile
+from llm_perf_opt.wan2_1.vace import VACE_VARIANTS, VaceVariant
+from llm_perf_opt.wan2_1.variants import VARIANTS
+from llm_perf_opt.wan2_1.workloads import PROFILES
+from llm_perf_opt.wan2_2.variants import VARIANTS as WAN2_2_VARIANTS
+from llm_perf_opt.wan2_2.variants import Wan22Variant
 
 __all__ = [
     "GPU_COUNTS",
@@ -92,6 +94,7 @@ class ServiceOptions:
         attention_kernel: fused attention kernel (``sdpa``, ``fa2``, ``fa3``).
         offload: where weights wait (``none``, ``model``, ``group``; ``None``: the official default).
         t5_cpu: the text encoder runs on the host CPU.
+        convert_model_dtype: Wan2.2's transformers held in bf16 (``--convert_model_dtype``).
     """
 
     implementation: str = "official"
@@ -102,6 +105,7 @@ class ServiceOptions:
     attention_kernel: str = "fa2"
     offload: str | None = None
     t5_cpu: bool = False
+    convert_model_dtype: bool = False
 
 
 RUN_OPTION_NAMES: Final[tuple[str, ...]] = tuple(a.name for a in attrs.fields(ServiceOptions))
@@ -130,7 +134,7 @@ def run_options(query: Mapping[str, str]) -> ServiceOptions:
         )
     values: dict[str, Any] = {}
     for name, text in query.items():
-        if name in ("guidance", "pad_text", "t5_cpu"):
+        if name in ("guidance", "pad_text", "t5_cpu", "convert_model_dtype"):
             values[name] = _boolean(name, text)
         elif name == "offload":
             if text not in OFFLOADS:
@@ -171,6 +175,7 @@ def _deployment(model_variant: str, options: ServiceOptions) -> Deployment | Non
         t5_cpu=options.t5_cpu,
         attention_kernel=options.attention_kernel,
         guidance=options.guidance,
+        **({"convert_model_dtype": True} if options.convert_model_dtype else {}),
     )
 
 
@@ -208,24 +213,14 @@ def check_request(request: Wan2_1AnalyticRequest, options: ServiceOptions) -> No
     """Everything the report would reject, checked without computing it: the variant and its
     model id, the profile and overrides, the workload's sizes, and the device setup."""
     _check_overrides(request)
-    variant = get_variant(request.model_variant)
+    variant = find_variant(request.model_variant)
     if request.model_id.strip().lower() != variant.model_id:
         raise LlmPerfOptError(
             f"model_id: {request.model_id!r} does not match model_variant {variant.model_variant!r} "
             f"(its model_id is {variant.model_id!r})"
         )
     get_implementation(options.implementation)
-    profile, _ = resolve_profile(request.workload_profile_id, variant, request.overrides)
-    resolve_workload(
-        variant,
-        batch=profile.batch_size,
-        frames=profile.num_frames,
-        height=profile.height,
-        width=profile.width,
-        steps=profile.num_inference_steps,
-        text_len=profile.text_len,
-        pad_text=options.pad_text,
-    )
+    request_workload(request, variant, options.pad_text)
     report_options(variant.model_variant, options)
 
 
@@ -279,8 +274,8 @@ CURVE_HEIGHTS: Final[tuple[int, ...]] = (240, 320, 480, 576, 720, 960, 1088)
 """Heights of the explorer's resolution curve (the width follows the chosen aspect ratio)."""
 
 
-def _multiple_of_16(value: float) -> int:
-    return max(16, round(value / 16) * 16)
+def _multiple_of(value: float, grid: int) -> int:
+    return max(grid, round(value / grid) * grid)
 
 
 def curve(
@@ -292,16 +287,19 @@ def curve(
     One evaluation of the deployment's compiled run model over all points, with the sizing
     queries' convention: one video (batch 1), the prompt padded to 512 tokens.
     """
-    variant = get_variant(model_variant)
+    variant = find_variant(model_variant)
     deployment = _deployment(variant.model_variant, options)
     if deployment is None:
         raise LlmPerfOptError("device: the curve needs a device; accepted: " + ", ".join(ACCELERATORS))
     effective = check_frame_count(frames, field="num_frames")
-    check_frame_size(height, width)
+    check_on_grid(deployment, height, width)
+    grid = deployment.family.size_multiple
     ratio = width / height
     sizes = [(effective, height, width)]
     sizes += [(count, height, width) for count in CURVE_FRAMES]
-    sizes += [(effective, rows, _multiple_of_16(rows * ratio)) for rows in CURVE_HEIGHTS]
+    sizes += [
+        (effective, _multiple_of(rows, grid), _multiple_of(rows * ratio, grid)) for rows in CURVE_HEIGHTS
+    ]
     workload = Workload(
         batch=1,
         frames=np.array([size[0] for size in sizes]),
@@ -342,8 +340,8 @@ def module_formula(
     """One module's metric as LaTeX and as text, from the library's formula view."""
     if metric not in METRICS:
         raise LlmPerfOptError(f"metric: unknown metric {metric!r}; accepted: {', '.join(METRICS)}")
-    variant = get_variant(model_variant)
-    tree = pipeline_tree(variant, get_implementation(implementation), guidance)
+    variant = find_variant(model_variant)
+    tree, _ = variant_tree(variant, get_implementation(implementation), guidance)
     if module_id not in {node.id for node in tree}:
         raise UnknownModuleError(f"module_id: no module {module_id!r} in {variant.model_variant}'s pipeline")
     expression = formula(tree, module_id, metric)
@@ -358,10 +356,15 @@ def module_formula(
 
 def catalogue() -> dict[str, Any]:
     """What a client may choose: variants, profiles, devices, implementations, kernels, limits."""
+    others: list[VaceVariant | Wan22Variant] = [*VACE_VARIANTS.values(), *WAN2_2_VARIANTS.values()]
     return {
         "variants": [
             {"model_variant": v.model_variant, "model_id": v.model_id, "model_type": v.model_type}
             for v in VARIANTS.values()
+        ]
+        + [
+            {"model_variant": v.model_variant, "model_id": v.model_id, "model_type": v.transformer.model_type}
+            for v in others
         ],
         "profiles": [attrs.asdict(profile) for profile in PROFILES.values()],
         "devices": sorted(ACCELERATORS),

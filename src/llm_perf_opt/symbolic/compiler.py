@@ -81,7 +81,9 @@ class FloorDivide(sympy.Function):  # type: ignore[misc]  # sympy is untyped
 
 
 class GridPrinter(NumPyPrinter):  # type: ignore[misc]  # sympy is untyped
-    """NumPy source in which a :class:`FloorDivide` is exact (see there)."""
+    """NumPy source in which a :class:`FloorDivide` is exact (see there) and a SymPy ``Min`` or
+    ``Max`` (the steps of an expert, the guided forwards) is nested ``numpy.minimum`` /
+    ``numpy.maximum`` calls."""
 
     def _print_FloorDivide(self, expr: sympy.Expr) -> str:
         numerator, denominator = expr.args

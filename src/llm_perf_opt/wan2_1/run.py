@@ -101,11 +101,21 @@ from llm_perf_opt.wan2_1.geometry import (
 )
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
 from llm_perf_opt.wan2_1.limits import check_gpu_count
-from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, pipeline_key, pipeline_tree
+from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, STEP_CACHES, pipeline_key, pipeline_tree
 from llm_perf_opt.wan2_1.vae import CACHE_T
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 
-__all__ = ["STAGES", "WAN2_1", "Wan21Family", "default_parallelism", "fusion_chains"]
+__all__ = [
+    "STAGES",
+    "WAN2_1",
+    "Wan21Family",
+    "add_text_encoder_loads",
+    "add_transformer_loads",
+    "check_no_whatif_methods",
+    "default_parallelism",
+    "fusion_chains",
+    "vae_pass_peak",
+]
 
 STAGES: Final = ("text_encoder", "image_encoder", "vae_encode", "diffusion", "scheduler", "vae_decode")
 """The stages of a run, in the order they run; their seconds add up to the total.
@@ -118,6 +128,7 @@ TEXT_ENCODER: Final = "text_encoder"
 IMAGE_ENCODER: Final = "image_encoder"
 DIFFUSION: Final = "diffusion"
 SCHEDULER: Final = "scheduler"
+STEP_CACHE: Final = "step_cache"
 VAE: Final = "vae"
 SELF_ATTENTION_CLASS: Final = "WanSelfAttention"
 BLOCK_CLASS: Final = "WanAttentionBlock"
@@ -420,7 +431,7 @@ def _vae_chunk_peaks(tree: ModuleTree) -> tuple[Mapping[str, sympy.Expr], Mappin
     )
 
 
-def _vae_pass_peak(tree: ModuleTree, implementation: Implementation, *, encode: bool) -> sympy.Expr:
+def vae_pass_peak(tree: ModuleTree, implementation: Implementation, *, encode: bool) -> sympy.Expr:
     """Estimated peak bytes of one chunked VAE encode (or decode) beyond the VAE's weights: the caches
     of every causal convolution, resident through the pass; the largest kernel of the last chunk
     (which includes ``torch.cat`` of the output so far with the new chunk); and what a residual block
@@ -522,6 +533,98 @@ class _StackOptions:
         return Parallelism(ulysses=ulysses, ring=per_group // ulysses, fsdp=self.fsdp, cfg=cfg)
 
 
+def add_transformer_loads(
+    builder: ScheduleBuilder,
+    tree: ModuleTree,
+    transformer_id: str,
+    deployment: Deployment,
+    tokens: sympy.Expr,
+) -> None:
+    """The loads of one transformer (``transformer_id``, a ``WanModel``) per forward × its calls
+    (each CFG group runs ``1/cfg`` of them): every self-attention's Ulysses all-to-alls and ring
+    K/V passes over ``tokens`` (VACE's blocks' too), each block's FSDP all-gather (hidden behind
+    it), the root unit's gather and the head output's gather."""
+    parallelism = deployment.parallelism
+    world = parallelism.sequence_size
+    share = sympy.Rational(1, parallelism.cfg)
+    gather_how: Overlapping = "overlap_total" if deployment.overlap.fsdp_with_compute else "added"
+    dit = tree[transformer_id]
+    dim = _int_param(dit, "dim")
+    patch = dit.params.get("patch_size")
+    if not isinstance(patch, list | tuple) or not all(isinstance(p, int) for p in patch):
+        raise LlmPerfOptError(f"tree: {dit.id}.params.patch_size: expected integers, got {patch!r}")
+    head_out = _int_param(dit, "out_dim") * math.prod(patch)
+    a2a = all_to_all_bytes(
+        tokens,
+        dim,
+        degree=parallelism.ulysses,
+        world=world,
+        batch=B,
+        count=ALL_TO_ALLS_PER_SELF_ATTENTION,
+    )
+    ring = ring_pass_bytes(tokens, dim, degree=parallelism.ring, world=world, batch=B)
+    ring_how: Overlapping = "overlap_own" if deployment.overlap.ring_with_attention else "added"
+    prefix = f"{transformer_id}."
+    for attention in (n for n in tree if n.class_name == SELF_ATTENTION_CLASS and n.id.startswith(prefix)):
+        calls = attention.calls * share
+        builder.add(attention, "diffusion.ulysses_all_to_all", calls * a2a, "collective")
+        builder.add(attention, "diffusion.ring_kv", calls * ring, "collective", how=ring_how)
+    if parallelism.fsdp:
+        blocks, block_params, root_params = unit_params(tree, transformer_id)
+        gather = parameter_all_gather_bytes(block_params, world)
+        for block_id in blocks.children:
+            block = tree[block_id]
+            builder.add(
+                block, "diffusion.fsdp_all_gather", block.calls * share * gather, "collective", how=gather_how
+            )
+        builder.add(
+            dit,
+            "diffusion.fsdp_root_gather",
+            dit.calls * share * parameter_all_gather_bytes(root_params, world),
+            "collective",
+        )
+    if world > 1:
+        head = sequence_all_gather_bytes(tokens, head_out, world=world, batch=B, dtype=HEAD_OUT_DTYPE)
+        builder.add(dit, "diffusion.head_all_gather", dit.calls * share * head, "collective")
+
+
+def add_text_encoder_loads(builder: ScheduleBuilder, tree: ModuleTree, deployment: Deployment) -> None:
+    """umT5's loads: its FSDP gathers, or its contexts copied from the CPU, or its weights copied to
+    the GPU for encoding (and back with offload ``model``)."""
+    world = deployment.parallelism.sequence_size
+    offload = deployment.offload == "model"
+    gather_how: Overlapping = "overlap_total" if deployment.overlap.fsdp_with_compute else "added"
+    text = tree[TEXT_ENCODER]
+    t5_bytes = weight_bytes(tree, TEXT_ENCODER)
+    if deployment.text_encoder_fsdp:
+        t5_blocks, t5_block_params, t5_root_params = unit_params(tree, TEXT_ENCODER)
+        t5_gather = parameter_all_gather_bytes(t5_block_params, world)
+        for block_id in t5_blocks.children:
+            block = tree[block_id]
+            builder.add(
+                block,
+                "text_encoder.fsdp_all_gather",
+                block.calls * t5_gather,
+                "collective",
+                how=gather_how,
+            )
+        builder.add(
+            text,
+            "text_encoder.fsdp_root_gather",
+            text.calls * parameter_all_gather_bytes(t5_root_params, world),
+            "collective",
+        )
+    t5_held = -(-t5_bytes // world) if deployment.text_encoder_fsdp else t5_bytes
+    if deployment.text_encoder_cpu:
+        context = text.calls * B * L * _int_param(text, "dim") * BF16.size_bytes
+        builder.add(text, "text_encoder.context_to_gpu", context, "host")
+    else:
+        if not deployment.text_encoder_fsdp:
+            builder.add(text, "text_encoder.to_gpu", sympy.Integer(t5_bytes), "host")
+        if offload:
+            builder.add(text, "text_encoder.to_cpu", sympy.Integer(t5_held), "host")
+
+
 @frozen(eq=False)
 class Wan21Family:
     """Wan2.1's run rules (see the module docstring); :data:`WAN2_1` is the one instance."""
@@ -552,6 +655,8 @@ class Wan21Family:
         cuda_graphs: bool | None = None,
         vae_decode: str | None = None,
         cfg_parallel: bool | None = None,
+        sparse_attention: str = "ideal",
+        step_cache: str | None = None,
         guidance: bool = True,
         efficiencies: EfficiencyTable = EFFICIENCIES,
         host: HostCpu = DEFAULT_HOST,
@@ -646,6 +751,8 @@ class Wan21Family:
             vae_decode=vae_decode
             if vae_decode is not None
             else (chosen.vae_decode if chosen is not None and gpus > 1 else "whole"),
+            sparse_attention=sparse_attention,
+            step_cache=step_cache,
             stack=stack_name if stack_name is not None else profile.name,
             guidance=guidance,
             efficiencies=efficiencies,
@@ -672,10 +779,14 @@ class Wan21Family:
             )
 
     def pipeline_tree(self, deployment: Deployment) -> ModuleTree:
-        return pipeline_tree(deployment.variant, deployment.implementation, deployment.guidance)
+        return pipeline_tree(
+            deployment.variant, deployment.implementation, deployment.guidance, *_methods(deployment)
+        )
 
     def tree_key(self, deployment: Deployment) -> str:
-        return pipeline_key(deployment.variant, deployment.implementation, deployment.guidance)
+        return pipeline_key(
+            deployment.variant, deployment.implementation, deployment.guidance, *_methods(deployment)
+        )
 
     def describe(self, deployment: Deployment) -> str:
         parts = []
@@ -726,85 +837,15 @@ class Wan21Family:
         image = IMAGE_ENCODER in tree.nodes
         parallelism = deployment.parallelism
         world = parallelism.sequence_size
-        share = sympy.Rational(1, parallelism.cfg)
         offload = deployment.offload == "model"
-        gather_how: Overlapping = "overlap_total" if deployment.overlap.fsdp_with_compute else "added"
-
-        # the transformer: sequence parallelism and FSDP, per forward × its calls
-        dit = tree[DIFFUSION]
-        dim = _int_param(dit, "dim")
-        patch = dit.params.get("patch_size")
-        if not isinstance(patch, list | tuple) or not all(isinstance(p, int) for p in patch):
-            raise LlmPerfOptError(f"tree: {dit.id}.params.patch_size: expected integers, got {patch!r}")
-        head_out = _int_param(dit, "out_dim") * math.prod(patch)
-        tokens = video_tokens()
-        blocks, block_params, root_params = unit_params(tree, DIFFUSION)
-        a2a = all_to_all_bytes(
-            tokens,
-            dim,
-            degree=parallelism.ulysses,
-            world=world,
-            batch=B,
-            count=ALL_TO_ALLS_PER_SELF_ATTENTION,
-        )
-        ring = ring_pass_bytes(tokens, dim, degree=parallelism.ring, world=world, batch=B)
-        gather = parameter_all_gather_bytes(block_params, world) if parallelism.fsdp else sympy.Integer(0)
-        ring_how: Overlapping = "overlap_own" if deployment.overlap.ring_with_attention else "added"
-        for block_id in blocks.children:
-            block = tree[block_id]
-            attention = next(tree[c] for c in block.children if tree[c].class_name == SELF_ATTENTION_CLASS)
-            calls = attention.calls * share
-            builder.add(attention, "diffusion.ulysses_all_to_all", calls * a2a, "collective")
-            builder.add(attention, "diffusion.ring_kv", calls * ring, "collective", how=ring_how)
-            builder.add(
-                block, "diffusion.fsdp_all_gather", block.calls * share * gather, "collective", how=gather_how
-            )
-        if parallelism.fsdp:
-            builder.add(
-                dit,
-                "diffusion.fsdp_root_gather",
-                dit.calls * share * parameter_all_gather_bytes(root_params, world),
-                "collective",
-            )
-        if world > 1:
-            head = sequence_all_gather_bytes(tokens, head_out, world=world, batch=B, dtype=HEAD_OUT_DTYPE)
-            builder.add(dit, "diffusion.head_all_gather", dit.calls * share * head, "collective")
+        add_transformer_loads(builder, tree, DIFFUSION, deployment, video_tokens())
         if parallelism.cfg > 1:
             # each group's noise prediction reaches the other once per step
-            builder.add(dit, "diffusion.cfg_all_gather", S * _latent_bytes(tree), "collective")
-
-        # umT5: FSDP gathers, or the CPU, and its copies
-        text = tree[TEXT_ENCODER]
-        t5_bytes = weight_bytes(tree, TEXT_ENCODER)
-        if deployment.text_encoder_fsdp:
-            t5_blocks, t5_block_params, t5_root_params = unit_params(tree, TEXT_ENCODER)
-            t5_gather = parameter_all_gather_bytes(t5_block_params, world)
-            for block_id in t5_blocks.children:
-                block = tree[block_id]
-                builder.add(
-                    block,
-                    "text_encoder.fsdp_all_gather",
-                    block.calls * t5_gather,
-                    "collective",
-                    how=gather_how,
-                )
-            builder.add(
-                text,
-                "text_encoder.fsdp_root_gather",
-                text.calls * parameter_all_gather_bytes(t5_root_params, world),
-                "collective",
-            )
-        t5_held = -(-t5_bytes // world) if deployment.text_encoder_fsdp else t5_bytes
-        if deployment.text_encoder_cpu:
-            context = text.calls * B * L * _int_param(text, "dim") * BF16.size_bytes
-            builder.add(text, "text_encoder.context_to_gpu", context, "host")
-        else:
-            if not deployment.text_encoder_fsdp:
-                builder.add(text, "text_encoder.to_gpu", sympy.Integer(t5_bytes), "host")
-            if offload:
-                builder.add(text, "text_encoder.to_cpu", sympy.Integer(t5_held), "host")
+            builder.add(tree[DIFFUSION], "diffusion.cfg_all_gather", S * _latent_bytes(tree), "collective")
+        add_text_encoder_loads(builder, tree, deployment)
 
         # CLIP and the transformer's copies
+        dit = tree[DIFFUSION]
         if image and offload:
             clip_bytes = weight_bytes(tree, IMAGE_ENCODER)
             builder.add(tree[IMAGE_ENCODER], "image_encoder.to_cpu", sympy.Integer(clip_bytes), "host")
@@ -841,13 +882,40 @@ class Wan21Family:
             "text_encoder": seconds[TEXT_ENCODER],
             "image_encoder": seconds.get(IMAGE_ENCODER, sympy.Integer(0)),
             "vae_encode": seconds["vae.encoder"] + seconds["vae.conv1"],
-            "diffusion": seconds[DIFFUSION],
+            "diffusion": seconds[DIFFUSION] + seconds.get(STEP_CACHE, sympy.Integer(0)),
             "scheduler": seconds[SCHEDULER] + own[PIPELINE_ID],
             "vae_decode": seconds["vae.conv2"] + seconds["vae.decoder"] + own[VAE],
         }
 
     def memory(self, tree: ModuleTree, deployment: Deployment) -> RunMemory:
         return _memory(tree, deployment.shape, deployment)
+
+
+def check_no_whatif_methods(deployment: Deployment) -> None:
+    """Raise for a sparse-attention pattern or a step-cache method on a family whose pipeline does
+    not declare them (the density ρ and the reused steps are symbols of every family's formulas)."""
+    name = getattr(deployment.variant, "model_variant", deployment.variant)
+    if deployment.sparse_attention != "ideal":
+        raise LlmPerfOptError(
+            f"sparse_attention: the {deployment.sparse_attention!r} pattern's overhead is declared for "
+            f"the Wan2.1 text- and image-to-video variants, not {name} (accepted: 'ideal', the density "
+            "alone)"
+        )
+    if deployment.step_cache is not None:
+        raise LlmPerfOptError(
+            f"step_cache: the {deployment.step_cache!r} module is declared for the Wan2.1 text- and "
+            f"image-to-video variants, not {name} (accepted: none; reused steps alone)"
+        )
+
+
+def _methods(deployment: Deployment) -> tuple[str, str | None]:
+    """The deployment's sparse-attention pattern and step-cache method, as the pipeline takes them."""
+    if deployment.step_cache is not None and deployment.step_cache not in STEP_CACHES:
+        raise LlmPerfOptError(
+            f"step_cache: unknown step cache {deployment.step_cache!r}, expected one of "
+            f"{', '.join(STEP_CACHES)} or none"
+        )
+    return deployment.sparse_attention, deployment.step_cache
 
 
 @functools.lru_cache(maxsize=32)
@@ -887,12 +955,12 @@ def _memory(tree: ModuleTree, shape: tuple[object, ...], deployment: Deployment)
         "diffusion_weights": sympy.Integer(dit_held),
         "diffusion_gathered": sympy.Integer(dit_gathered),
         "diffusion_activations": dit_peaks[DIFFUSION] + stream + context,
-        "vae_decode_peak": _vae_pass_peak(tree, implementation, encode=False),
+        "vae_decode_peak": vae_pass_peak(tree, implementation, encode=False),
     }
     if image:
         parts["image_encoder_weights"] = sympy.Integer(weight_bytes(tree, IMAGE_ENCODER))
         parts["image_encoder_activations"] = peaks[IMAGE_ENCODER]
-        parts["vae_encode_peak"] = _vae_pass_peak(tree, implementation, encode=True)
+        parts["vae_encode_peak"] = vae_pass_peak(tree, implementation, encode=True)
     vae = parts["vae_weights"]
     dit_weights = parts["diffusion_weights"]
     dit_early = zero if image and world == 1 and deployment.stack in REFERENCE_STACKS else dit_weights

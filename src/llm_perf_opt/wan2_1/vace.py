@@ -26,16 +26,13 @@ transformer's fields (those of t2v-1.3B / t2v-14B, as ``WAN_CONFIGS`` maps the v
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
-from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
 import sympy
-from attrs import Attribute, field, fields, frozen
+from attrs import Attribute, field, frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.cost import Cost
@@ -46,7 +43,14 @@ from llm_perf_opt.symbolic.symbols import B, F
 from llm_perf_opt.validation import integer
 from llm_perf_opt.wan2_1.dit import _linear, _more_than_one, _patch_embedding, _tokens, declare_dit
 from llm_perf_opt.wan2_1.implementation import Implementation
-from llm_perf_opt.wan2_1.variants import WanVariant, variant_from_mapping
+from llm_perf_opt.wan2_1.variants import (
+    BuiltOnTransformer,
+    WanVariant,
+    list_as_tuple,
+    load_with_section,
+    non_empty_text,
+    positive_number,
+)
 
 __all__ = ["VACE_VARIANTS", "VaceVariant", "declare_vace_dit", "get_vace_variant", "with_reference_frames"]
 
@@ -67,43 +71,29 @@ def _layers(instance: object, attribute: Attribute[Any], value: object) -> None:
         )
 
 
-def _positive_number(_: object, attribute: Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise LlmPerfOptError(f"{attribute.name}: must be a positive number, got {value!r}")
-
-
-def _text(_: object, attribute: Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise LlmPerfOptError(f"{attribute.name}: must be a non-empty string, got {value!r}")
-
-
-def _as_tuple(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
-
-
 @frozen(kw_only=True)
-class VaceVariant:
+class VaceVariant(BuiltOnTransformer):
     """One VACE variant: the base transformer record, its control branch and its default run."""
 
     transformer: WanVariant
     """The base ``WanModel`` (t2v-1.3B or t2v-14B values, ids and checkpoint of the VACE model)."""
-    vace_layers: tuple[int, ...] = field(converter=_as_tuple, validator=_layers)
+    vace_layers: tuple[int, ...] = field(converter=list_as_tuple, validator=_layers)
     """Main blocks that receive a hint, in order; one VACE block each."""
     vace_in_dim: int = field(validator=integer(1))
     """Channels of the VACE context (96)."""
     sample_steps: int = field(validator=integer(1))
     """Default denoising steps."""
-    sample_shift: float = field(validator=_positive_number)
+    sample_shift: float = field(validator=positive_number)
     """Default flow shift."""
-    sample_guide_scale: float = field(validator=_positive_number)
+    sample_guide_scale: float = field(validator=positive_number)
     """Default guidance scale."""
     frame_num: int = field(validator=integer(1))
     """Default frame count."""
     reference_images: int = field(validator=integer(0))
     """Reference images of the README command."""
-    default_size: str = field(validator=_text)
+    default_size: str = field(validator=non_empty_text)
     """Size of the README command, ``'width*height'``."""
-    source: str = field(validator=_text)
+    source: str = field(validator=non_empty_text)
     """Where each value comes from."""
 
     def __attrs_post_init__(self) -> None:
@@ -112,55 +102,12 @@ class VaceVariant:
                 f"{self.model_variant}: vace_layers: must be < num_layers ({self.transformer.num_layers}), "
                 f"got {list(self.vace_layers)}"
             )
-        if self.default_size not in self.transformer.supported_sizes:
-            raise LlmPerfOptError(
-                f"{self.model_variant}: default_size: must be one of "
-                f"{', '.join(self.transformer.supported_sizes)}, got {self.default_size!r}"
-            )
-
-    @property
-    def model_variant(self) -> str:
-        """Short id, ``vace-1.3b`` or ``vace-14b``."""
-        return self.transformer.model_variant
-
-    @property
-    def model_id(self) -> str:
-        """Full id, e.g. ``wan2.1-vace-14b``."""
-        return self.transformer.model_id
-
-    @property
-    def default_width_height(self) -> tuple[int, int]:
-        """:attr:`default_size` as (width, height)."""
-        width, height = self.default_size.split("*")
-        return int(width), int(height)
-
-
-_VACE_FIELDS: Final = tuple(a.name for a in fields(VaceVariant) if a.name != "transformer")
+        self.check_default_size()
 
 
 def _load(stem: str) -> VaceVariant:
-    entry = resources.files("llm_perf_opt.wan2_1").joinpath("vace_configs", f"{stem}.json")
-    if not isinstance(entry, Path):
-        raise LlmPerfOptError(f"config_path: the package data {stem}.json must be a file on disk")
-    path = entry.resolve()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise LlmPerfOptError(f"config_path: cannot read {path} as JSON: {error}") from error
-    if not isinstance(data, dict) or not isinstance(data.get("vace"), dict):
-        raise LlmPerfOptError(f"{path}: must hold a JSON object with a 'vace' object")
-    vace = data.pop("vace")
-    missing = [name for name in _VACE_FIELDS if name not in vace]
-    extra = sorted(set(vace) - set(_VACE_FIELDS))
-    if missing or extra:
-        raise LlmPerfOptError(
-            f"{path}: vace: fields must be exactly {', '.join(_VACE_FIELDS)}; "
-            f"missing {missing}, unknown {extra}"
-        )
-    try:
-        return VaceVariant(transformer=variant_from_mapping(data, path, stem), **vace)
-    except LlmPerfOptError as error:
-        raise LlmPerfOptError(f"{path}: {error}") from error
+    record: VaceVariant = load_with_section("llm_perf_opt.wan2_1", "vace_configs", stem, "vace", VaceVariant)
+    return record
 
 
 VACE_VARIANTS: Final[Mapping[str, VaceVariant]] = MappingProxyType({s: _load(s) for s in _VARIANT_ORDER})

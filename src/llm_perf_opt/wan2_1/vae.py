@@ -536,10 +536,20 @@ def _downsample(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int,
     )
 
 
-def _upsample(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int, *, time: bool) -> Module:
+def _upsample(
+    name: str,
+    run: _Run,
+    dim: int,
+    frames: ChunkFrames,
+    scale: int,
+    *,
+    time: bool,
+    out_dim: int | None = None,
+) -> Module:
     """``Resample`` in mode ``upsample2d``/``upsample3d``: in 3-D first a (3, 1, 1) causal conv to
     ``2·dim`` channels whose halves become twice the frames (skipped in the first chunk); then per
-    frame nearest-exact ×2 upsampling and a 3×3 ``Conv2d`` to ``dim // 2`` channels.
+    frame nearest-exact ×2 upsampling and a 3×3 ``Conv2d`` to ``out_dim`` channels (``dim // 2`` in
+    Wan2.1's VAE; the Wan2.2 VAE keeps ``dim``).
     """
     b = run.samples
     height, width = _plane(scale)
@@ -591,7 +601,7 @@ def _upsample(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int, *
                 "1",
                 run,
                 dim,
-                dim // 2,
+                dim // 2 if out_dim is None else out_dim,
                 kernel=3,
                 padding=1,
                 frames=resampled,

@@ -25,7 +25,21 @@ from attrs import Attribute, field, fields, frozen
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.validation import Validator, flag, integer, one_of, optional_integer
 
-__all__ = ["FAMILIES", "MODEL_TYPES", "VARIANTS", "WanVariant", "get_variant", "variant_from_mapping"]
+__all__ = [
+    "FAMILIES",
+    "MODEL_TYPES",
+    "VARIANTS",
+    "BuiltOnTransformer",
+    "WanVariant",
+    "config_file",
+    "get_variant",
+    "list_as_tuple",
+    "load_with_section",
+    "non_empty_text",
+    "positive_number",
+    "read_config",
+    "variant_from_mapping",
+]
 
 MODEL_TYPES: Final = ("t2v", "i2v", "flf2v", "ti2v")
 """Official ``WanModel.model_type`` values; in Wan2.1, i2v and flf2v use the image cross-attention;
@@ -208,9 +222,9 @@ class WanVariant:
 _JSON_FIELDS: Final = tuple(a.name for a in fields(WanVariant) if a.name != "config_path")
 
 
-def _config_file(stem: str) -> Path:
-    """Absolute path of a shipped config file (package data of ``llm_perf_opt.wan2_1``)."""
-    entry = resources.files("llm_perf_opt.wan2_1").joinpath("configs", f"{stem}.json")
+def config_file(package: str, folder: str, stem: str) -> Path:
+    """Absolute path of a shipped config file ``<folder>/<stem>.json`` (package data of ``package``)."""
+    entry = resources.files(package).joinpath(folder, f"{stem}.json")
     if not isinstance(entry, Path):
         raise LlmPerfOptError(
             f"config_path: the package data {stem}.json must be a file on disk, got {entry!r}"
@@ -218,14 +232,91 @@ def _config_file(stem: str) -> Path:
     return entry.resolve()
 
 
-def _load(stem: str) -> WanVariant:
-    """Read one config file into a record; every problem names the file and the field."""
-    path = _config_file(stem)
+def read_config(path: Path) -> Any:
+    """The parsed JSON of a config file; unreadable or invalid JSON names the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise LlmPerfOptError(f"config_path: cannot read {path} as JSON: {error}") from error
-    return variant_from_mapping(data, path, stem)
+
+
+def _load(stem: str) -> WanVariant:
+    """Read one config file into a record; every problem names the file and the field."""
+    path = config_file("llm_perf_opt.wan2_1", "configs", stem)
+    return variant_from_mapping(read_config(path), path, stem)
+
+
+def load_with_section(package: str, folder: str, stem: str, section: str, record: type[Any]) -> Any:
+    """A record built from a config file that holds a transformer's fields plus one ``section``
+    object with exactly the record's other fields (``record(transformer=…, **section)``): how the
+    VACE and Wan2.2 variants are shipped. Every problem names the file, the section and the field."""
+    path = config_file(package, folder, stem)
+    data = read_config(path)
+    if not isinstance(data, dict) or not isinstance(data.get(section), dict):
+        raise LlmPerfOptError(f"{path}: must hold a JSON object with a {section!r} object")
+    values = data.pop(section)
+    expected = tuple(a.name for a in fields(record) if a.name != "transformer")
+    missing = [name for name in expected if name not in values]
+    extra = sorted(set(values) - set(expected))
+    if missing or extra:
+        raise LlmPerfOptError(
+            f"{path}: {section}: fields must be exactly {', '.join(expected)}; "
+            f"missing {missing}, unknown {extra}"
+        )
+    transformer = variant_from_mapping(data, path, stem)
+    try:
+        return record(transformer=transformer, **values)
+    except LlmPerfOptError as error:
+        raise LlmPerfOptError(f"{path}: {section}: {error}") from error
+
+
+class BuiltOnTransformer:
+    """What a variant record built on a transformer record (VACE, Wan2.2) shares: its ids are the
+    transformer's, and its README size (``'width*height'``) must be one the transformer supports."""
+
+    transformer: WanVariant
+    default_size: str
+
+    def check_default_size(self) -> None:
+        """Raise unless :attr:`default_size` is one of the transformer's supported sizes."""
+        if self.default_size not in self.transformer.supported_sizes:
+            raise LlmPerfOptError(
+                f"{self.model_variant}: default_size: must be one of "
+                f"{', '.join(self.transformer.supported_sizes)}, got {self.default_size!r}"
+            )
+
+    @property
+    def model_variant(self) -> str:
+        """Short id, e.g. ``vace-14b`` or ``t2v-a14b``."""
+        return self.transformer.model_variant
+
+    @property
+    def model_id(self) -> str:
+        """Full id, e.g. ``wan2.2-t2v-a14b``."""
+        return self.transformer.model_id
+
+    @property
+    def default_width_height(self) -> tuple[int, int]:
+        """:attr:`default_size` as (width, height)."""
+        width, height = self.default_size.split("*")
+        return int(width), int(height)
+
+
+def positive_number(_: object, attribute: Attribute[Any], value: object) -> None:
+    """Validator: a number (not a bool) above 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise LlmPerfOptError(f"{attribute.name}: must be a positive number, got {value!r}")
+
+
+def non_empty_text(_: object, attribute: Attribute[Any], value: object) -> None:
+    """Validator: a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise LlmPerfOptError(f"{attribute.name}: must be a non-empty string, got {value!r}")
+
+
+def list_as_tuple(value: object) -> object:
+    """Converter: a JSON list as a tuple (anything else unchanged, for the validator to judge)."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def variant_from_mapping(data: object, path: Path, stem: str) -> WanVariant:

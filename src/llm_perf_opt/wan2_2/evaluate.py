@@ -1,8 +1,9 @@
 """Where a workload enters the Wan2.2 layer: validation, notes, and exact or grid evaluations.
 
 Sizes off the variant's grid (16 pixels for A14B, 32 for TI2V-5B) are errors naming the nearest
-valid sizes; a frame count that is not ``4k + 1`` is floored as the official code floors it and the
-effective count is noted; prompts are padded to 512 tokens unless ``pad_text=False``.
+valid sizes; the rest is Wan2.1's resolution (:func:`llm_perf_opt.wan2_1.evaluate.resolve_workload`:
+limits, ``4k + 1`` frames floored as the official code floors them, the prompt padded to 512 tokens
+unless ``pad_text=False``) with the variant's own token count and expert split in the notes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from llm_perf_opt.symbolic.module import ModuleTree, build_tree
 from llm_perf_opt.symbolic.symbols import S, Workload
 from llm_perf_opt.wan2_1.dit import declare_dit
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation
+from llm_perf_opt.wan2_1.evaluate import resolve_workload as resolve_wan2_1_workload
 from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN, check_frame_count
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
 from llm_perf_opt.wan2_2.geometry import check_frame_size, video_tokens
@@ -73,29 +75,19 @@ def resolve_workload(
     height = default_height if height is None else height
     width = default_width if width is None else width
     steps = variant.sample_steps if steps is None else steps
-    batch = _count("batch_size", batch)
-    steps = _count("num_inference_steps", steps)
-    text_len = _count("text_len", text_len, minimum=0)
-    effective = check_frame_count(frames)
     check_frame_size(variant.transformer, height, width)
-    notes = []
-    if effective != frames:
-        notes.append(
-            f"num_frames {frames} is not 4k+1: the pipeline floors (F-1)//4, "
-            f"so the video has {effective} frames"
-        )
-    if pad_text:
-        if text_len > PADDED_TEXT_LEN:
-            raise LlmPerfOptError(
-                f"text_len: must be ≤ {PADDED_TEXT_LEN} (the tokenizer truncates there), got {text_len}"
-            )
-        if text_len != PADDED_TEXT_LEN:
-            notes.append(f"text_len {text_len} is padded to {PADDED_TEXT_LEN} tokens, as the pipelines pad")
-        text_len = PADDED_TEXT_LEN
-    else:
-        notes.append(f"text_len {text_len} is used unpadded (an implementation that trims the prompt)")
+    workload, notes = resolve_wan2_1_workload(
+        variant.transformer,
+        batch=batch,
+        frames=frames,
+        height=height,
+        width=width,
+        steps=steps,
+        text_len=text_len,
+        pad_text=pad_text,
+    )
     tokens = int(video_tokens(variant.transformer, frames, height, width))
-    notes.append(f"{tokens} video tokens per sample ({height}×{width}, {effective} frames)")
+    notes[-1] = f"{tokens} video tokens per sample ({height}×{width}, {check_frame_count(frames)} frames)"
     if variant.experts is not None:
         split = expert_split(variant)
         assert split is not None
@@ -104,9 +96,6 @@ def resolve_workload(
             f"{steps} steps: high_noise_model runs {high}, low_noise_model {low} "
             f"(boundary {variant.boundary}, shift {variant.sample_shift})"
         )
-    workload = Workload(
-        batch=batch, frames=frames, height=height, width=width, steps=steps, text_len=text_len
-    )
     return workload, notes
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "declare_pipeline",
     "dit_calls",
     "expert_split",
+    "pipeline_key",
     "pipeline_tree",
     "undeclared_stages",
 ]
@@ -138,3 +139,10 @@ def pipeline_tree(
         PIPELINE_ID,
         bare_children=True,
     )
+
+
+def pipeline_key(
+    variant: Wan22Variant, implementation: Implementation, guidance: bool = True, image: bool = False
+) -> str:
+    """What determines :func:`pipeline_tree` besides the package's code (a disk-cache key)."""
+    return f"wan2.2 pipeline|{variant!r}|{implementation!r}|{guidance}|{image}"

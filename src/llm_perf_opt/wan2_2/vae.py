@@ -40,13 +40,11 @@ from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_wi
 from llm_perf_opt.wan2_1.implementation import Implementation
 from llm_perf_opt.wan2_1.vace import _substituted, _substituted_cost
 from llm_perf_opt.wan2_1.vae import (
-    CACHE_T,
     ChunkFrames,
     _attention_block,
     _cache_update,
     _causal_conv3d,
     _chunked,
-    _conv2d,
     _copy,
     _downsample,
     _module,
@@ -57,6 +55,7 @@ from llm_perf_opt.wan2_1.vae import (
     _sequential,
     _silu,
     _times,
+    _upsample,
     _uses,
 )
 
@@ -114,76 +113,6 @@ def _add_at(run: _Run, channels: int, frames: ChunkFrames, scale: int) -> list[O
         return [add(run.samples * channels * t * height * width, dtype=run.dtype)]
 
     return _chunked(frames, chunk)
-
-
-def _upsample(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int, *, time: bool) -> Module:
-    """``Resample`` in mode ``upsample2d``/``upsample3d`` with ``Conv2d(dim → dim)`` (Wan2.2 keeps the
-    channels): in 3-D first a (3, 1, 1) causal conv to ``2·dim`` whose halves become twice the frames
-    (skipped in the first chunk), then per frame nearest ×2 and the 3×3 conv."""
-    b = run.samples
-    height, width = _plane(scale)
-    out_height, out_width = _plane(scale * 2)
-    children: list[Module | Repeated] = []
-    ops: list[OpCall] = []
-    mode = "upsample2d"
-    resampled = frames
-    if time:
-        mode = "upsample3d"
-        plane = b * dim * height * width
-
-        def cache(t: Size, later: bool) -> list[OpCall]:
-            if not later:
-                return []  # feat_cache = 'Rep'
-            kept = [_copy(plane * min(t, CACHE_T), run)]
-            if t < CACHE_T:
-                kept.append(_copy(plane * (1 + t), run))
-            return [*kept, _copy(2 * plane * t, run)]
-
-        ops = _chunked(frames, cache)
-        children.append(
-            _causal_conv3d(
-                "time_conv",
-                run,
-                dim,
-                2 * dim,
-                kernel=(3, 1, 1),
-                padding=(1, 0, 0),
-                frames=ChunkFrames(None, frames.later),
-                scale=scale,
-            )
-        )
-        resampled = ChunkFrames(frames.first, 2 * frames.later)
-
-    def upsample(t: Size, later: bool) -> list[OpCall]:
-        return [_copy(b * t * dim * out_height * out_width, run)]
-
-    resample = _sequential(
-        "resample",
-        [
-            _module(
-                "0", "Upsample", _chunked(resampled, upsample), scale_factor=[2.0, 2.0], mode="nearest-exact"
-            ),
-            _conv2d(
-                "1",
-                run,
-                dim,
-                dim,
-                kernel=3,
-                padding=1,
-                frames=resampled,
-                in_size=(out_height, out_width),
-                out_size=(out_height, out_width),
-            ),
-        ],
-    )
-    return Module(
-        name=name,
-        class_name="Resample",
-        stage=STAGE,
-        params={"dim": dim, "mode": mode},
-        children=(resample, *children),
-        ops=tuple(ops),
-    )
 
 
 def _encoder(config: Wan22VAEConfig, run: _Run) -> Module:
@@ -302,7 +231,9 @@ def _decoder(config: Wan22VAEConfig, run: _Run) -> Module:
         time = up and temperal_upsample[level]
         children: list[Module | Repeated] = []
         if up:
-            blocks.append(_upsample(str(len(blocks)), run, out_dim, frames, scale, time=time))
+            blocks.append(
+                _upsample(str(len(blocks)), run, out_dim, frames, scale, time=time, out_dim=out_dim)
+            )
             scale *= 2
             if time:
                 frames = ChunkFrames(frames.first, 2 * frames.later)

@@ -9,18 +9,22 @@ frames, fps, size). Every value names its source in the file.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
-from attrs import Attribute, field, fields, frozen
+from attrs import Attribute, field, frozen
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.validation import Validator, integer, one_of
-from llm_perf_opt.wan2_1.variants import WanVariant, variant_from_mapping
+from llm_perf_opt.wan2_1.variants import (
+    BuiltOnTransformer,
+    WanVariant,
+    list_as_tuple,
+    load_with_section,
+    non_empty_text,
+    positive_number,
+)
 
 __all__ = ["EXPERT_NAMES", "VAE_KINDS", "VARIANTS", "Wan22Variant", "get_variant"]
 
@@ -40,11 +44,6 @@ def _boundary(_: object, attribute: Attribute[Any], value: object) -> None:
         raise LlmPerfOptError(f"{attribute.name}: must be a number in (0, 1) or null, got {value!r}")
 
 
-def _positive_number(_: object, attribute: Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise LlmPerfOptError(f"{attribute.name}: must be a positive number, got {value!r}")
-
-
 def _scale_pair(_: object, attribute: Attribute[Any], value: object) -> None:
     if not (
         isinstance(value, tuple)
@@ -61,15 +60,6 @@ def _experts(_: object, attribute: Attribute[Any], value: object) -> None:
         raise LlmPerfOptError(f"{attribute.name}: must be {list(EXPERT_NAMES)} or null, got {value!r}")
 
 
-def _text(_: object, attribute: Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise LlmPerfOptError(f"{attribute.name}: must be a non-empty string, got {value!r}")
-
-
-def _optional_tuple(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
-
-
 def _check(*validators: Validator) -> Validator:
     def check(instance: object, attribute: Attribute[Any], value: object) -> None:
         for validator in validators:
@@ -79,7 +69,7 @@ def _check(*validators: Validator) -> Validator:
 
 
 @frozen(kw_only=True)
-class Wan22Variant:
+class Wan22Variant(BuiltOnTransformer):
     """One Wan2.2 variant: its transformer record and its official default sampling.
 
     The A14B variants run two transformers of the same architecture (:attr:`experts`); the sampler
@@ -89,27 +79,27 @@ class Wan22Variant:
 
     transformer: WanVariant
     """The diffusion transformer (each expert's, for A14B)."""
-    experts: tuple[str, ...] | None = field(converter=_optional_tuple, validator=_experts)
+    experts: tuple[str, ...] | None = field(converter=list_as_tuple, validator=_experts)
     """``("high_noise_model", "low_noise_model")`` for A14B; ``None`` for one transformer."""
     boundary: float | None = field(validator=_boundary)
     """Switch point, a fraction of ``num_train_timesteps`` (0.875 T2V, 0.900 I2V); ``None`` alone."""
-    sample_shift: float = field(validator=_positive_number)
+    sample_shift: float = field(validator=positive_number)
     """Flow shift of the sampling schedule."""
     sample_steps: int = field(validator=integer(1))
     """Default denoising steps."""
-    sample_guide_scale: tuple[float, float] = field(converter=_optional_tuple, validator=_scale_pair)
+    sample_guide_scale: tuple[float, float] = field(converter=list_as_tuple, validator=_scale_pair)
     """Guidance scales (low-noise expert, high-noise expert), as the official config orders them."""
     sample_fps: int = field(validator=integer(1))
     """Frames per second of the saved video."""
     frame_num: int = field(validator=integer(1))
     """Default frame count."""
-    default_size: str = field(validator=_text)
+    default_size: str = field(validator=non_empty_text)
     """Size of the README command, ``'width*height'``."""
     vae: str = field(validator=one_of(VAE_KINDS))
     """Which VAE the variant decodes with."""
     num_train_timesteps: int = field(validator=integer(1))
     """Training timesteps the schedule and the boundary are scaled by (1000)."""
-    source: str = field(validator=_text)
+    source: str = field(validator=non_empty_text)
     """Where each sampling value comes from."""
 
     def __attrs_post_init__(self) -> None:
@@ -118,63 +108,13 @@ class Wan22Variant:
                 f"{self.model_variant}: boundary: must be set exactly when experts are, "
                 f"got experts {self.experts!r} and boundary {self.boundary!r}"
             )
-        if self.default_size not in self.transformer.supported_sizes:
-            raise LlmPerfOptError(
-                f"{self.model_variant}: default_size: must be one of "
-                f"{', '.join(self.transformer.supported_sizes)}, got {self.default_size!r}"
-            )
-
-    @property
-    def model_variant(self) -> str:
-        """Short id, e.g. ``t2v-a14b``."""
-        return self.transformer.model_variant
-
-    @property
-    def model_id(self) -> str:
-        """Full id, e.g. ``wan2.2-t2v-a14b``."""
-        return self.transformer.model_id
-
-    @property
-    def default_width_height(self) -> tuple[int, int]:
-        """:attr:`default_size` as (width, height)."""
-        width, height = self.default_size.split("*")
-        return int(width), int(height)
-
-
-_SAMPLING_FIELDS: Final = tuple(a.name for a in fields(Wan22Variant) if a.name != "transformer")
-
-
-def _config_file(stem: str) -> Path:
-    entry = resources.files("llm_perf_opt.wan2_2").joinpath("configs", f"{stem}.json")
-    if not isinstance(entry, Path):
-        raise LlmPerfOptError(
-            f"config_path: the package data {stem}.json must be a file on disk, got {entry!r}"
-        )
-    return entry.resolve()
+        self.check_default_size()
 
 
 def _load(stem: str) -> Wan22Variant:
     """Read one config file; every problem names the file and the field."""
-    path = _config_file(stem)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise LlmPerfOptError(f"config_path: cannot read {path} as JSON: {error}") from error
-    if not isinstance(data, dict) or not isinstance(data.get("sampling"), dict):
-        raise LlmPerfOptError(f"{path}: must hold a JSON object with a 'sampling' object")
-    sampling = data.pop("sampling")
-    missing = [name for name in _SAMPLING_FIELDS if name not in sampling]
-    extra = sorted(set(sampling) - set(_SAMPLING_FIELDS))
-    if missing or extra:
-        raise LlmPerfOptError(
-            f"{path}: sampling: fields must be exactly {', '.join(_SAMPLING_FIELDS)}; "
-            f"missing {missing}, unknown {extra}"
-        )
-    transformer = variant_from_mapping(data, path, stem)
-    try:
-        return Wan22Variant(transformer=transformer, **sampling)
-    except LlmPerfOptError as error:
-        raise LlmPerfOptError(f"{path}: sampling: {error}") from error
+    record: Wan22Variant = load_with_section("llm_perf_opt.wan2_2", "configs", stem, "sampling", Wan22Variant)
+    return record
 
 
 VARIANTS: Final[Mapping[str, Wan22Variant]] = MappingProxyType({stem: _load(stem) for stem in _VARIANT_ORDER})
