@@ -113,16 +113,20 @@ def test_a_fused_chain_reads_what_enters_and_writes_what_leaves() -> None:
 
 
 def test_fusion_finds_the_chains_in_the_declared_ops() -> None:
-    """T2V-1.3B (30 blocks): 4 RMSNorms, 2 rotated tensors, 2 modulations and 2 gated residuals a block."""
+    """T2V-1.3B (30 blocks): 2 rotated tensors, 2 modulations and 2 gated residuals a block under
+    diffusers, whose RMS norms already run as one fused kernel each on CUDA (nothing to fuse); the
+    official profile's 4 RMS norms a block (casts around the norm) and its fp64 rope casts."""
     deployment = build_deployment("t2v-1.3b", implementation="diffusers")
     tree = deployment.family.pipeline_tree(deployment)
     counts = {
         chain: len(fusion_chains(tree, (chain,)))
         for chain in ("rmsnorm", "rotary", "modulation", "norm-modulation", "gate-residual")
     }
+    rotation = [op.primitive for op in next(n for n in tree if n.class_name == "WanSelfAttention").ops[:8]]
+    assert rotation == ["mul", "mul", "sub", "copy_", "mul", "mul", "add", "copy_"]
     assert counts == {
-        "rmsnorm": 120,
-        "rotary": 0,
+        "rmsnorm": 0,
+        "rotary": 60,
         "modulation": 60,
         "norm-modulation": 60,
         "gate-residual": 60,
@@ -130,13 +134,14 @@ def test_fusion_finds_the_chains_in_the_declared_ops() -> None:
     official = build_deployment("t2v-1.3b")
     official_tree = official.family.pipeline_tree(official)
     assert len(fusion_chains(official_tree, ("rotary",))) == 60  # the fp64 casts around each rope
+    assert len(fusion_chains(official_tree, ("rmsnorm",))) == 120
 
 
 def test_fusion_only_removes_element_wise_bytes() -> None:
     """Fused chains leave the FLOPs and shorten the transformer's time; none fused is the eager time."""
     eager = build_deployment("t2v-1.3b", implementation="diffusers", offload="none")
     fused = build_deployment(
-        "t2v-1.3b", implementation="diffusers", offload="none", fused_chains=("rmsnorm", "norm-modulation")
+        "t2v-1.3b", implementation="diffusers", offload="none", fused_chains=("rotary", "norm-modulation")
     )
     assert _stage(fused) < _stage(eager)
     assert _stage(

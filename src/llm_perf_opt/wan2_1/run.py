@@ -129,6 +129,8 @@ IMAGE_ENCODER: Final = "image_encoder"
 DIFFUSION: Final = "diffusion"
 SCHEDULER: Final = "scheduler"
 STEP_CACHE: Final = "step_cache"
+ROTATED_TENSORS: Final = 2
+"""q and k: the tensors a self-attention rotates."""
 VAE: Final = "vae"
 SELF_ATTENTION_CLASS: Final = "WanSelfAttention"
 BLOCK_CLASS: Final = "WanAttentionBlock"
@@ -285,10 +287,18 @@ def _gate_residuals(block: ModuleNode, taken: set[int]) -> list[list[int]]:
 
 def _rotaries(attention: ModuleNode) -> list[list[int]]:
     """One run per rotated tensor of a self-attention's own ops: the element-wise ops leading to
-    each ``rope`` and the cast after it; the casts left before the attention go one to each run."""
+    each ``rope`` and the cast after it; the casts left before the attention go one to each run.
+    Where the rotation is declared op by op (the diffusers profile: multiplies, a subtract or add
+    and a strided copy per half), the element-wise ops before the attention are the rotations of
+    q and k, one half each."""
     ops = attention.ops
     first_tensor_op = next((i for i in range(len(ops)) if not _elementwise(attention, i)), len(ops))
     ropes = [i for i in range(first_tensor_op) if ops[i].primitive == ROTARY_PRIMITIVE]
+    if not ropes:
+        half, odd = divmod(first_tensor_op, ROTATED_TENSORS)
+        if odd or not half:
+            return []
+        return [list(range(k * half, (k + 1) * half)) for k in range(ROTATED_TENSORS)]
     runs, start = [], 0
     for rope in ropes:
         run = list(range(start, rope + 1))

@@ -191,7 +191,7 @@ class Wan22Family:
         self,
         variant: str | Wan22Variant,
         *,
-        implementation: str | Implementation = "official",
+        implementation: str | Implementation | None = None,
         gpus: int = 1,
         parallelism: Parallelism | None = None,
         convert_model_dtype: bool = False,
@@ -200,8 +200,9 @@ class Wan22Family:
     ) -> Deployment:
         """A validated :class:`Deployment` with ``generate.py``'s defaults filled: one GPU with
         ``--offload_model True``, several with ``--dit_fsdp --t5_fsdp --ulysses_size gpus`` and no
-        offload; ``convert_model_dtype`` is ``--convert_model_dtype`` (the official profile only);
-        ``image`` runs TI2V-5B's image-to-video mode (``--image``; :data:`WAN2_2_IMAGE`); the other
+        offload; the official implementation unless ``implementation`` names one;
+        ``convert_model_dtype`` is ``--convert_model_dtype`` (the official profile only); ``image``
+        runs TI2V-5B's image-to-video mode (``--image``; :data:`WAN2_2_IMAGE`); the other
         ``options`` are Wan2.1's builder's (``accelerator``, ``offload``, ``t5_cpu`` …)."""
         record = variant if isinstance(variant, Wan22Variant) else get_variant(variant)
         gpus = check_gpu_count(gpus)
@@ -217,7 +218,7 @@ class Wan22Family:
                 "image: only ti2v-5b takes an optional input image, got image=True for "
                 f"{record.model_variant}"
             )
-        profile = get_implementation(implementation)
+        profile = get_implementation("official" if implementation is None else implementation)
         if convert_model_dtype:
             if profile is not OFFICIAL:
                 raise LlmPerfOptError(
