@@ -201,12 +201,14 @@ def step_cache_module(
 
 
 def cached_residual_bytes(
-    variant: WanVariant, implementation: Implementation, *, guidance: bool
+    variant: WanVariant, implementation: Implementation, *, guidance: bool, tokens: sympy.Expr | None = None
 ) -> sympy.Expr:
     """Bytes a step cache keeps resident during sampling: one residual ``x − ori_x`` per guidance
-    branch (cond and uncond with guidance), B·tokens·dim at the residual stream's dtype."""
+    branch (cond and uncond with guidance), B·tokens·dim at the residual stream's dtype; ``tokens``
+    are the video tokens a device holds (all of them by default)."""
     branches = 2 if guidance else 1
-    return branches * B * video_tokens() * variant.dim * implementation.stream_dtype.size_bytes
+    held = video_tokens() if tokens is None else tokens
+    return branches * B * held * variant.dim * implementation.stream_dtype.size_bytes
 
 
 def _latent_numel(variant: WanVariant) -> sympy.Expr:

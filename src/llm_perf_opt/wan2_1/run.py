@@ -101,7 +101,13 @@ from llm_perf_opt.wan2_1.geometry import (
 )
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
 from llm_perf_opt.wan2_1.limits import check_gpu_count
-from llm_perf_opt.wan2_1.pipeline import PIPELINE_ID, STEP_CACHES, pipeline_key, pipeline_tree
+from llm_perf_opt.wan2_1.pipeline import (
+    PIPELINE_ID,
+    STEP_CACHES,
+    cached_residual_bytes,
+    pipeline_key,
+    pipeline_tree,
+)
 from llm_perf_opt.wan2_1.vae import CACHE_T
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 
@@ -967,6 +973,11 @@ def _memory(tree: ModuleTree, shape: tuple[object, ...], deployment: Deployment)
         "diffusion_activations": dit_peaks[DIFFUSION] + stream + context,
         "vae_decode_peak": vae_pass_peak(tree, implementation, encode=False),
     }
+    if deployment.step_cache is not None:
+        # one residual per guidance branch a rank runs, over the tokens it holds
+        parts["step_cache_residuals"] = cached_residual_bytes(
+            variant, implementation, guidance=deployment.guidance and parallelism.cfg == 1, tokens=rank_tokens
+        )
     if image:
         parts["image_encoder_weights"] = sympy.Integer(weight_bytes(tree, IMAGE_ENCODER))
         parts["image_encoder_activations"] = peaks[IMAGE_ENCODER]
@@ -994,7 +1005,8 @@ def _memory(tree: ModuleTree, shape: tuple[object, ...], deployment: Deployment)
         + clip_after
         + dit_weights
         + parts["diffusion_gathered"]
-        + parts["diffusion_activations"],
+        + parts["diffusion_activations"]
+        + parts.get("step_cache_residuals", zero),
         "vae_decode": vae + t5_after + clip_after + dit_after + parts["vae_decode_peak"],
     }
     return RunMemory(parts=parts, phases=phases)
