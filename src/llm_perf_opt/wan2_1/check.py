@@ -20,7 +20,7 @@ Compared, exactly, as integers:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import sympy
@@ -319,7 +319,22 @@ def compare_vae_with_record(record: Mapping[str, Any], *, bytes_checked: bool = 
     rows = compare_modules(root, VAE_PREFIX, analytic, values, reference, bytes_checked=False)
     if not bytes_checked:
         return rows
-    for module_id, (module, calls) in declared.items():
+    rows += vae_kernel_bytes(
+        ((module_id, module, calls) for module_id, (module, calls) in declared.items()), values, reference
+    )
+    return rows
+
+
+def vae_kernel_bytes(
+    declared: Iterable[tuple[str, Module, sympy.Expr]],
+    values: Mapping[sympy.Symbol, object],
+    reference: Mapping[str, Any],
+) -> list[Comparison]:
+    """Bytes read and written by each VAE module's convolutions and fused attention (over all its
+    ``calls``) against the reference's ``conv_bytes`` / ``sdpa_bytes`` of that id: the kernel bytes
+    every VAE (Wan2.1's, Wan2.2's) is compared on."""
+    rows: list[Comparison] = []
+    for module_id, module, calls in declared:
         checks = []
         if module.class_name in _VAE_CONV_CLASSES:
             checks.append(("conv_bytes", _CONVOLUTION_KEYS))

@@ -17,20 +17,13 @@ import sympy
 
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.compiler import compile_tree
-from llm_perf_opt.symbolic.cost import Cost
 from llm_perf_opt.symbolic.module import build_tree
 from llm_perf_opt.symbolic.symbols import Workload
 from llm_perf_opt.wan2_1.check import (
-    _CONVOLUTION_KEYS,
-    _FUSED_ATTENTION_KEYS,
     Comparison,
-    _op_bytes,
     _walk_calls,
-    attention_op_costs,
     compare_modules,
-)
-from llm_perf_opt.wan2_1.check import (
-    _VAE_CONV_CLASSES as _CONV_CLASSES,
+    vae_kernel_bytes,
 )
 from llm_perf_opt.wan2_1.check import compare_with_record as compare_dit_with_record
 from llm_perf_opt.wan2_1.implementation import DIFFUSERS
@@ -83,15 +76,5 @@ def compare_vae_with_record(record: Mapping[str, Any]) -> list[Comparison]:
         analytic[module_id] = figures
     values = workload.subs()
     rows = compare_modules(root, "vae", analytic, values, reference, bytes_checked=False)
-    for module_id, module, calls in _walk_calls(root, "vae", sympy.Integer(1)):
-        checks = []
-        if module.class_name in _CONV_CLASSES:
-            checks.append(("conv_bytes", _CONVOLUTION_KEYS))
-        if attention_op_costs(module) != Cost():
-            checks.append(("sdpa_bytes", _FUSED_ATTENTION_KEYS))
-        for key, primitives in checks:
-            read, written = _op_bytes(module, primitives, calls, values, f"{module_id}.{key}")
-            reference_read, reference_written = reference[module_id][key]
-            rows.append(Comparison(module_id, f"{key}_read", read, reference_read))
-            rows.append(Comparison(module_id, f"{key}_written", written, reference_written))
+    rows += vae_kernel_bytes(_walk_calls(root, "vae", sympy.Integer(1)), values, reference)
     return rows

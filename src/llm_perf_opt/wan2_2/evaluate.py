@@ -11,14 +11,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import numpy as np
-
 from llm_perf_opt.errors import LlmPerfOptError
 from llm_perf_opt.symbolic.compiler import Evaluator, GridResult, compile_tree
 from llm_perf_opt.symbolic.module import ModuleTree, build_tree
 from llm_perf_opt.symbolic.symbols import S, Workload
 from llm_perf_opt.wan2_1.dit import declare_dit
 from llm_perf_opt.wan2_1.evaluate import DitEvaluation
+from llm_perf_opt.wan2_1.evaluate import _positive_int as _count
 from llm_perf_opt.wan2_1.evaluate import resolve_workload as resolve_wan2_1_workload
 from llm_perf_opt.wan2_1.geometry import PADDED_TEXT_LEN, check_frame_count
 from llm_perf_opt.wan2_1.implementation import Implementation, get_implementation
@@ -49,12 +48,6 @@ def dit_tree(variant: Wan22Variant, implementation: Implementation) -> ModuleTre
 def dit_evaluator(variant: Wan22Variant, implementation: Implementation) -> Evaluator:
     """The compiled evaluator of :func:`dit_tree`, compiled once per process."""
     return compile_tree(dit_tree(variant, implementation))
-
-
-def _count(field: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise LlmPerfOptError(f"{field}: must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
 
 
 def resolve_workload(
