@@ -46,6 +46,7 @@ from llm_perf_opt.wan2_1.implementation import Implementation
 from llm_perf_opt.wan2_1.variants import (
     BuiltOnTransformer,
     WanVariant,
+    find_named,
     list_as_tuple,
     load_with_section,
     non_empty_text,
@@ -119,12 +120,8 @@ def get_vace_variant(name: str) -> VaceVariant:
 
     An unknown name is an :class:`LlmPerfOptError` that lists the known ones.
     """
-    key = name.strip().lower() if isinstance(name, str) else name
-    for variant in VACE_VARIANTS.values():
-        if key in (variant.model_variant, variant.model_id):
-            return variant
-    known = ", ".join(f"{v.model_variant} ({v.model_id})" for v in VACE_VARIANTS.values())
-    raise LlmPerfOptError(f"model_variant: unknown VACE variant {name!r}; known variants: {known}")
+    variant: VaceVariant = find_named(VACE_VARIANTS, name, "VACE variant")
+    return variant
 
 
 def _substituted_cost(cost: Cost, mapping: dict[sympy.Symbol, sympy.Expr]) -> Cost:

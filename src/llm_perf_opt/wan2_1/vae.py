@@ -632,6 +632,7 @@ def _middle(run: _Run, dim: int, frames: ChunkFrames, scale: int) -> Module:
 
 
 def _head(run: _Run, dim: int, c_out: int, frames: ChunkFrames, scale: int) -> Module:
+    """``head``: RMS norm, SiLU, causal 3×3×3 conv to ``c_out`` channels (both VAEs)."""
     return _sequential(
         "head",
         [

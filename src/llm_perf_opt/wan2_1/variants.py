@@ -32,6 +32,7 @@ __all__ = [
     "BuiltOnTransformer",
     "WanVariant",
     "config_file",
+    "find_named",
     "get_variant",
     "list_as_tuple",
     "load_with_section",
@@ -352,9 +353,17 @@ def get_variant(name: str) -> WanVariant:
 
     Case is ignored. An unknown name is an :class:`LlmPerfOptError` that lists the known ones.
     """
+    variant: WanVariant = find_named(VARIANTS, name, "variant")
+    return variant
+
+
+def find_named(records: Mapping[str, Any], name: str, kind: str) -> Any:
+    """The record of ``records`` whose ``model_variant`` or ``model_id`` is ``name`` (case and
+    surrounding space ignored); an unknown name is an :class:`LlmPerfOptError` naming ``kind`` and
+    listing the known ones. Every family's variant lookup."""
     key = name.strip().lower() if isinstance(name, str) else name
-    for variant in VARIANTS.values():
-        if key in (variant.model_variant, variant.model_id):
-            return variant
-    known = ", ".join(f"{v.model_variant} ({v.model_id})" for v in VARIANTS.values())
-    raise LlmPerfOptError(f"model_variant: unknown variant {name!r}; known variants: {known}")
+    for record in records.values():
+        if key in (record.model_variant, record.model_id):
+            return record
+    known = ", ".join(f"{r.model_variant} ({r.model_id})" for r in records.values())
+    raise LlmPerfOptError(f"model_variant: unknown {kind} {name!r}; known variants: {known}")

@@ -47,13 +47,12 @@ from llm_perf_opt.wan2_1.vae import (
     _chunked,
     _copy,
     _downsample,
+    _head,
     _module,
     _plane,
     _residual_block,
-    _rms_norm,
     _Run,
     _sequential,
-    _silu,
     _times,
     _upsample,
     _uses,
@@ -187,18 +186,6 @@ def _encoder(config: Wan22VAEConfig, run: _Run) -> Module:
             *_cache_update(run, PATCHED_CHANNELS, top_frames, TOP_SCALE),  # before conv1
             *_cache_update(run, out_dim, frames, scale),  # before head.2
         ),
-    )
-
-
-def _head(run: _Run, dim: int, c_out: int, frames: ChunkFrames, scale: int) -> Module:
-    """``head``: RMS norm, SiLU, causal 3×3×3 conv to ``c_out`` channels."""
-    return _sequential(
-        "head",
-        [
-            _rms_norm("0", run, dim, frames, scale, images=False),
-            _silu("1", run, dim, frames, scale),
-            _causal_conv3d("2", run, dim, c_out, kernel=3, padding=1, frames=frames, scale=scale),
-        ],
     )
 
 

@@ -20,6 +20,7 @@ from llm_perf_opt.validation import Validator, integer, one_of
 from llm_perf_opt.wan2_1.variants import (
     BuiltOnTransformer,
     WanVariant,
+    find_named,
     list_as_tuple,
     load_with_section,
     non_empty_text,
@@ -126,9 +127,5 @@ def get_variant(name: str) -> Wan22Variant:
 
     Case is ignored. An unknown name is an :class:`LlmPerfOptError` that lists the known ones.
     """
-    key = name.strip().lower() if isinstance(name, str) else name
-    for variant in VARIANTS.values():
-        if key in (variant.model_variant, variant.model_id):
-            return variant
-    known = ", ".join(f"{v.model_variant} ({v.model_id})" for v in VARIANTS.values())
-    raise LlmPerfOptError(f"model_variant: unknown variant {name!r}; known variants: {known}")
+    variant: Wan22Variant = find_named(VARIANTS, name, "variant")
+    return variant
