@@ -159,17 +159,19 @@ def test_simplified_formulas_equal_the_raw_sums() -> None:
 
 
 def test_convolution_bytes_follow_the_chunks() -> None:
-    """Each chunk's conv reads its cached-and-padded input, the weight and the bias, and writes its output."""
+    """Each chunk's conv cats its cache (1 frame in chunk 1, 2 after), pads what it got, and convolves."""
     conv = evaluate_vae_decode(frames=81, height=480, width=832, implementation="diffusers").metrics
     conv1 = conv["vae.decoder.conv1"]
-    # F.pad copy + convolution per chunk (21 chunks of one latent frame; later ones cat 2 cached frames):
-    # conv input 16 × (1 + 2) × 62 × 106 fp32, weight 384·16·27 + bias 384 fp32, output 384 × 60 × 104 fp32
+    # 21 chunks of one latent frame, 16 channels at 60 × 104, fp32:
+    # conv input 16 × (1 + 2) × 62 × 106, weight 384·16·27 + bias 384; output 384 × 60 × 104
+    frame = 4 * 16 * 60 * 104
     conv_read = 21 * 4 * (16 * 3 * 62 * 106 + 384 * 16 * 27 + 384)
     conv_written = 21 * 4 * 384 * 60 * 104
-    pad_copy = 21 * 4 * 16 * 3 * 62 * 106
-    cat_copy = 20 * 4 * 16 * 3 * 60 * 104
-    assert conv1["bytes_read"] == conv_read + pad_copy + cat_copy
-    assert conv1["bytes_written"] == conv_written + pad_copy + cat_copy
+    cat = frame * (2 + 19 * 3)  # chunk 1: cache of 1 + 1 frame; chunks 2–20: 2 + 1
+    pad_read = frame * (1 + 2 + 19 * 3)  # F.pad reads what it gets: x alone in chunk 0, else the cat
+    pad_written = 21 * 4 * 16 * 3 * 62 * 106
+    assert conv1["bytes_read"] == conv_read + cat + pad_read
+    assert conv1["bytes_written"] == conv_written + cat + pad_written
 
 
 def test_official_runs_videos_one_at_a_time() -> None:
@@ -196,7 +198,8 @@ def test_official_runs_videos_one_at_a_time() -> None:
     implementation=st.sampled_from(["official", "diffusers"]),
 )
 def test_batch_scaling(frames: int, height: int, width: int, batch: int, implementation: str) -> None:
-    """FLOPs scale exactly with the batch; bytes are affine in it (linear for the official loop)."""
+    """FLOPs scale exactly with the batch; bytes are linear in it for the official loop, affine from two
+    videos on for diffusers (one video folds frames into the batch as a view, more copy)."""
     kwargs: dict[str, Any] = {
         "frames": frames,
         "height": height,
@@ -204,6 +207,7 @@ def test_batch_scaling(frames: int, height: int, width: int, batch: int, impleme
         "implementation": implementation,
     }
     one = evaluate_vae(batch=1, **kwargs).metrics
+    two = evaluate_vae(batch=2, **kwargs).metrics
     many = evaluate_vae(batch=batch, **kwargs).metrics
     more = evaluate_vae(batch=batch + 1, **kwargs).metrics
     for module_id, metrics in one.items():
@@ -211,7 +215,8 @@ def test_batch_scaling(frames: int, height: int, width: int, batch: int, impleme
             assert many[module_id][metric] == batch * metrics[metric], (module_id, metric)
         for metric in ("bytes_read", "bytes_written", "activation_bytes"):
             step = more[module_id][metric] - many[module_id][metric]
-            assert many[module_id][metric] - metrics[metric] == (batch - 1) * step, (module_id, metric)
+            assert many[module_id][metric] - two[module_id][metric] == (batch - 2) * step, (module_id, metric)
+            assert two[module_id][metric] - metrics[metric] >= step, (module_id, metric)
             if implementation == "official":
                 assert many[module_id][metric] == batch * metrics[metric], (module_id, metric)
         assert many[module_id]["params"] == metrics["params"]
@@ -335,7 +340,8 @@ def test_every_golden_case_has_a_file() -> None:
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=[p.stem for p in GOLDEN_FILES])
 def test_exact_agreement_with_golden_record(path: Path) -> None:
-    """FLOPs and parameters of every keyed id, convolution and attention bytes equal the reference."""
+    """FLOPs, parameters and whole eager bytes of every keyed id, convolution and attention bytes equal
+    the reference."""
     record = _record(path)
     rows = compare_vae_with_record(record)
     mismatches = [row for row in rows if not row.matches]
@@ -343,6 +349,8 @@ def test_exact_agreement_with_golden_record(path: Path) -> None:
     assert {row.metric for row in rows} == {
         "flops",
         "params",
+        "module_bytes_read",
+        "module_bytes_written",
         "conv_bytes_read",
         "conv_bytes_written",
         "sdpa_bytes_read",
@@ -357,11 +365,13 @@ def test_a_wrong_figure_is_caught() -> None:
     record["modules"]["vae.decoder.upsamples.7.time_conv"]["flops"] += 2
     record["modules"]["vae.decoder.middle.1"]["sdpa_bytes"][1] += 4
     record["modules"]["vae.decoder.conv1"]["conv_bytes"][0] += 4
+    record["modules"]["vae.decoder.head.0"]["module_bytes"][1] += 4
     mismatches = {(row.module_id, row.metric) for row in compare_vae_with_record(record) if not row.matches}
     assert mismatches == {
         ("vae.decoder.upsamples.7.time_conv", "flops"),
         ("vae.decoder.middle.1", "sdpa_bytes_written"),
         ("vae.decoder.conv1", "conv_bytes_read"),
+        ("vae.decoder.head.0", "module_bytes_written"),
     }
 
 

@@ -51,26 +51,51 @@ _TEMPORAL_STRIDE: Final = 4
 _SPATIAL_STRIDE: Final = 8
 
 
+def _latent_table(vae: torch.nn.Module) -> torch.Tensor:
+    """A ``[1, z_dim, 1, 1, 1]`` fp32 table on the VAE's device (the pipelines' ``latents_mean`` and
+    ``1 / latents_std``; only the shape matters for counting)."""
+    z_dim = cast(int, cast(Any, vae).config.z_dim)
+    device = next(vae.parameters()).device
+    return torch.zeros(1, z_dim, 1, 1, 1, dtype=torch.float32, device=device)
+
+
 class VaeEncode(torch.nn.Module):
-    """``vae.encode(video)`` as a forward: the posterior's mode (the mean), as the I2V pipeline takes."""
+    """``vae.encode(video)`` as the image-to-video pipelines call it: the posterior's mode (the mean),
+    then ``(mean − latents_mean)·latents_std`` (``WanImageToVideoPipeline.prepare_latents``).
+
+    The two ``[1, z_dim, 1, 1, 1]`` tables are buffers made here, so the pipeline's construction of
+    them (``torch.tensor`` of 16 or 48 numbers, a few hundred bytes) is not counted.
+    """
+
+    latents_mean: torch.Tensor
+    latents_std: torch.Tensor
 
     def __init__(self, vae: torch.nn.Module) -> None:
         super().__init__()
         self.vae: Any = vae
+        self.register_buffer("latents_mean", _latent_table(vae), persistent=False)
+        self.register_buffer("latents_std", _latent_table(vae), persistent=False)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         posterior = self.vae.encode(video, return_dict=False)[0]
-        return cast(torch.Tensor, posterior.mode())
+        return cast(torch.Tensor, (posterior.mode() - self.latents_mean) * self.latents_std)
 
 
 class VaeDecode(torch.nn.Module):
-    """``vae.decode(latents)`` as a forward: the clamped video."""
+    """``vae.decode(latents / latents_std + latents_mean)`` as the pipelines call it: the clamped video
+    (``WanPipeline.__call__``; the tables as for :class:`VaeEncode`)."""
+
+    latents_mean: torch.Tensor
+    latents_std: torch.Tensor
 
     def __init__(self, vae: torch.nn.Module) -> None:
         super().__init__()
         self.vae: Any = vae
+        self.register_buffer("latents_mean", _latent_table(vae), persistent=False)
+        self.register_buffer("latents_std", _latent_table(vae), persistent=False)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        latents = latents / self.latents_std + self.latents_mean
         return cast(torch.Tensor, self.vae.decode(latents, return_dict=False)[0])
 
 

@@ -43,6 +43,8 @@ __all__ = [
     "baddbmm",
     "bmm",
     "cat",
+    "clamp",
+    "clamp_min",
     "clone",
     "conv2d",
     "conv3d",
@@ -57,6 +59,7 @@ __all__ = [
     "gelu_tanh",
     "gelu_tanh_eager",
     "layer_norm",
+    "linalg_vector_norm",
     "linear",
     "mean",
     "mm",
@@ -77,7 +80,9 @@ __all__ = [
     "sub",
     "tanh",
     "to_copy",
+    "upsample_nearest_exact2d",
     "with_parameters",
+    "zeros_like",
 ]
 
 # A size: a Python int or a SymPy expression in the workload symbols.
@@ -971,3 +976,43 @@ def gelu_tanh_eager(numel: Size, *, dtype: DType) -> list[OpCall]:
         add(numel, dtype=dtype, other_numel=0),  # 1 + tanh(…)
         mul(numel, dtype=dtype),  # 0.5·x · (…)
     ]
+
+
+@primitive("linalg_vector_norm", category="normalization")
+def linalg_vector_norm(rows: Size, dim: Size, *, dtype: DType) -> Cost:
+    """The 2-norm of ``rows`` vectors of ``dim`` elements (``aten.linalg_vector_norm``, what
+    ``F.normalize`` and ``Tensor.norm`` run): reads them, writes one value per row.
+
+    Two FLOPs per input element (square, sum), as the ``rms_norm`` primitive counts its square and sum.
+    """
+    numel = sympy.sympify(rows) * dim
+    return Cost(
+        vector_flops=2 * _EAGER_VECTOR_FLOPS * numel,
+        bytes_read=_nbytes(numel, dtype),
+        **_written(_nbytes(rows, dtype)),
+    )
+
+
+@primitive("clamp_min")
+def clamp_min(numel: Size, *, dtype: DType) -> Cost:
+    """``x.clamp_min(c)`` for a Python number ``c`` (``aten.clamp_min``): reads x, writes a new tensor."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("clamp")
+def clamp(numel: Size, *, dtype: DType) -> Cost:
+    """``x.clamp(lo, hi)`` for Python numbers (``aten.clamp``; ``clamp_`` in place writes the same bytes)."""
+    return _eager_unary(numel, dtype, None)
+
+
+@primitive("zeros_like", category="cast_copy")
+def zeros_like(numel: Size, *, dtype: DType) -> Cost:
+    """``torch.zeros_like(x)`` (``aten.zeros_like``): nothing read, ``numel`` zeros written."""
+    return Cost(**_written(_nbytes(numel, dtype)))
+
+
+@primitive("upsample_nearest_exact2d", category="cast_copy")
+def upsample_nearest_exact2d(numel: Size, out_numel: Size, *, dtype: DType) -> Cost:
+    """Nearest-exact 2-D upsampling (``aten._upsample_nearest_exact2d``): reads the ``numel`` input
+    elements once, writes the ``out_numel`` output elements; no arithmetic."""
+    return Cost(bytes_read=_nbytes(numel, dtype), **_written(_nbytes(out_numel, dtype)))

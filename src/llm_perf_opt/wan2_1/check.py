@@ -54,6 +54,7 @@ __all__ = [
     "compare_text_encoder_with_record",
     "compare_vae_with_record",
     "compare_with_record",
+    "vae_module_bytes",
 ]
 
 _FUSED_ATTENTION_KEYS = frozenset(
@@ -286,7 +287,8 @@ def compare_vae_with_record(record: Mapping[str, Any], *, bytes_checked: bool = 
     in one pass). FLOPs and parameters of every id the record keys; the record cannot key the two
     SiLU applications of a residual block (diffusers applies one shared activation module for both,
     whose work counts on the block) nor the parameter-free modules of the part that did not run.
-    Bytes: the convolution ops of every ``CausalConv3d`` and ``Conv2d`` (all chunks) and the fused
+    Bytes: every id's whole eager traffic (``module_bytes``, :func:`vae_module_bytes`), and on their
+    own the convolution ops of every ``CausalConv3d`` and ``Conv2d`` (all chunks) and the fused
     attention op of every ``AttentionBlock``.
     """
     encodes, decodes = (1, 0) if record["use"] == "encode" else (0, 1)
@@ -319,9 +321,31 @@ def compare_vae_with_record(record: Mapping[str, Any], *, bytes_checked: bool = 
     rows = compare_modules(root, VAE_PREFIX, analytic, values, reference, bytes_checked=False)
     if not bytes_checked:
         return rows
+    rows += vae_module_bytes(analytic, reference)
     rows += vae_kernel_bytes(
         ((module_id, module, calls) for module_id, (module, calls) in declared.items()), values, reference
     )
+    return rows
+
+
+def vae_module_bytes(
+    analytic: Mapping[str, Mapping[str, int]], reference: Mapping[str, Any]
+) -> list[Comparison]:
+    """Bytes read and written of every compared VAE id (its whole eager traffic, sub-ids included)
+    against the record's ``module_bytes``, for both VAEs.
+
+    A residual block's ``residual`` Sequential is left out: diffusers applies the block's one SiLU
+    module at ``residual.1`` and ``residual.4`` inside the block's own forward, so the reference counts
+    that work on the block, not under ``residual``; the block's id (and every id above it) compares
+    the whole.
+    """
+    rows: list[Comparison] = []
+    for module_id, metrics in analytic.items():
+        if module_id.endswith(".residual"):
+            continue
+        read, written = reference[module_id]["module_bytes"]
+        rows.append(Comparison(module_id, "module_bytes_read", metrics["bytes_read"], read))
+        rows.append(Comparison(module_id, "module_bytes_written", metrics["bytes_written"], written))
     return rows
 
 

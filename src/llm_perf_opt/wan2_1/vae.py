@@ -47,14 +47,23 @@ from llm_perf_opt.symbolic.primitives import (
     OpCall,
     Size,
     add,
+    cat,
+    clamp,
+    clamp_min,
+    clone,
+    constant_pad,
     conv_output_size,
     convolution,
+    div,
+    exp,
+    linalg_vector_norm,
     mul,
-    rms_norm,
     scaled_dot_product_attention,
     silu,
-    to_copy,
+    sub,
+    upsample_nearest_exact2d,
     with_parameters,
+    zeros_like,
 )
 from llm_perf_opt.symbolic.symbols import B
 from llm_perf_opt.wan2_1.geometry import (
@@ -181,6 +190,37 @@ def _chunked(frames: ChunkFrames, make: Callable[[Size, bool], list[OpCall]]) ->
     return ops
 
 
+def _phased(frames: ChunkFrames, make: Callable[[Size, int], list[OpCall]]) -> list[OpCall]:
+    """``make(t, phase)`` for each chunk phase a module runs in: phase 0 the first chunk, phase 1 the
+    second (``Min(n, 1)`` calls, ``n = T − 1``), phase 2 each chunk after it (``Max(n − 1, 0)``).
+
+    A causal conv's cache holds the first chunk's frames in the second chunk and ``CACHE_T`` frames
+    after it, so some ops differ between phases 1 and 2; ``Min``/``Max`` keep the total a closed form.
+    A module the first chunk skips (``frames.first`` is ``None``) runs from phase 1.
+    """
+    n = later_chunks()
+    ops = [] if frames.first is None else make(frames.first, 0)
+    if frames.later:
+        ops += [_times(op, sympy.Min(n, 1)) for op in make(frames.later, 1)]
+        ops += [_times(op, sympy.Max(n - 1, 0)) for op in make(frames.later, 2)]
+    return ops
+
+
+def _batch_copies(run: _Run) -> sympy.Expr:
+    """1 where a pass carries more than one video, else 0: ``x.permute(0, 2, 1, 3, 4).reshape(b·t, …)``
+    copies a ``[b, c, t, h, w]`` tensor only when both ``b`` and ``t`` exceed 1 (else it is a view)."""
+    return sympy.Min(run.samples - 1, 1)
+
+
+def _frames_folded(run: _Run, channels: int, t: Size, height: sympy.Expr, width: sympy.Expr) -> list[OpCall]:
+    """``x.permute(0, 2, 1, 3, 4).reshape(b·t, c, h, w)`` of a ``[b, c, t, h, w]`` tensor: a copy
+    (``aten.clone``) for ``b > 1`` and ``t > 1``, a view otherwise (diffusers' ``WanResample`` and
+    ``WanAttentionBlock``; the official ``rearrange`` likewise)."""
+    if t == 1:
+        return []
+    return [_times(clone(run.samples * channels * t * height * width, dtype=run.dtype), _batch_copies(run))]
+
+
 def _owning(ops: list[OpCall], primitive: str, count: Size, dtype: DType) -> list[OpCall]:
     """The ops with the module's ``count`` parameters put on its first ``primitive`` op."""
     index = next(i for i, op in enumerate(ops) if op.primitive == primitive)
@@ -188,8 +228,13 @@ def _owning(ops: list[OpCall], primitive: str, count: Size, dtype: DType) -> lis
 
 
 def _copy(numel: Size, run: _Run) -> OpCall:
-    """A copy at the VAE's dtype (clone, cat, stack, pad, nearest upsampling; see docs/vae.md)."""
-    return to_copy(numel, in_dtype=run.dtype, out_dtype=run.dtype)
+    """A layout copy at the VAE's dtype (``clone``, ``.contiguous()``, ``stack``)."""
+    return clone(numel, dtype=run.dtype)
+
+
+def _cat(numel: Size, run: _Run) -> OpCall:
+    """``torch.cat`` at the VAE's dtype into a tensor of ``numel`` elements (its inputs read once)."""
+    return cat([numel], dtype=run.dtype)
 
 
 def _same_or_output(size: sympy.Expr, kernel: int, padding: int, stride: int) -> sympy.Expr:
@@ -227,15 +272,34 @@ def _causal_conv3d(
     """``CausalConv3d``: cache (or zeros) in front in time, zeros around in space, then ``Conv3d``.
 
     A time padding ``pt`` becomes ``2·pt`` frames in front: the previous chunk's cached frames and
-    zeros together (all zeros in the first chunk), so ``t`` frames in give ``t`` frames out. Bytes:
-    a later chunk concatenates ``2·pt`` cached frames (chunk 1 really has one); ``F.pad`` is a copy
-    of the padded tensor.
+    zeros together (all zeros in the first chunk), so ``t`` frames in give ``t`` frames out. Eager ops
+    per chunk (``WanCausalConv3d.forward`` in diffusers' ``autoencoder_kl_wan.py``, ``CausalConv3d``
+    in the official ``wan/modules/vae.py``): with a cache, ``torch.cat([cache_x, x], dim=2)``; then
+    ``F.pad`` (``aten.constant_pad_nd``, a copy even where every pad is 0) reading what it gets and
+    writing the padded tensor; then the convolution. The cache holds the first chunk's frames
+    (``min(first, CACHE_T)``) in the second chunk and ``CACHE_T`` frames after it; a module the
+    first chunk skips (the ``upsample3d`` time conv) has no cache in its first call.
     """
     kt, kh, kw = _triple(kernel)
     pt, ph, pw = _triple(padding)
     st, sh, sw = _triple(stride)
     height, width = _plane(scale)
     b = run.samples
+    plane = b * c_in * height * width
+    padded_plane = b * c_in * (height + 2 * ph) * (width + 2 * pw)
+
+    def cached(phase: int) -> Size:
+        if not pt or phase == 0 or (phase == 1 and frames.first is None):
+            return 0
+        if phase == 1:
+            return sympy.Min(frames.first, CACHE_T)
+        return CACHE_T
+
+    def copies(t: Size, phase: int) -> list[OpCall]:
+        # cat([cache_x:[b, c_in, c, h, w], x:[b, c_in, t, h, w]], 2), then F.pad → [b, c_in, t + 2·pt, h', w']
+        held = cached(phase)
+        ops = [_cat(plane * (held + t), run)] if held else []
+        return [*ops, constant_pad(plane * (held + t), padded_plane * (t + 2 * pt), dtype=run.dtype)]
 
     def chunk(t: Size, later: bool) -> list[OpCall]:
         t_in = t + 2 * pt
@@ -245,14 +309,8 @@ def _causal_conv3d(
             _same_or_output(height, kh, ph, sh),
             _same_or_output(width, kw, pw, sw),
         )
-        ops = []
-        if pt and later:
-            # cat([cache:[b, c_in, 2·pt, h, w], x:[b, c_in, t, h, w]], time)
-            ops.append(_copy(b * c_in * (2 * pt + t) * height * width, run))
-        # F.pad → x:[b, c_in, t + 2·pt, h + 2·ph, w + 2·pw]
-        ops.append(_copy(b * c_in * in_spatial[0] * in_spatial[1] * in_spatial[2], run))
         # x ⋆ W:[c_out, c_in, kt, kh, kw] (+ bias) → [b, c_out, t_out, h_out, w_out]
-        ops.append(
+        return [
             convolution(
                 b,
                 c_in,
@@ -263,14 +321,15 @@ def _causal_conv3d(
                 bias=True,
                 dtype=run.dtype,
             )
-        )
-        return ops
+        ]
 
+    pads = _phased(frames, copies) if pt else _chunked(frames, lambda t, later: copies(t, 0))
+    ops = [*pads, *_chunked(frames, chunk)]
     count = c_out * c_in * kt * kh * kw + c_out
     return _module(
         name,
         "CausalConv3d",
-        _owning(_chunked(frames, chunk), "convolution", count, run.dtype),
+        _owning(ops, "convolution", count, run.dtype),
         in_channels=c_in,
         out_channels=c_out,
         kernel_size=[kt, kh, kw],
@@ -330,8 +389,13 @@ def _conv2d(
 def _rms_norm(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int, *, images: bool) -> Module:
     """``RMS_norm``: ``F.normalize(x, dim=channels)·√dim·γ + 0.0`` at every position.
 
-    ``F.normalize`` (the 2-norm over the channels, then a division) is the ``rms_norm`` primitive's
-    work; the scale, ``γ`` and the float bias ``0.0`` are three element-wise ops.
+    Eager ops (``WanRMS_norm.forward``, diffusers ``autoencoder_kl_wan.py``; the official ``RMS_norm``
+    is the same expression): ``F.normalize`` is ``x.norm(2, 1, keepdim=True)``
+    (``aten.linalg_vector_norm``, one value per position), ``.clamp_min(eps)``, ``.expand_as(x)`` (a
+    view) and ``x / norm`` (the broadcast norm read at the elements it stores); then ``·√dim`` (a
+    Python float), ``·γ`` (``[dim, 1, 1(, 1)]``) and ``+ 0.0`` (the float bias), each a new tensor.
+    A CUDA build runs the same ops (``F.normalize`` has no fused kernel). The ``.to(x.dtype)`` after
+    the norm is a no-op in fp32.
     """
     height, width = _plane(scale)
     b = run.samples
@@ -340,8 +404,9 @@ def _rms_norm(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int, *
         rows = b * t * height * width
         numel = rows * dim
         return [
-            # x:[rows, dim] → x / ‖x‖₂
-            rms_norm(rows, dim, dtype=run.dtype, affine=False),
+            linalg_vector_norm(rows, dim, dtype=run.dtype),  # ‖x‖₂ over the channels:[b, 1, t, h, w]
+            clamp_min(rows, dtype=run.dtype),
+            div(numel, dtype=run.dtype, other_numel=rows),  # x / norm.expand_as(x)
             mul(numel, dtype=run.dtype, other_numel=0),  # ·√dim, a Python float
             mul(numel, dtype=run.dtype, other_numel=dim),  # ·γ:[dim, 1, 1(, 1)]
             add(numel, dtype=run.dtype, other_numel=0),  # + bias, the Python float 0.0
@@ -379,7 +444,7 @@ def _cache_update(run: _Run, channels: int, frames: ChunkFrames, scale: int) -> 
     def chunk(t: Size, later: bool) -> list[OpCall]:
         ops = [_copy(plane * min(t, CACHE_T), run)]
         if later and t < CACHE_T:
-            ops.append(_copy(plane * (1 + t), run))
+            ops.append(_cat(plane * (1 + t), run))
         return ops
 
     return _chunked(frames, chunk)
@@ -443,6 +508,7 @@ def _attention_block(name: str, run: _Run, dim: int, frames: ChunkFrames, scale:
     def chunk(t: Size, later: bool) -> list[OpCall]:
         positions = height * width
         return [
+            *_frames_folded(run, dim, t, height, width),
             # qkv:[b·t, 1, 3·dim, h·w] → .permute(0, 1, 3, 2).contiguous()
             _copy(b * t * 3 * dim * positions, run),
             # q, k, v:[b·t, 1, h·w, dim]: one head of dim channels over the h·w positions of a frame
@@ -478,8 +544,12 @@ def _downsample(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int,
     out_height, out_width = _plane(out_scale)
 
     def pad(t: Size, later: bool) -> list[OpCall]:
-        # x:[b·t, dim, h, w] → [b·t, dim, h + 1, w + 1]
-        return [_copy(b * t * dim * (height + 1) * (width + 1), run)]
+        # x:[b·t, dim, h, w] → [b·t, dim, h + 1, w + 1] (aten.constant_pad_nd reads x, writes the padded)
+        padded = b * t * dim * (height + 1) * (width + 1)
+        return [constant_pad(b * t * dim * height * width, padded, dtype=run.dtype)]
+
+    def fold(t: Size, later: bool) -> list[OpCall]:
+        return _frames_folded(run, dim, t, height, width)
 
     resample = _sequential(
         "resample",
@@ -499,7 +569,7 @@ def _downsample(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int,
         ],
     )
     children: list[Module | Repeated] = [resample]
-    ops: list[OpCall] = []
+    ops: list[OpCall] = _chunked(frames, fold)
     mode = "downsample2d"
     if time:
         mode = "downsample3d"
@@ -510,10 +580,10 @@ def _downsample(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int,
                 return [_copy(out_plane * t, run)]  # feat_cache = x.clone()
             return [
                 _copy(out_plane, run),  # cache_x = x[:, :, -1:].clone()
-                _copy(out_plane * (1 + t), run),  # cat([cache[:, :, -1:], x], time)
+                _cat(out_plane * (1 + t), run),  # cat([cache[:, :, -1:], x], time)
             ]
 
-        ops = _chunked(frames, cache)
+        ops += _chunked(frames, cache)
         children.append(
             _causal_conv3d(
                 "time_conv",
@@ -563,16 +633,20 @@ def _upsample(
         mode = "upsample3d"
         plane = b * dim * height * width
 
-        def cache(t: Size, later: bool) -> list[OpCall]:
-            if not later:
+        def cache(t: Size, phase: int) -> list[OpCall]:
+            if phase == 0:
                 return []  # feat_cache = 'Rep'
-            kept = [_copy(plane * min(t, CACHE_T), run)]  # cache_x = x[:, :, -CACHE_T:].clone()
-            if t < CACHE_T:
-                kept.append(_copy(plane * (1 + t), run))  # cat([zeros or cache[:, :, -1:], cache_x])
+            kept = min(t, CACHE_T)
+            ops = [_copy(plane * kept, run)]  # cache_x = x[:, :, -CACHE_T:].clone()
+            if t < CACHE_T and phase == 1:
+                # cat([zeros_like(cache_x), cache_x]): the cache is still 'Rep'
+                ops += [zeros_like(plane * kept, dtype=run.dtype), _cat(2 * plane * kept, run)]
+            elif t < CACHE_T:
+                ops.append(_cat(plane * (1 + t), run))  # cat([cache[:, :, -1:], cache_x])
             # stack the two dim-channel halves:[b, dim, t, 2, h, w]
-            return [*kept, _copy(2 * plane * t, run)]
+            return [*ops, _copy(2 * plane * t, run)]
 
-        ops = _chunked(frames, cache)
+        ops = _phased(frames, cache)
         children.append(
             _causal_conv3d(
                 "time_conv",
@@ -588,8 +662,17 @@ def _upsample(
         resampled = ChunkFrames(frames.first, 2 * frames.later)
 
     def upsample(t: Size, later: bool) -> list[OpCall]:
-        # nearest-exact ×2: x:[b·t, dim, h, w] → [b·t, dim, 2h, 2w]
-        return [_copy(b * t * dim * out_height * out_width, run)]
+        # nearest-exact ×2: x:[b·t, dim, h, w] → [b·t, dim, 2h, 2w]; x.float(), .type_as(x): no-ops in fp32
+        return [
+            upsample_nearest_exact2d(
+                b * t * dim * height * width, b * t * dim * out_height * out_width, dtype=run.dtype
+            )
+        ]
+
+    def fold(t: Size, later: bool) -> list[OpCall]:
+        return _frames_folded(run, dim, t, height, width)
+
+    ops += _chunked(resampled, fold)
 
     resample = _sequential(
         "resample",
@@ -753,23 +836,41 @@ def _appended(frames: ChunkFrames, plane: sympy.Expr, run: _Run) -> OpCall:
     ``first + i·later`` frames, so ``n·first + later·n(n + 1)/2`` frames over ``n`` later chunks.
     """
     n = later_chunks()
-    return _copy(plane * (n * frames.first + frames.later * n * (n + 1) / 2), run)
+    return _cat(plane * (n * frames.first + frames.later * n * (n + 1) / 2), run)
 
 
-def _encode_ops(config: WanVAEConfig, run: _Run) -> list[OpCall]:
-    """``WanVAE_.encode`` outside its modules: concatenate the chunks' latents, normalise the mean."""
+def _encode_ops(config: WanVAEConfig, run: _Run, *, posterior: bool) -> list[OpCall]:
+    """The encode outside its modules: concatenate the chunks' outputs, then normalise the mean.
+
+    The official ``WanVAE_.encode`` splits ``mu, log_var`` (views) and computes
+    ``(mu − mean)·(1/std)`` (``wan/modules/vae.py`` of Wan-Video/Wan2.1 @ f1f7c88, lines 535–541).
+    diffusers' ``AutoencoderKLWan.encode`` wraps the output in a ``DiagonalGaussianDistribution``
+    (``diffusers/models/autoencoders/vae.py``: ``logvar.clamp(−30, 20)``, ``exp(0.5·logvar)``,
+    ``exp(logvar)``, with ``posterior``) whose mode (the mean, a view) the pipeline normalises as
+    ``(mean − latents_mean)·latents_std`` (``WanImageToVideoPipeline.prepare_latents``).
+    """
     h, w = latent_height(), latent_width()
     latent = run.samples * config.z_dim * latent_frames() * h * w
+    ops = [_appended(ChunkFrames(1, 1), run.samples * 2 * config.z_dim * h * w, run)]
+    if posterior:
+        ops += [
+            clamp(latent, dtype=run.dtype),  # logvar.clamp(-30, 20)
+            mul(latent, dtype=run.dtype, other_numel=0),  # 0.5·logvar
+            exp(latent, dtype=run.dtype),  # std
+            exp(latent, dtype=run.dtype),  # var
+        ]
     return [
-        _appended(ChunkFrames(1, 1), run.samples * 2 * config.z_dim * h * w, run),
-        add(latent, dtype=run.dtype, other_numel=config.z_dim),  # mu − mean
+        *ops,
+        sub(latent, dtype=run.dtype, other_numel=config.z_dim),  # mu − mean
         mul(latent, dtype=run.dtype, other_numel=config.z_dim),  # ·(1/std)
     ]
 
 
 def _decode_ops(config: WanVAEConfig, run: _Run) -> list[OpCall]:
-    """``WanVAE_.decode`` outside its modules: un-normalise z, concatenate the chunks' videos,
-    clamp to [−1, 1] (counted as a copy; its compare-and-select work is not counted).
+    """The decode outside its modules: un-normalise z (``z / (1/std) + mean``: the official
+    ``WanVAE_.decode``, lines 549–553, and the diffusers pipelines before ``vae.decode``),
+    concatenate the chunks' videos, clamp to [−1, 1] (diffusers ``torch.clamp``; the official
+    ``WanVAE.decode``'s ``clamp_`` in place, line 663, moves the same bytes).
     """
     h, w = latent_height(), latent_width()
     latent = run.samples * config.z_dim * latent_frames() * h * w
@@ -778,10 +879,10 @@ def _decode_ops(config: WanVAEConfig, run: _Run) -> list[OpCall]:
     pixels = run.samples * VIDEO_CHANNELS * height * width
     video_frames = sympy.sympify(frames.first) + frames.later * later_chunks()
     return [
-        mul(latent, dtype=run.dtype, other_numel=config.z_dim),  # z / (1/std)
+        div(latent, dtype=run.dtype, other_numel=config.z_dim),  # z / (1/std)
         add(latent, dtype=run.dtype, other_numel=config.z_dim),  # + mean
         _appended(frames, pixels, run),
-        _copy(pixels * video_frames, run),  # clamp(-1, 1)
+        clamp(pixels * video_frames, dtype=run.dtype),  # clamp(-1, 1)
     ]
 
 
@@ -822,7 +923,8 @@ def declare_vae(
     ]
     ops: list[OpCall] = []
     if encodes:
-        ops += [_times(op, encode_calls) for op in _encode_ops(config, run)]
+        posterior = not per_sample  # diffusers' AutoencoderKLWan, which also runs the batch at once
+        ops += [_times(op, encode_calls) for op in _encode_ops(config, run, posterior=posterior)]
     if decodes:
         ops += [_times(op, decode_calls) for op in _decode_ops(config, run)]
     return Module(

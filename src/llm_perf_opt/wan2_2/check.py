@@ -24,6 +24,7 @@ from llm_perf_opt.wan2_1.check import (
     _walk_calls,
     compare_modules,
     vae_kernel_bytes,
+    vae_module_bytes,
 )
 from llm_perf_opt.wan2_1.check import compare_with_record as compare_dit_with_record
 from llm_perf_opt.wan2_1.implementation import DIFFUSERS
@@ -52,8 +53,8 @@ def compare_with_record(record: Mapping[str, Any], *, bytes_checked: bool = True
 
 
 def compare_vae_with_record(record: Mapping[str, Any]) -> list[Comparison]:
-    """FLOPs and parameters of every Wan2.2 VAE id, and the bytes of its convolution and attention ops,
-    against one reference record (an encode or a decode).
+    """FLOPs, parameters and whole eager bytes (``module_bytes``) of every Wan2.2 VAE id, and the bytes
+    of its convolution and attention ops, against one reference record (an encode or a decode).
 
     The record measures diffusers' ``AutoencoderKLWan`` with the Wan2.2 configuration (the ``diffusers``
     profile); it cannot key the two SiLU applications of a residual block (one shared module) nor the
@@ -76,5 +77,6 @@ def compare_vae_with_record(record: Mapping[str, Any]) -> list[Comparison]:
         analytic[module_id] = figures
     values = workload.subs()
     rows = compare_modules(root, "vae", analytic, values, reference, bytes_checked=False)
+    rows += vae_module_bytes(analytic, reference)
     rows += vae_kernel_bytes(_walk_calls(root, "vae", sympy.Integer(1)), values, reference)
     return rows
