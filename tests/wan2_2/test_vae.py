@@ -62,20 +62,37 @@ def test_every_use_has_golden_records() -> None:
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=[p.stem for p in GOLDEN_FILES])
 def test_exact_agreement_with_golden_record(path: Path) -> None:
-    """FLOPs and parameters of every id, and convolution and attention bytes, equal diffusers' model."""
+    """FLOPs, parameters and whole eager bytes of every id, and convolution and attention bytes, equal
+    diffusers' model."""
     rows = compare_vae_with_record(_record(path))
     assert len(rows) > 200
     assert not [row for row in rows if not row.matches]
     metrics = {row.metric for row in rows}
-    assert {"flops", "params", "conv_bytes_read", "conv_bytes_written", "sdpa_bytes_read"} <= metrics
+    assert {
+        "flops",
+        "params",
+        "module_bytes_read",
+        "module_bytes_written",
+        "conv_bytes_read",
+        "conv_bytes_written",
+        "sdpa_bytes_read",
+    } <= metrics
+    module_bytes = {row.module_id for row in rows if row.metric == "module_bytes_read"}
+    assert {"vae", "vae.decoder.upsamples.0.avg_shortcut", "vae.encoder.downsamples.1.avg_shortcut"} & set(
+        _record(path)["modules"]
+    ) <= module_bytes
 
 
 def test_a_wrong_figure_is_caught() -> None:
-    """One FLOP more on a decoder time convolution is exactly that mismatch."""
+    """One FLOP more on a decoder time convolution, one byte more written by a shortcut: exactly those."""
     record = copy.deepcopy(_record(GOLDEN_DIR / "decode__b1_f17_256x256.json"))
     record["modules"]["vae.decoder.upsamples.0.upsamples.3.time_conv"]["flops"] += 1
-    mismatches = [(r.module_id, r.metric) for r in compare_vae_with_record(record) if not r.matches]
-    assert mismatches == [("vae.decoder.upsamples.0.upsamples.3.time_conv", "flops")]
+    record["modules"]["vae.decoder.upsamples.1.avg_shortcut"]["module_bytes"][1] += 1
+    mismatches = {(r.module_id, r.metric) for r in compare_vae_with_record(record) if not r.matches}
+    assert mismatches == {
+        ("vae.decoder.upsamples.0.upsamples.3.time_conv", "flops"),
+        ("vae.decoder.upsamples.1.avg_shortcut", "module_bytes_written"),
+    }
 
 
 def test_a_wan2_1_record_is_refused() -> None:

@@ -68,6 +68,7 @@ __all__ = [
     "parameter_held",
     "pow_scalar",
     "primitive",
+    "repeat_interleave",
     "rms_norm",
     "rms_norm_eager",
     "rope",
@@ -1016,3 +1017,11 @@ def upsample_nearest_exact2d(numel: Size, out_numel: Size, *, dtype: DType) -> C
     """Nearest-exact 2-D upsampling (``aten._upsample_nearest_exact2d``): reads the ``numel`` input
     elements once, writes the ``out_numel`` output elements; no arithmetic."""
     return Cost(bytes_read=_nbytes(numel, dtype), **_written(_nbytes(out_numel, dtype)))
+
+
+@primitive("repeat_interleave", category="cast_copy")
+def repeat_interleave(numel: Size, repeats: Size, *, dtype: DType) -> Cost:
+    """``x.repeat_interleave(repeats, dim)`` for an integer ``repeats``: PyTorch's composite expands x
+    (a view) and clones it (``aten.clone``), reading the ``numel`` stored elements once and writing
+    ``numel·repeats``."""
+    return Cost(bytes_read=_nbytes(numel, dtype), **_written(_nbytes(sympy.sympify(numel) * repeats, dtype)))

@@ -839,7 +839,7 @@ def _appended(frames: ChunkFrames, plane: sympy.Expr, run: _Run) -> OpCall:
     return _cat(plane * (n * frames.first + frames.later * n * (n + 1) / 2), run)
 
 
-def _encode_ops(config: WanVAEConfig, run: _Run, *, posterior: bool) -> list[OpCall]:
+def _encode_ops(z_dim: int, run: _Run, *, posterior: bool) -> list[OpCall]:
     """The encode outside its modules: concatenate the chunks' outputs, then normalise the mean.
 
     The official ``WanVAE_.encode`` splits ``mu, log_var`` (views) and computes
@@ -850,8 +850,8 @@ def _encode_ops(config: WanVAEConfig, run: _Run, *, posterior: bool) -> list[OpC
     ``(mean − latents_mean)·latents_std`` (``WanImageToVideoPipeline.prepare_latents``).
     """
     h, w = latent_height(), latent_width()
-    latent = run.samples * config.z_dim * latent_frames() * h * w
-    ops = [_appended(ChunkFrames(1, 1), run.samples * 2 * config.z_dim * h * w, run)]
+    latent = run.samples * z_dim * latent_frames() * h * w
+    ops = [_appended(ChunkFrames(1, 1), run.samples * 2 * z_dim * h * w, run)]
     if posterior:
         ops += [
             clamp(latent, dtype=run.dtype),  # logvar.clamp(-30, 20)
@@ -861,26 +861,26 @@ def _encode_ops(config: WanVAEConfig, run: _Run, *, posterior: bool) -> list[OpC
         ]
     return [
         *ops,
-        sub(latent, dtype=run.dtype, other_numel=config.z_dim),  # mu − mean
-        mul(latent, dtype=run.dtype, other_numel=config.z_dim),  # ·(1/std)
+        sub(latent, dtype=run.dtype, other_numel=z_dim),  # mu − mean
+        mul(latent, dtype=run.dtype, other_numel=z_dim),  # ·(1/std)
     ]
 
 
-def _decode_ops(config: WanVAEConfig, run: _Run) -> list[OpCall]:
+def _decode_ops(z_dim: int, channels: int, frames: ChunkFrames, run: _Run) -> list[OpCall]:
     """The decode outside its modules: un-normalise z (``z / (1/std) + mean``: the official
     ``WanVAE_.decode``, lines 549–553, and the diffusers pipelines before ``vae.decode``),
     concatenate the chunks' videos, clamp to [−1, 1] (diffusers ``torch.clamp``; the official
-    ``WanVAE.decode``'s ``clamp_`` in place, line 663, moves the same bytes).
+    ``WanVAE.decode``'s ``clamp_`` in place, line 663, moves the same bytes). The decoder gives
+    ``channels`` channels at ``H × W``, ``frames`` frames per chunk.
     """
     h, w = latent_height(), latent_width()
-    latent = run.samples * config.z_dim * latent_frames() * h * w
-    frames = decoded_frames(config)
+    latent = run.samples * z_dim * latent_frames() * h * w
     height, width = _plane(VAE_SPATIAL_STRIDE)
-    pixels = run.samples * VIDEO_CHANNELS * height * width
+    pixels = run.samples * channels * height * width
     video_frames = sympy.sympify(frames.first) + frames.later * later_chunks()
     return [
-        div(latent, dtype=run.dtype, other_numel=config.z_dim),  # z / (1/std)
-        add(latent, dtype=run.dtype, other_numel=config.z_dim),  # + mean
+        div(latent, dtype=run.dtype, other_numel=z_dim),  # z / (1/std)
+        add(latent, dtype=run.dtype, other_numel=z_dim),  # + mean
         _appended(frames, pixels, run),
         clamp(pixels * video_frames, dtype=run.dtype),  # clamp(-1, 1)
     ]
@@ -924,9 +924,10 @@ def declare_vae(
     ops: list[OpCall] = []
     if encodes:
         posterior = not per_sample  # diffusers' AutoencoderKLWan, which also runs the batch at once
-        ops += [_times(op, encode_calls) for op in _encode_ops(config, run, posterior=posterior)]
+        ops += [_times(op, encode_calls) for op in _encode_ops(config.z_dim, run, posterior=posterior)]
     if decodes:
-        ops += [_times(op, decode_calls) for op in _decode_ops(config, run)]
+        decode = _decode_ops(config.z_dim, VIDEO_CHANNELS, decoded_frames(config), run)
+        ops += [_times(op, decode_calls) for op in decode]
     return Module(
         name=STAGE,
         class_name="WanVAE_",

@@ -34,9 +34,18 @@ import sympy
 from attrs import frozen
 
 from llm_perf_opt.symbolic.module import Module, Repeated
-from llm_perf_opt.symbolic.primitives import OpCall, Size, add, conv_output_size, mul
+from llm_perf_opt.symbolic.primitives import (
+    OpCall,
+    Size,
+    add,
+    clone,
+    constant_pad,
+    conv_output_size,
+    mean,
+    repeat_interleave,
+)
 from llm_perf_opt.symbolic.symbols import B, F, H, W
-from llm_perf_opt.wan2_1.geometry import latent_frames, latent_height, latent_width
+from llm_perf_opt.wan2_1.geometry import latent_frames
 from llm_perf_opt.wan2_1.implementation import Implementation
 from llm_perf_opt.wan2_1.vace import _substituted, _substituted_cost
 from llm_perf_opt.wan2_1.vae import (
@@ -46,7 +55,9 @@ from llm_perf_opt.wan2_1.vae import (
     _causal_conv3d,
     _chunked,
     _copy,
+    _decode_ops,
     _downsample,
+    _encode_ops,
     _head,
     _module,
     _plane,
@@ -56,6 +67,7 @@ from llm_perf_opt.wan2_1.vae import (
     _times,
     _upsample,
     _uses,
+    later_chunks,
 )
 
 __all__ = ["WAN2_2_VAE", "Wan22VAEConfig", "declare_vae"]
@@ -105,6 +117,48 @@ def _copy_at(run: _Run, channels: int, frames: ChunkFrames, scale: int) -> list[
     return _chunked(frames, chunk)
 
 
+def _avg_down(
+    run: _Run, in_dim: int, out_dim: int, frames: ChunkFrames, scale: int, factor_t: int, factor_s: int
+) -> list[OpCall]:
+    """``AvgDown3D`` (diffusers ``autoencoder_kl_wan.py``; the official ``vae2_2.py`` is the same) per
+    chunk of ``t`` frames: ``F.pad`` of ``(factor_t − t % factor_t) % factor_t`` frames in front (a copy
+    even when it pads none), ``.permute(…).contiguous()`` of the regrouped tensor (a copy unless every
+    factor is 1, when the permutation only moves size-1 dimensions), and ``.mean`` over each group of
+    ``in_dim·factor/out_dim`` channels."""
+    height, width = _plane(scale)
+    factor = factor_t * factor_s * factor_s
+    group = in_dim * factor // out_dim
+
+    def chunk(t: Size, later: bool) -> list[OpCall]:
+        padded_t = t + (factor_t - t % factor_t) % factor_t
+        numel = run.samples * in_dim * height * width
+        ops = [constant_pad(numel * t, numel * padded_t, dtype=run.dtype)]
+        if factor > 1:
+            ops.append(clone(numel * padded_t, dtype=run.dtype))
+        return [*ops, mean(numel * padded_t / group, group, dtype=run.dtype)]
+
+    return _chunked(frames, chunk)
+
+
+def _dup_up(
+    run: _Run, in_dim: int, out_dim: int, frames: ChunkFrames, scale: int, factor_t: int, factor_s: int
+) -> list[OpCall]:
+    """``DupUp3D`` per chunk of ``t`` input frames: ``x.repeat_interleave(out_dim·factor/in_dim, 1)``
+    then ``.permute(…).contiguous()`` of the repeated tensor; the first chunk's ``x[:, :, factor_t − 1:]``
+    is a view."""
+    height, width = _plane(scale)
+    repeats = out_dim * factor_t * factor_s * factor_s // in_dim
+
+    def chunk(t: Size, later: bool) -> list[OpCall]:
+        numel = run.samples * in_dim * t * height * width
+        return [
+            repeat_interleave(numel, repeats, dtype=run.dtype),
+            clone(numel * repeats, dtype=run.dtype),
+        ]
+
+    return _chunked(frames, chunk)
+
+
 def _add_at(run: _Run, channels: int, frames: ChunkFrames, scale: int) -> list[OpCall]:
     height, width = _plane(scale)
 
@@ -133,6 +187,7 @@ def _encoder(config: Wan22VAEConfig, run: _Run) -> Module:
             in_dim = out_dim
         down = level != last
         time = down and config.temperal_downsample[level]
+        factor_t, factor_s = (2 if time else 1), (2 if down else 1)
         if down:
             blocks.append(_downsample(str(len(blocks)), run, out_dim, frames, scale, time=time))
             scale //= 2
@@ -150,13 +205,20 @@ def _encoder(config: Wan22VAEConfig, run: _Run) -> Module:
                     "down_flag": down,
                 },
                 children=(
-                    # the input regrouped (permute().contiguous()); its mean over each group is not counted
                     _module(
                         "avg_shortcut",
                         "AvgDown3D",
-                        _copy_at(run, level_in, level_frames, level_scale),
-                        factor_t=2 if time else 1,
-                        factor_s=2 if down else 1,
+                        _avg_down(
+                            run,
+                            level_in,
+                            out_dim,
+                            level_frames,
+                            level_scale,
+                            2 if time else 1,
+                            2 if down else 1,
+                        ),
+                        factor_t=factor_t,
+                        factor_s=factor_s,
                     ),
                     _sequential("downsamples", blocks),
                 ),
@@ -224,12 +286,11 @@ def _decoder(config: Wan22VAEConfig, run: _Run) -> Module:
             scale *= 2
             if time:
                 frames = ChunkFrames(frames.first, 2 * frames.later)
-            # repeat_interleave to the output's size, then permute().contiguous()
             children.append(
                 _module(
                     "avg_shortcut",
                     "DupUp3D",
-                    _copy_at(run, out_dim, frames, scale),
+                    _dup_up(run, level_in, out_dim, level_frames, level_scale, 2 if time else 1, 2),
                     factor_t=2 if time else 1,
                     factor_s=2,
                 )
@@ -310,21 +371,24 @@ def declare_vae(
         ),
         attrs.evolve(_decoder(config, run), calls=decode_calls),
     ]
-    latent = run.samples * z * latent_frames() * latent_height() * latent_width()
+    video = run.samples * PATCHED_CHANNELS * _plane(TOP_SCALE)[0] * _plane(TOP_SCALE)[1]
+    encode: list[OpCall] = [
+        _copy(video * F, run),  # patchify: a permuted copy of the whole video
+        *_encode_ops(z, run, posterior=not per_sample),
+    ]
+    if encode_image:
+        encode = [attrs.evolve(op, cost=_substituted_cost(op.cost, {F: sympy.Integer(1)})) for op in encode]
+        children[:2] = [_substituted(child, {F: sympy.Integer(1)}) for child in children[:2]]
+    decoded = ChunkFrames(1, 4)
+    decode = [
+        *_decode_ops(z, PATCHED_CHANNELS, decoded, run),
+        _copy(video * (decoded.first + decoded.later * later_chunks()), run),  # unpatchify
+    ]
     ops: list[OpCall] = []
     if encodes:
-        normalise = [add(latent, dtype=run.dtype, other_numel=z), mul(latent, dtype=run.dtype, other_numel=z)]
-        ops += [_times(op, encode_calls) for op in normalise]
+        ops += [_times(op, encode_calls) for op in encode]
     if decodes:
-        denormalise = [
-            mul(latent, dtype=run.dtype, other_numel=z),
-            add(latent, dtype=run.dtype, other_numel=z),
-        ]
-        ops += [_times(op, decode_calls) for op in denormalise]
-    if encode_image and encodes:
-        single = {F: sympy.Integer(1)}
-        children[:2] = [_substituted(child, single) for child in children[:2]]
-        ops = [attrs.evolve(op, cost=_substituted_cost(op.cost, single)) for op in ops[:2]] + ops[2:]
+        ops += [_times(op, decode_calls) for op in decode]
     root = Module(
         name=STAGE,
         class_name="WanVAE_",
