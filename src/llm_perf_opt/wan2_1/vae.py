@@ -25,9 +25,10 @@ loop over chunks at evaluation time. One call of a module in the tree is one who
 (``T`` calls of the real ``forward``).
 
 FLOPs follow ``FlopCounterMode`` (every output position with the full kernel, cache and zero padding
-included). The VAE runs in fp32 in both implementations; bytes follow each op's reads and writes at
-fp32, exactly for the convolution and attention ops and as stated conventions for the copies
-around them (docs/vae.md).
+included). The VAE runs in fp32 in both implementations; each module declares the eager aten ops the
+real code runs (diffusers' ``models/autoencoders/autoencoder_kl_wan.py``, the official
+``wan/modules/vae.py`` the same), so its bytes are the sum over those ops' reads and writes and equal
+the eager byte counter id by id (docs/vae.md, "Exact and approximate").
 """
 
 from __future__ import annotations

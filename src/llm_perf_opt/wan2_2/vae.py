@@ -19,8 +19,8 @@ Its own structure, on Wan2.1's building blocks where they are the same classes (
 The blocks are declared with Wan2.1's building blocks, whose planes are multiples of ``H/8 × W/8``; the
 Wan2.2 latent is ``H/16 × W/16``, so the whole declaration is written for ``(H/2, W/2)`` and then
 ``H → H/2, W → W/2`` is substituted in every expression (:func:`_at_half_resolution`). FLOPs count
-every convolution and attention exactly as ``FlopCounterMode``; element-wise bytes follow the Wan2.1
-conventions (docs/vae.md).
+every convolution and attention exactly as ``FlopCounterMode``; bytes are the eager ops' (the
+shortcuts', ``patchify``'s and ``unpatchify``'s included), equal to diffusers' id by id (docs/vae.md).
 """
 
 from __future__ import annotations
