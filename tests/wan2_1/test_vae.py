@@ -383,3 +383,14 @@ def test_a_module_missing_from_the_record_is_an_error() -> None:
         LlmPerfOptError, match=r"vae\.encoder\.downsamples\.5\.time_conv: analytic module missing"
     ):
         compare_vae_with_record(record)
+
+
+def test_only_diffusers_runs_the_posterior() -> None:
+    """One video: the profiles differ by diffusers' posterior alone (clamp, ·0.5, two exp on log-variance)."""
+    kwargs: dict[str, Any] = {"frames": 81, "height": 480, "width": 832, "encodes": 1, "decodes": 0}
+    official = evaluate_vae(implementation="official", **kwargs).metrics["vae"]
+    diffusers = evaluate_vae(implementation="diffusers", **kwargs).metrics["vae"]
+    log_variance = 4 * 16 * 21 * 60 * 104  # fp32 [1, 16, 21, 60, 104]
+    assert diffusers["bytes_read"] - official["bytes_read"] == 4 * log_variance
+    assert diffusers["bytes_written"] - official["bytes_written"] == 4 * log_variance
+    assert diffusers["flops"] == official["flops"]
