@@ -1,4 +1,5 @@
-"""The eager byte counter: broadcast inputs once, RMS norm as the fused op a CUDA build dispatches."""
+"""The eager byte counter: broadcast inputs once, RMS norm as the fused op a CUDA build dispatches,
+nearest upsampling with the copy the CUDA kernel makes of a strided input."""
 
 from __future__ import annotations
 
@@ -19,6 +20,30 @@ def test_an_expanded_view_counts_the_elements_it_stores() -> None:
     base = torch.empty(3, 1, 8, device="meta")
     assert stored_numel(base.expand(3, 5, 8)) == 24
     assert stored_numel(torch.empty(3, 5, 8, device="meta")) == 120
+
+
+class _Upsample(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest-exact")
+
+
+@pytest.mark.parametrize(
+    ("layout", "copied"), [("contiguous", False), ("channels_last", False), ("folded", True)]
+)
+def test_nearest_upsampling_copies_a_strided_input_first(layout: str, copied: bool) -> None:
+    """fp32 x:[12, 5, 6, 7] → [12, 5, 12, 14]: read x, write 4× its size; a strided x (frames folded
+    out of [1, 5, 12, 6, 7] into the batch, a view) is read and written once more, as the CUDA kernel
+    makes it contiguous first."""
+    if layout == "folded":
+        x = torch.empty(1, 5, 12, 6, 7, device="meta").permute(0, 2, 1, 3, 4).reshape(12, 5, 6, 7)
+    else:
+        x = torch.empty(12, 5, 6, 7, device="meta")
+        if layout == "channels_last":
+            x = x.contiguous(memory_format=torch.channels_last)
+    measured = measure_forward(_Upsample(), {"x": x})
+    nbytes = 4 * 12 * 5 * 6 * 7
+    copy = nbytes if copied else 0
+    assert (measured.total.bytes_read, measured.total.bytes_written) == (nbytes + copy, 4 * nbytes + copy)
 
 
 def test_rms_norm_counts_as_one_fused_kernel() -> None:

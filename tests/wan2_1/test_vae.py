@@ -199,7 +199,8 @@ def test_official_runs_videos_one_at_a_time() -> None:
 )
 def test_batch_scaling(frames: int, height: int, width: int, batch: int, implementation: str) -> None:
     """FLOPs scale exactly with the batch; bytes are linear in it for the official loop, affine from two
-    videos on for diffusers (one video folds frames into the batch as a view, more copy)."""
+    videos on for diffusers (one video folds frames into the batch as a view, more copy; with one the
+    CUDA upsampling kernel copies the view instead, so a copy moves between ids)."""
     kwargs: dict[str, Any] = {
         "frames": frames,
         "height": height,
@@ -216,7 +217,8 @@ def test_batch_scaling(frames: int, height: int, width: int, batch: int, impleme
         for metric in ("bytes_read", "bytes_written", "activation_bytes"):
             step = more[module_id][metric] - many[module_id][metric]
             assert many[module_id][metric] - two[module_id][metric] == (batch - 2) * step, (module_id, metric)
-            assert two[module_id][metric] - metrics[metric] >= step, (module_id, metric)
+            if module_id == "vae":
+                assert two[module_id][metric] - metrics[metric] >= step, (module_id, metric)
             if implementation == "official":
                 assert many[module_id][metric] == batch * metrics[metric], (module_id, metric)
         assert many[module_id]["params"] == metrics["params"]

@@ -21,7 +21,9 @@ Byte convention (eager, op by op, nothing fused beyond the op itself):
 - ``copy_``, ``fill_`` and ``zero_`` do not read their destination; an in-place op such as ``add_``
   reads and writes ``self``;
 - ``empty*`` allocations move nothing; ``*_like`` and ``new_*`` factories read nothing;
-- ``embedding`` (a gather) reads its indices and the rows it gathers, not the whole table.
+- ``embedding`` (a gather) reads its indices and the rows it gathers, not the whole table;
+- nearest upsampling of a strided input (neither contiguous nor channels-last) also reads and writes
+  the contiguous copy of it that the CUDA kernel makes first.
 
 With ``fused_rms_norm`` (:class:`FusedRMSNorm`), ``F.rms_norm`` counts as the one op a CUDA build
 dispatches it to, ``aten._fused_rms_norm`` (reads x and the weight, writes y and an fp32 ``rstd`` per
@@ -100,6 +102,11 @@ _FACTORIES_FROM_METADATA: Final = frozenset(
 
 _DESTINATION_NOT_READ: Final = frozenset({aten.copy_, aten.fill_, aten.zero_})
 """In-place ops that overwrite their first argument without reading it."""
+
+_CONTIGUOUS_INPUT_ON_CUDA: Final = frozenset({aten._upsample_nearest_exact2d, aten.upsample_nearest2d})
+"""Ops whose CUDA kernel first makes a strided input contiguous (``input_.contiguous()`` on the NCHW
+path of ``upsample_nearest2d_out_cuda_template``, ``aten/src/ATen/native/cuda/UpSampleNearest2d.cu``)
+unless it is contiguous or channels-last: one more read and write of the input."""
 
 
 def read_only(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -260,7 +267,17 @@ def op_bytes(
         return OpCost(0, _nbytes(_tensors(args[1])) + written, written)
     read_args = args[1:] if packet in _DESTINATION_NOT_READ else args
     read_kwargs = {key: value for key, value in kwargs.items() if key != "out"}
-    return OpCost(0, _nbytes(_tensors((read_args, read_kwargs))), written)
+    read = _nbytes(_tensors((read_args, read_kwargs)))
+    if packet in _CONTIGUOUS_INPUT_ON_CUDA and _strided(args[0]):
+        # the CUDA kernel's contiguous copy of its input, then the kernel on the copy
+        copied = _nbytes([args[0]])
+        return OpCost(0, read + copied, written + copied)
+    return OpCost(0, read, written)
+
+
+def _strided(tensor: torch.Tensor) -> bool:
+    """Neither contiguous nor channels-last: a CUDA kernel that needs one of the two copies it."""
+    return not (tensor.is_contiguous() or tensor.is_contiguous(memory_format=torch.channels_last))
 
 
 class ByteCounterMode(TorchDispatchMode):  # type: ignore[no-untyped-call, misc, unused-ignore]

@@ -222,6 +222,19 @@ def _frames_folded(run: _Run, channels: int, t: Size, height: sympy.Expr, width:
     return [_times(clone(run.samples * channels * t * height * width, dtype=run.dtype), _batch_copies(run))]
 
 
+def _made_contiguous(
+    run: _Run, channels: int, t: Size, height: sympy.Expr, width: sympy.Expr
+) -> list[OpCall]:
+    """The copy a CUDA nearest-upsampling kernel makes of a strided input (``input_.contiguous()`` in
+    ``upsample_nearest2d_out_cuda_template``, ``aten/src/ATen/native/cuda/UpSampleNearest2d.cu``):
+    the frames folded into the batch are a strided view exactly where :func:`_frames_folded` does not
+    copy, for one video and ``t > 1`` frames."""
+    if t == 1:
+        return []
+    numel = run.samples * channels * t * height * width
+    return [_times(clone(numel, dtype=run.dtype), 1 - _batch_copies(run))]
+
+
 def _owning(ops: list[OpCall], primitive: str, count: Size, dtype: DType) -> list[OpCall]:
     """The ops with the module's ``count`` parameters put on its first ``primitive`` op."""
     index = next(i for i, op in enumerate(ops) if op.primitive == primitive)
@@ -665,9 +678,10 @@ def _upsample(
     def upsample(t: Size, later: bool) -> list[OpCall]:
         # nearest-exact ×2: x:[b·t, dim, h, w] → [b·t, dim, 2h, 2w]; x.float(), .type_as(x): no-ops in fp32
         return [
+            *_made_contiguous(run, dim, t, height, width),
             upsample_nearest_exact2d(
                 b * t * dim * height * width, b * t * dim * out_height * out_width, dtype=run.dtype
-            )
+            ),
         ]
 
     def fold(t: Size, later: bool) -> list[OpCall]:
