@@ -84,10 +84,20 @@ class _MaskedAttention(torch.nn.Module):
         return torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=mask, scale=1.0)
 
 
+class _Pad(torch.nn.Module):
+    def __init__(self, pad: tuple[int, ...]) -> None:
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.pad(x, self.pad)
+
+
 @pytest.mark.parametrize(("length", "padded"), [(16, 0), (7, 8)])
 def test_a_float_mask_runs_the_memory_efficient_kernel(length: int, padded: int) -> None:
     """q:[2, 4, L, 8] bf16 and a [1, 4, L, L] bias: q, k, v and the bias read once, only the output
-    written (no log-sum-exp); rows of L ≠ 0 mod 8 are first padded into a copy of width 8·⌈L/8⌉."""
+    written (no log-sum-exp); rows of L ≠ 0 mod 8 are first padded into a copy of width 8·⌈L/8⌉
+    (the copy filled, then the bias written into it)."""
     q = torch.empty(2, 4, length, 8, device="meta", dtype=torch.bfloat16)
     mask = torch.empty(1, 4, length, length, device="meta", dtype=torch.bfloat16)
     counted = measure_forward(_MaskedAttention(), {"q": q, "mask": mask})
@@ -97,7 +107,7 @@ def test_a_float_mask_runs_the_memory_efficient_kernel(length: int, padded: int)
     pad = counted.totals.get("aten.constant_pad_nd")
     if padded:
         assert pad is not None
-        assert (pad.bytes_read, pad.bytes_written) == (bias, 2 * 4 * length * padded)
+        assert (pad.bytes_read, pad.bytes_written) == (bias, 2 * 4 * length * padded + bias)
     else:
         assert pad is None
 
@@ -108,3 +118,19 @@ def test_a_boolean_mask_is_a_clear_error() -> None:
     mask = torch.empty(1, 2, 4, 4, device="meta", dtype=torch.bool)
     with pytest.raises(LlmPerfOptError, match="additive float mask"):
         measure_forward(_MaskedAttention(), {"q": q, "mask": mask})
+
+
+@pytest.mark.parametrize(
+    ("pad", "interior"), [((1, 1, 1, 1), 3 * 4 * 5), ((0, 2), 3 * 4 * 5), ((1, -2), 3 * 4 * 3), ((0, 0), 0)]
+)
+def test_a_positive_pad_fills_the_output_then_copies_the_input_into_it(
+    pad: tuple[int, ...], interior: int
+) -> None:
+    """F.pad of a [3, 4, 5] fp32 tensor reads the input less any crop; with a positive pad it writes
+    the padded output whole, then its interior again; with none, a clone."""
+    x = torch.empty(3, 4, 5, device="meta")
+    counted = measure_forward(_Pad(pad), {"x": x})
+    cost = counted.totals["aten.constant_pad_nd"]
+    out = torch.nn.functional.pad(x, pad)
+    assert cost.bytes_read == 4 * (interior or 3 * 4 * 5)
+    assert cost.bytes_written == out.nbytes + 4 * interior

@@ -159,7 +159,8 @@ def test_simplified_formulas_equal_the_raw_sums() -> None:
 
 
 def test_convolution_bytes_follow_the_chunks() -> None:
-    """Each chunk's conv cats its cache (1 frame in chunk 1, 2 after), pads what it got, and convolves."""
+    """Each chunk's conv cats its cache (1 frame in chunk 1, 2 after), pads what it got (fill of the
+    padded tensor, then the copy of its input into it), and convolves."""
     conv = evaluate_vae_decode(frames=81, height=480, width=832, implementation="diffusers").metrics
     conv1 = conv["vae.decoder.conv1"]
     # 21 chunks of one latent frame, 16 channels at 60 × 104, fp32:
@@ -169,7 +170,7 @@ def test_convolution_bytes_follow_the_chunks() -> None:
     conv_written = 21 * 4 * 384 * 60 * 104
     cat = frame * (2 + 19 * 3)  # chunk 1: cache of 1 + 1 frame; chunks 2–20: 2 + 1
     pad_read = frame * (1 + 2 + 19 * 3)  # F.pad reads what it gets: x alone in chunk 0, else the cat
-    pad_written = 21 * 4 * 16 * 3 * 62 * 106
+    pad_written = 21 * 4 * 16 * 3 * 62 * 106 + pad_read  # the filled tensor, then its interior again
     assert conv1["bytes_read"] == conv_read + cat + pad_read
     assert conv1["bytes_written"] == conv_written + cat + pad_written
 

@@ -27,12 +27,12 @@ README_COMMANDS = [
     ("i2v-a14b", "h100-sxm", OFFLOAD_CONVERT, A14B_720P, True, 58.586),
     # --task ti2v-5B --size 1280*704 --offload_model True --convert_model_dtype --t5_cpu: "at least
     # 24GB VRAM (e.g, RTX 4090 GPU)"
-    ("ti2v-5b", "rtx4090", {**OFFLOAD_CONVERT, "t5_cpu": True}, TI2V_720P, True, 20.277),
+    ("ti2v-5b", "rtx4090", {**OFFLOAD_CONVERT, "t5_cpu": True}, TI2V_720P, True, 21.493),
     # "with at least 80GB VRAM, you can remove the --offload_model True, --convert_model_dtype and
     # --t5_cpu options"
-    ("ti2v-5b", "h100-sxm", {"offload": "none"}, TI2V_720P, True, 51.638),
+    ("ti2v-5b", "h100-sxm", {"offload": "none"}, TI2V_720P, True, 52.854),
     # ... and, by the same sentence, a 24 GB card needs them
-    ("ti2v-5b", "rtx4090", {"offload": "none"}, TI2V_720P, False, 51.638),
+    ("ti2v-5b", "rtx4090", {"offload": "none"}, TI2V_720P, False, 52.854),
 ]
 
 

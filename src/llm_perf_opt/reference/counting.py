@@ -23,7 +23,12 @@ Byte convention (eager, op by op, nothing fused beyond the op itself):
 - ``empty*`` allocations move nothing; ``*_like`` and ``new_*`` factories read nothing;
 - ``embedding`` (a gather) reads its indices and the rows it gathers, not the whole table;
 - nearest upsampling of a strided input (neither contiguous nor channels-last) also reads and writes
-  the contiguous copy of it that the CUDA kernel makes first.
+  the contiguous copy of it that the CUDA kernel makes first;
+- ``constant_pad_nd`` (``F.pad``) with a positive pad runs ``empty``, ``fill_`` of the whole padded
+  output and ``copy_`` of the input into its interior (``constant_pad_nd`` in
+  ``aten/src/ATen/native/PadNd.cpp``, a composite on every device; the profiler shows the three
+  ops): it reads the input (less any crop) and writes the padded output plus the interior again.
+  Without a positive pad it is a ``clone`` of what remains of the input.
 
 With ``fused_rms_norm`` (:class:`FusedRMSNorm`), ``F.rms_norm`` counts as the one op a CUDA build
 dispatches it to, ``aten._fused_rms_norm`` (reads x and the weight, writes y and an fp32 ``rstd`` per
@@ -45,7 +50,7 @@ import contextlib
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, cast
 
@@ -272,7 +277,24 @@ def op_bytes(
         # the CUDA kernel's contiguous copy of its input, then the kernel on the copy
         copied = _nbytes([args[0]])
         return OpCost(0, read + copied, written + copied)
+    if packet is aten.constant_pad_nd:
+        # the input less its crops is read; with a positive pad, fill_ of the padded output and then
+        # copy_ of that interior into it, else a clone of the interior
+        interior = pad_interior_numel(args[0], args[1]) * args[0].element_size()
+        filled = any(pad > 0 for pad in args[1])
+        return OpCost(0, min(read, interior), written + interior if filled else written)
     return OpCost(0, read, written)
+
+
+def pad_interior_numel(tensor: torch.Tensor, pad: Sequence[int]) -> int:
+    """Elements of the interior ``constant_pad_nd`` copies the input into: the input's shape with
+    its negative pads (crops) taken off; ``pad`` is ``F.pad``'s (last dimension first, low then
+    high)."""
+    sizes = list(tensor.shape)
+    for index in range(len(pad) // 2):
+        dim = len(sizes) - 1 - index
+        sizes[dim] += min(pad[2 * index], 0) + min(pad[2 * index + 1], 0)
+    return math.prod(sizes)
 
 
 def _strided(tensor: torch.Tensor) -> bool:
@@ -429,7 +451,9 @@ class FusedSDPA(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
         if padded:
             # at::pad of the mask to aligned rows: reads the mask, writes the padded copy
             size = mask.element_size()
-            counter.record("aten.constant_pad_nd", OpCost(0, _nbytes([mask]), padded * size))
+            # at::pad: fill_ of the padded copy, then copy_ of the mask into its interior
+            written = (padded + mask.numel()) * size
+            counter.record("aten.constant_pad_nd", OpCost(0, _nbytes([mask]), written))
         counter.paused = True
         try:
             output, _logsumexp = CPU_FLASH_SDPA(

@@ -46,6 +46,7 @@ __all__ = [
     "clamp",
     "clamp_min",
     "clone",
+    "constant_pad",
     "conv2d",
     "conv3d",
     "conv_output_size",
@@ -55,6 +56,7 @@ __all__ = [
     "div",
     "embedding",
     "exp",
+    "fill",
     "gelu",
     "gelu_tanh",
     "gelu_tanh_eager",
@@ -949,10 +951,22 @@ def full_like(numel: Size, *, dtype: DType) -> Cost:
     return Cost(**_written(_nbytes(numel, dtype)))
 
 
-@primitive("constant_pad_nd", category="cast_copy")
-def constant_pad(numel: Size, padded_numel: Size, *, dtype: DType) -> Cost:
-    """``F.pad`` with a constant (``aten.constant_pad_nd``): reads ``numel``, writes ``padded_numel``."""
-    return Cost(bytes_read=_nbytes(numel, dtype), **_written(_nbytes(padded_numel, dtype)))
+@primitive("fill_", category="cast_copy")
+def fill(numel: Size, *, dtype: DType) -> Cost:
+    """``t.fill_(value)`` (``aten.fill_``) of ``numel`` elements: nothing read, every element written."""
+    return Cost(**_written(_nbytes(numel, dtype)))
+
+
+def constant_pad(numel: Size, padded_numel: Size, *, dtype: DType, fills: bool = True) -> list[OpCall]:
+    """``F.pad`` with a constant (``aten.constant_pad_nd``) of a ``numel``-element input to
+    ``padded_numel`` elements, as the kernels it runs (``constant_pad_nd`` in
+    ``aten/src/ATen/native/PadNd.cpp``, a composite on every device): with a positive pad
+    (``fills``), ``fill_`` of the padded output, then ``copy_`` of the input into its interior (the
+    interior written twice); with every pad 0, a ``clone`` (``padded_numel`` equals ``numel``). Two
+    ops, not one, so that a memory peak read off the ops sees the tensors the pad really holds."""
+    if not fills:
+        return [clone(numel, dtype=dtype)]
+    return [fill(padded_numel, dtype=dtype), copy_into(numel, in_dtype=dtype, out_dtype=dtype)]
 
 
 @primitive("tanh")

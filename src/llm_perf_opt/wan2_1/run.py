@@ -90,7 +90,7 @@ from llm_perf_opt.hardware.roofline import OpClass, maximum, op_class
 from llm_perf_opt.symbolic.cost import Cost
 from llm_perf_opt.symbolic.dtypes import BF16, FP32, DType
 from llm_perf_opt.symbolic.module import ModuleNode, ModuleTree, OpKind
-from llm_perf_opt.symbolic.symbols import B, F, L, S
+from llm_perf_opt.symbolic.symbols import B, F, H, L, S, W
 from llm_perf_opt.wan2_1.geometry import (
     SIZE_MULTIPLE,
     VAE_TEMPORAL_STRIDE,
@@ -108,7 +108,7 @@ from llm_perf_opt.wan2_1.pipeline import (
     pipeline_key,
     pipeline_tree,
 )
-from llm_perf_opt.wan2_1.vae import CACHE_T
+from llm_perf_opt.wan2_1.vae import CACHE_T, VIDEO_CHANNELS
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 
 __all__ = [
@@ -447,18 +447,31 @@ def _vae_chunk_peaks(tree: ModuleTree) -> tuple[Mapping[str, sympy.Expr], Mappin
     )
 
 
+def _decoded_before_last_chunk(implementation: Implementation) -> sympy.Expr:
+    """Bytes of the video the chunks before the last one decoded: ``out``, which the VAE's decode
+    loop holds while the decoder runs the last chunk (``out = torch.cat([out, out_], 2)`` after it;
+    ``AutoencoderKLWan._decode`` in diffusers, ``WanVAE_.decode`` officially). Both VAEs decode one
+    latent frame per chunk into ``1`` frame first and ``4`` after, at ``max(F, 5)`` frames."""
+    chunks = latent_frames(_CHUNK_FRAMES)
+    frames = VAE_TEMPORAL_STRIDE * (chunks - 2) + 1
+    samples = sympy.Integer(1) if implementation.vae_per_sample else B
+    return samples * VIDEO_CHANNELS * H * W * frames * implementation.vae_dtype.size_bytes
+
+
 def vae_pass_peak(tree: ModuleTree, implementation: Implementation, *, encode: bool) -> sympy.Expr:
     """Estimated peak bytes of one chunked VAE encode (or decode) beyond the VAE's weights: the caches
-    of every causal convolution, resident through the pass; the largest kernel of the last chunk
-    (which includes ``torch.cat`` of the output so far with the new chunk); and what a residual block
-    holds around it, ``RESIDENT_VAE_TENSORS`` tensors of the largest size a kernel of the chunk
-    writes. Taken at ``max(F, 5)`` frames."""
+    of every causal convolution, resident through the pass; in a decode, the video the earlier chunks
+    gave (:func:`_decoded_before_last_chunk`), resident through the last chunk; the largest kernel of
+    the last chunk (which includes ``torch.cat`` of the output so far with the new chunk); and what a
+    residual block holds around it, ``RESIDENT_VAE_TENSORS`` tensors of the largest size a kernel of
+    the chunk writes. Taken at ``max(F, 5)`` frames."""
     parts = ("vae.encoder", "vae.conv1") if encode else ("vae.conv2", "vae.decoder")
     chunk, written = _vae_chunk_peaks(tree)
     largest_kernel = maximum(*(chunk[p] for p in parts))
     largest_tensor = maximum(*(written[p] for p in parts))
     cache = vae_cache_bytes(tree, "vae.encoder" if encode else "vae.decoder", implementation.vae_dtype)
-    return sympy.Add(largest_kernel, RESIDENT_VAE_TENSORS * largest_tensor, cache)
+    resident = sympy.Integer(0) if encode else _decoded_before_last_chunk(implementation)
+    return sympy.Add(largest_kernel, RESIDENT_VAE_TENSORS * largest_tensor, cache, resident)
 
 
 def _chains_of_mode(mode: str, stack: Stack | None) -> tuple[str, ...]:

@@ -276,7 +276,7 @@ def _sdpa_core(config: T5EncoderConfig, dtype: DType) -> list[OpCall]:
         *_position_buckets(config),
         # the permuted [L, L, n] lookup is already contiguous as [1, n, 1, 1] for one token
         clone(sympy.ceiling((L - 1) / L) * bias, dtype=dtype),
-        constant_pad(misaligned * bias, misaligned * heads * L * aligned, dtype=dtype),
+        *constant_pad(misaligned * bias, misaligned * heads * L * aligned, dtype=dtype),
         scaled_dot_product_attention(B, heads, L, L, head_dim, dtype=dtype, mask_numel=bias, logsumexp=False),
     ]
 

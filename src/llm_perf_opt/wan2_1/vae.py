@@ -289,8 +289,10 @@ def _causal_conv3d(
     zeros together (all zeros in the first chunk), so ``t`` frames in give ``t`` frames out. Eager ops
     per chunk (``WanCausalConv3d.forward`` in diffusers' ``autoencoder_kl_wan.py``, ``CausalConv3d``
     in the official ``wan/modules/vae.py``): with a cache, ``torch.cat([cache_x, x], dim=2)``; then
-    ``F.pad`` (``aten.constant_pad_nd``, a copy even where every pad is 0) reading what it gets and
-    writing the padded tensor; then the convolution. The cache holds the first chunk's frames
+    ``F.pad`` (``aten.constant_pad_nd``) reading what it gets and writing the padded tensor, with a
+    positive pad as ``fill_`` of the padded tensor and ``copy_`` of the input into it (the interior
+    written twice), with none (a cached ``upsample3d`` time conv, the 1×1×1 convs) as a ``clone``;
+    then the convolution. The cache holds the first chunk's frames
     (``min(first, CACHE_T)``) in the second chunk and ``CACHE_T`` frames after it; a module the
     first chunk skips (the ``upsample3d`` time conv) has no cache in its first call.
     """
@@ -313,7 +315,9 @@ def _causal_conv3d(
         # cat([cache_x:[b, c_in, c, h, w], x:[b, c_in, t, h, w]], 2), then F.pad → [b, c_in, t + 2·pt, h', w']
         held = cached(phase)
         ops = [_cat(plane * (held + t), run)] if held else []
-        return [*ops, constant_pad(plane * (held + t), padded_plane * (t + 2 * pt), dtype=run.dtype)]
+        fills = bool(2 * pt - held > 0) or ph > 0 or pw > 0  # the time pad left after the cache
+        pad = constant_pad(plane * (held + t), padded_plane * (t + 2 * pt), dtype=run.dtype, fills=fills)
+        return [*ops, *pad]
 
     def chunk(t: Size, later: bool) -> list[OpCall]:
         t_in = t + 2 * pt
@@ -558,9 +562,9 @@ def _downsample(name: str, run: _Run, dim: int, frames: ChunkFrames, scale: int,
     out_height, out_width = _plane(out_scale)
 
     def pad(t: Size, later: bool) -> list[OpCall]:
-        # x:[b·t, dim, h, w] → [b·t, dim, h + 1, w + 1] (aten.constant_pad_nd reads x, writes the padded)
+        # x:[b·t, dim, h, w] → [b·t, dim, h + 1, w + 1] (fill_ of the padded, copy_ of x into it)
         padded = b * t * dim * (height + 1) * (width + 1)
-        return [constant_pad(b * t * dim * height * width, padded, dtype=run.dtype)]
+        return constant_pad(b * t * dim * height * width, padded, dtype=run.dtype)
 
     def fold(t: Size, later: bool) -> list[OpCall]:
         return _frames_folded(run, dim, t, height, width)

@@ -121,8 +121,8 @@ def _avg_down(
     run: _Run, in_dim: int, out_dim: int, frames: ChunkFrames, scale: int, factor_t: int, factor_s: int
 ) -> list[OpCall]:
     """``AvgDown3D`` (diffusers ``autoencoder_kl_wan.py``; the official ``vae2_2.py`` is the same) per
-    chunk of ``t`` frames: ``F.pad`` of ``(factor_t − t % factor_t) % factor_t`` frames in front (a copy
-    even when it pads none), ``.permute(…).contiguous()`` of the regrouped tensor (a copy unless every
+    chunk of ``t`` frames: ``F.pad`` of ``(factor_t − t % factor_t) % factor_t`` frames in front (a ``clone``
+    when it pads none), ``.permute(…).contiguous()`` of the regrouped tensor (a copy unless every
     factor is 1, when the permutation only moves size-1 dimensions), and ``.mean`` over each group of
     ``in_dim·factor/out_dim`` channels."""
     height, width = _plane(scale)
@@ -132,7 +132,7 @@ def _avg_down(
     def chunk(t: Size, later: bool) -> list[OpCall]:
         padded_t = t + (factor_t - t % factor_t) % factor_t
         numel = run.samples * in_dim * height * width
-        ops = [constant_pad(numel * t, numel * padded_t, dtype=run.dtype)]
+        ops = constant_pad(numel * t, numel * padded_t, dtype=run.dtype, fills=padded_t != t)
         if factor > 1:
             ops.append(clone(numel * padded_t, dtype=run.dtype))
         return [*ops, mean(numel * padded_t / group, group, dtype=run.dtype)]
