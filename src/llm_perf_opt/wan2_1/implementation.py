@@ -86,6 +86,9 @@ class Implementation:
             loaded in fp32 as its examples do).
         vae_per_sample: the VAE encodes and decodes the videos of a batch one at a time (official
             ``WanVAE.encode``/``decode`` loop over a list), rather than as one batch (diffusers).
+        vae_posterior: an encode builds the posterior distribution before its mean is taken
+            (diffusers' ``DiagonalGaussianDistribution``: the log-variance clamp and two ``exp``);
+            the official ``WanVAE_.encode`` takes the mean directly.
         diffusers_dit: the transformer runs diffusers' ``WanTransformer3DModel`` op sequence: the fp32
             casts around its norms run in the caller's forward, ``torch.nn.RMSNorm`` dispatches to
             the fused CUDA kernel, rotary embedding rotates interleaved pairs against per-position
@@ -107,6 +110,7 @@ class Implementation:
     text_encoder_transformers: bool = False
     vae_dtype: DType = FP32
     vae_per_sample: bool = False
+    vae_posterior: bool = False
     diffusers_dit: bool = False
 
     def weights(self, role: WeightRole) -> DType:
@@ -169,6 +173,7 @@ DIFFUSERS: Final = Implementation(
     image_encoder_dtype=FP32,
     image_encoder_transformers=True,
     text_encoder_transformers=True,
+    vae_posterior=True,
     diffusers_dit=True,
 )
 

@@ -942,7 +942,7 @@ def declare_vae(
     ]
     ops: list[OpCall] = []
     if encodes:
-        posterior = not per_sample  # diffusers' AutoencoderKLWan, which also runs the batch at once
+        posterior = implementation.vae_posterior
         ops += [_times(op, encode_calls) for op in _encode_ops(config.z_dim, run, posterior=posterior)]
     if decodes:
         decode = _decode_ops(config.z_dim, VIDEO_CHANNELS, decoded_frames(config), run)

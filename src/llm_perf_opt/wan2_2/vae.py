@@ -374,7 +374,7 @@ def declare_vae(
     video = run.samples * PATCHED_CHANNELS * _plane(TOP_SCALE)[0] * _plane(TOP_SCALE)[1]
     encode: list[OpCall] = [
         _copy(video * F, run),  # patchify: a permuted copy of the whole video
-        *_encode_ops(z, run, posterior=not per_sample),
+        *_encode_ops(z, run, posterior=implementation.vae_posterior),
     ]
     if encode_image:
         encode = [attrs.evolve(op, cost=_substituted_cost(op.cost, {F: sympy.Integer(1)})) for op in encode]
