@@ -278,12 +278,17 @@ def op_bytes(
         copied = _nbytes([args[0]])
         return OpCost(0, read + copied, written + copied)
     if packet is aten.constant_pad_nd:
-        # the input less its crops is read; with a positive pad, fill_ of the padded output and then
-        # copy_ of that interior into it, else a clone of the interior
-        interior = pad_interior_numel(args[0], args[1]) * args[0].element_size()
-        filled = any(pad > 0 for pad in args[1])
-        return OpCost(0, min(read, interior), written + interior if filled else written)
+        return pad_cost(args[0], args[1], written)
     return OpCost(0, read, written)
+
+
+def pad_cost(tensor: torch.Tensor, pad: Sequence[int], written: int) -> OpCost:
+    """``constant_pad_nd`` of ``tensor`` by ``pad`` into an output of ``written`` bytes: the input
+    less its crops is read; with a positive pad, ``fill_`` of the whole output and then ``copy_`` of
+    that interior into it, else a clone of the interior."""
+    interior = pad_interior_numel(tensor, pad) * tensor.element_size()
+    filled = any(p > 0 for p in pad)
+    return OpCost(0, min(_nbytes([tensor]), interior), written + interior if filled else written)
 
 
 def pad_interior_numel(tensor: torch.Tensor, pad: Sequence[int]) -> int:
@@ -449,11 +454,9 @@ class FusedSDPA(TorchFunctionMode):  # type: ignore[misc, unused-ignore]
         query, key, value = bound["query"], bound["key"], bound["value"]
         padded = _padded_mask_numel(mask)
         if padded:
-            # at::pad of the mask to aligned rows: reads the mask, writes the padded copy
-            size = mask.element_size()
-            # at::pad: fill_ of the padded copy, then copy_ of the mask into its interior
-            written = (padded + mask.numel()) * size
-            counter.record("aten.constant_pad_nd", OpCost(0, _nbytes([mask]), written))
+            # at::pad of the mask's last dimension to aligned rows, counted as every pad is
+            pad = (0, -(-mask.shape[-1] // MASK_ALIGNMENT) * MASK_ALIGNMENT - mask.shape[-1])
+            counter.record("aten.constant_pad_nd", pad_cost(mask, pad, padded * mask.element_size()))
         counter.paused = True
         try:
             output, _logsumexp = CPU_FLASH_SDPA(

@@ -108,7 +108,7 @@ from llm_perf_opt.wan2_1.pipeline import (
     pipeline_key,
     pipeline_tree,
 )
-from llm_perf_opt.wan2_1.vae import CACHE_T, VIDEO_CHANNELS
+from llm_perf_opt.wan2_1.vae import CACHE_T, VIDEO_CHANNELS, decoded_frames
 from llm_perf_opt.wan2_1.variants import WanVariant, get_variant
 
 __all__ = [
@@ -452,8 +452,8 @@ def _decoded_before_last_chunk(implementation: Implementation) -> sympy.Expr:
     loop holds while the decoder runs the last chunk (``out = torch.cat([out, out_], 2)`` after it;
     ``AutoencoderKLWan._decode`` in diffusers, ``WanVAE_.decode`` officially). Both VAEs decode one
     latent frame per chunk into ``1`` frame first and ``4`` after, at ``max(F, 5)`` frames."""
-    chunks = latent_frames(_CHUNK_FRAMES)
-    frames = VAE_TEMPORAL_STRIDE * (chunks - 2) + 1
+    per_chunk = decoded_frames()
+    frames = per_chunk.first + per_chunk.later * (latent_frames(_CHUNK_FRAMES) - 2)
     samples = sympy.Integer(1) if implementation.vae_per_sample else B
     return samples * VIDEO_CHANNELS * H * W * frames * implementation.vae_dtype.size_bytes
 
